@@ -1,0 +1,413 @@
+"""``python_app``, ``bash_app`` and ``join_app``: an app call is one Dask task.
+
+Calling an app never blocks: it becomes one ``client.submit`` whose arguments
+are the upstream futures themselves, so the Dask scheduler resolves the
+dependencies and data moves worker to worker. ``App.map`` sends many calls in
+one ``client.map``; with ``chunksize=K`` it packs K calls in each Dask task.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import inspect
+import os
+from typing import Any, Callable, Iterable
+
+import cloudpickle
+from dask.base import tokenize
+from distributed import Future
+
+from . import client as _client
+from .bash import std_target
+from .errors import UnknownExecutor, UnpicklableArgument
+from .files import File
+from .futures import AppFuture, ChunkFuture, DataFuture, as_app_future, enqueue
+from .task import AppDef, MemberRef, Options, execute, execute_chunk, file_ready
+
+SPECIAL = frozenset(
+    ("inputs", "outputs", "stdout", "stderr", "walltime",
+     "parsl_resource_specification", "resource_specification")
+)
+RESOURCE_KEYS = frozenset(
+    ("cores", "memory", "disk", "num_nodes", "num_ranks", "ranks_per_node",
+     "launcher_options", "running_time_min")
+)
+
+
+class App:
+    """An app made by one of the decorators; calling it returns an AppFuture."""
+
+    def __init__(self, func: Callable, kind: str, *, retries: int = 0,
+                 walltime: float | None = None, cache: bool | str = False,
+                 executors: str | list[str] = "all",
+                 ignore_for_cache: Iterable[str] | None = None):
+        if not callable(func):
+            raise TypeError(f"@{kind}_app must decorate a function, got {func!r}")
+        functools.update_wrapper(self, func)
+        name = func.__name__
+        if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
+            raise ValueError(f"app '{name}': retries must be an int >= 0, got {retries!r}")
+        _check_walltime(name, walltime)
+        if executors != "all" and (
+            isinstance(executors, str)
+            or not all(isinstance(e, str) for e in executors)
+        ):
+            raise TypeError(f"app '{name}': executors must be 'all' or a list of labels, "
+                            f"got {executors!r}")
+        if cache not in (False, True, "content"):
+            raise ValueError(f"app '{name}': cache must be True, False or 'content'")
+        sig = inspect.signature(func)
+        self.ignore_for_cache = list(ignore_for_cache or ())
+        unknown = [n for n in self.ignore_for_cache if n not in sig.parameters]
+        if unknown:
+            raise ValueError(f"app '{name}': ignore_for_cache names {unknown}, which are not "
+                             f"parameters of {name}{sig}")
+        takes_any = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
+        accepts = None if takes_any else frozenset(SPECIAL.intersection(sig.parameters))
+        self.name = name
+        self.kind = kind
+        self.retries = retries
+        self.walltime = walltime
+        self.cache = cache
+        self.executors = executors
+        self.signature = sig
+        self.definition = AppDef(func, name, kind, accepts)
+        self.defaults = {n: p.default for n, p in sig.parameters.items()
+                         if n in SPECIAL and p.default is not p.empty}
+        self._options: dict[bool, Options] = {}
+
+    # ------------------------------------------------------------------ calls
+    def __call__(self, *args, **kwargs) -> AppFuture:
+        session, tid = _client.current()
+        special = self._special(kwargs)
+        opts = self._call_options(special)
+        kwargs = self._function_kwargs(kwargs, special)
+        if session.has_chunks:
+            args, kwargs, has_members = _substitute((args, kwargs))
+            if has_members:
+                opts = _with_members(opts)
+        key = self._key(session, tid, args, kwargs)
+        client = session.client
+        try:
+            future = client.submit(
+                execute, self.definition, tid, key, opts, args, kwargs, key=key,
+                pure=False, retries=self.retries or None,
+                resources=self._resources(session),
+            )
+        except Exception as exc:
+            raise self._explain_submit_error(exc, args, kwargs) from exc
+        outputs = list(special.get("outputs") or ())
+        future = as_app_future(future, tid=tid, app_name=self.name,
+                               stdout=special.get("stdout"), stderr=special.get("stderr"),
+                               outputs=outputs)
+        enqueue(session.lines[self.name], future)
+        if outputs:
+            future.outputs = self._data_futures(session, future, outputs)
+        return future
+
+    def map(self, *iterables: Iterable, chunksize: int | None = None, **kwargs) -> list[AppFuture]:
+        """Call the app once per item of the iterables, in one round trip.
+
+        ``kwargs`` go to every call. With ``chunksize=K``, K calls share one
+        Dask task (each still gets its own AppFuture, result or exception);
+        calls that depend on a plain (not chunked) future get a task each, so
+        one failed upstream fails only the calls that use it.
+        """
+        if chunksize is not None and (not isinstance(chunksize, int) or chunksize < 1):
+            raise ValueError(f"app '{self.name}': chunksize must be an int >= 1")
+        if "outputs" in kwargs:
+            raise ValueError(f"app '{self.name}': outputs= in map() would make every call "
+                             "write the same files; call the app once per item instead")
+        calls = list(zip(*iterables, strict=True))
+        if not calls:
+            return []
+        session, _ = _client.current()
+        special = self._special(kwargs)
+        opts = self._call_options(special)
+        kwargs = self._function_kwargs(kwargs, special)
+        single, chunked = [], []
+        for args in calls:
+            tid = next(session.tids)
+            args, kw, has_members, has_futures = _scan_call(args, kwargs)
+            plain = chunksize is None or chunksize == 1 or has_futures
+            (single if plain else chunked).append((tid, args, kw, has_members))
+        futures = self._submit_single(session, opts, single, special)
+        if chunked:
+            futures += self._submit_chunks(session, opts, chunked, chunksize)
+        futures.sort(key=lambda f: f.tid)
+        return futures
+
+    # --------------------------------------------------------------- helpers
+    def _submit_single(self, session, opts, calls, special) -> list[AppFuture]:
+        if not calls:
+            return []
+        keys = [self._key(session, tid, a, kw) for tid, a, kw, _ in calls]
+        client = session.client
+        try:
+            futures = client.map(
+                execute, [self.definition] * len(calls), [c[0] for c in calls], keys,
+                [_with_members(opts) if c[3] else opts for c in calls],
+                [c[1] for c in calls], [c[2] for c in calls],
+                key=keys, pure=False, retries=self.retries or None,
+                resources=self._resources(session),
+            )
+        except Exception as exc:
+            raise self._explain_submit_error(exc, *calls[0][1:3]) from exc
+        line = session.lines[self.name]
+        out = []
+        for (tid, *_), future in zip(calls, futures):
+            future = as_app_future(future, tid=tid, app_name=self.name, outputs=[],
+                                   stdout=special.get("stdout"), stderr=special.get("stderr"))
+            enqueue(line, future)
+            out.append(future)
+        return out
+
+    def _submit_chunks(self, session, opts, calls, chunksize) -> list[AppFuture]:
+        session.has_chunks = True
+        chunks, keys = [], []
+        for start in range(0, len(calls), chunksize):
+            part = calls[start:start + chunksize]
+            key = f"{self.name}-{part[0][0]}-{session.token}"
+            keys.append(key)
+            chunks.append([(tid, f"{key}[{i}]", a, kw) for i, (tid, a, kw, _) in enumerate(part)])
+        has_members = any(c[3] for c in calls)
+        client = session.client
+        try:
+            chunk_futures = client.map(
+                execute_chunk, [self.definition] * len(chunks),
+                [_with_members(opts) if has_members else opts] * len(chunks), chunks,
+                key=keys, pure=False, resources=self._resources(session),
+            )
+        except Exception as exc:
+            raise self._explain_submit_error(exc, *calls[0][1:3]) from exc
+        line = session.lines[self.name]
+        out = []
+        for key, chunk, cf in zip(keys, chunks, chunk_futures):
+            cf.__class__ = ChunkFuture
+            enqueue(line, cf)
+            for i, (tid, _, _, _) in enumerate(chunk):
+                member = AppFuture(key, client)
+                member.__dict__.update(tid=tid, app_name=self.name, outputs=[], index=i,
+                                       _chunk=cf)
+                out.append(member)
+        return out
+
+    def _special(self, kwargs: dict) -> dict:
+        """The Parsl keywords of this call (signature defaults, then the call's)."""
+        if kwargs and not SPECIAL.isdisjoint(kwargs):
+            special = dict(self.defaults)
+            special.update((k, kwargs[k]) for k in SPECIAL.intersection(kwargs))
+            if "resource_specification" in special:
+                special["parsl_resource_specification"] = special.pop("resource_specification")
+            self._check_special(special)
+            return special
+        return self.defaults
+
+    def _check_special(self, special: dict) -> None:
+        _check_walltime(self.name, special.get("walltime"))
+        for name in ("stdout", "stderr"):
+            std_target(special.get(name))
+        outputs = special.get("outputs")
+        if outputs is not None:
+            special["outputs"] = [_as_file(self.name, "outputs", f) for f in outputs]
+        spec = special.get("parsl_resource_specification")
+        if spec is not None:
+            if not isinstance(spec, dict):
+                raise TypeError(f"app '{self.name}': parsl_resource_specification must be a "
+                                f"dict, got {type(spec).__name__}")
+            unknown = set(spec) - RESOURCE_KEYS
+            if unknown:
+                raise ValueError(f"app '{self.name}': unknown resource specification keys "
+                                 f"{sorted(unknown)}; known: {sorted(RESOURCE_KEYS)}")
+        for f in list(special.get("inputs") or ()) + list(special.get("outputs") or ()):
+            if isinstance(f, File) and not f.is_local:
+                raise ValueError(f"app '{self.name}': File {f.url!r} uses the scheme "
+                                 f"'{f.scheme}', which daskflow cannot stage yet")
+
+    def _call_options(self, special: dict) -> Options:
+        if special is self.defaults and self._options.get(False):
+            return self._options[False]
+        opts = Options(
+            walltime=special.get("walltime", self.walltime),
+            stdout=special.get("stdout"), stderr=special.get("stderr"),
+            outputs=tuple(special.get("outputs") or ()), retries=self.retries,
+        )
+        if special is self.defaults:
+            if opts.outputs:
+                opts.outputs = tuple(_as_file(self.name, "outputs", f) for f in opts.outputs)
+            self._options[False] = opts
+        return opts
+
+    def _function_kwargs(self, kwargs: dict, special: dict) -> dict:
+        """The keywords sent to the task: Parsl keywords the function takes.
+
+        ``inputs`` always travels (its futures are dependencies); the task
+        body drops it before the call if the function does not take it.
+        """
+        if special is self.defaults and not self.defaults:
+            return kwargs
+        kwargs = {k: v for k, v in kwargs.items() if k not in SPECIAL}
+        accepts = self.definition.accepts
+        for name, value in special.items():
+            if accepts is None or name in accepts or name == "inputs":
+                kwargs[name] = value
+        if accepts and "resource_specification" in accepts and \
+                "parsl_resource_specification" in special:
+            kwargs["resource_specification"] = special["parsl_resource_specification"]
+        return kwargs
+
+    def _key(self, session, tid, args, kwargs) -> str:
+        if not self.cache:
+            return f"{self.name}-{tid}-{session.token}"
+        bound = self.signature.bind_partial(*args, **kwargs).arguments
+        for name in self.ignore_for_cache:
+            bound.pop(name, None)
+        return f"{self.name}-{tokenize(self.identity, _by_key(bound))}"
+
+    @functools.cached_property
+    def identity(self) -> str:
+        """The app's name, module and source: editing the function changes it."""
+        func = self.definition.func
+        try:
+            source = inspect.getsource(func)
+        except (OSError, TypeError):
+            source = func.__code__.co_code.hex()
+        digest = hashlib.sha256(source.encode()).hexdigest()[:16]
+        return f"{func.__module__}.{func.__qualname__}:{digest}"
+
+    def _resources(self, session) -> dict | None:
+        if self.executors == "all":
+            return None
+        known = session.pools
+        if known is None:  # a scheduler daskflow did not start: pools unknown
+            return {f"pool-{label}": 1 for label in self.executors}
+        missing = [label for label in self.executors if label not in known]
+        if missing:
+            raise UnknownExecutor(self.name, self.executors, known)
+        if set(known) <= set(self.executors):
+            return None  # every pool allowed: no restriction
+        return {f"pool-{label}": 1 for label in self.executors}
+
+    def _data_futures(self, session, parent: AppFuture, files: list[File]) -> list[DataFuture]:
+        keys = [f"{self.name}-output-{parent.tid}.{i}-{session.token}" for i in range(len(files))]
+        futures = session.client.map(file_ready, [parent] * len(files), files, key=keys,
+                                     pure=False)
+        for f, file in zip(futures, files):
+            f.__class__ = DataFuture
+            f.file, f.parent = file, parent
+        return futures
+
+    def _explain_submit_error(self, exc: Exception, args: tuple, kwargs: dict) -> Exception:
+        """Name the argument that cannot be pickled, if that is what failed."""
+        named = [(f"#{i}", a) for i, a in enumerate(args)] + [(f"'{k}'", v) for k, v in kwargs.items()]
+        for label, value in named:
+            try:
+                cloudpickle.dumps(value)
+            except Exception as cause:
+                return UnpicklableArgument(self.name, label, f"{type(cause).__name__}: {cause}")
+        try:
+            cloudpickle.dumps(self.definition.func)
+        except Exception as cause:
+            return UnpicklableArgument(self.name, "the app function itself",
+                                       f"{type(cause).__name__}: {cause}")
+        return exc
+
+    def __repr__(self) -> str:
+        return f"<{self.kind}_app {self.name}>"
+
+    def __get__(self, obj, objtype=None):
+        # An app defined in a class body behaves like a function (bound method).
+        return self if obj is None else functools.partial(self, obj)
+
+
+# ---------------------------------------------------------------- decorators
+def _decorator(kind: str):
+    def decorator(function: Callable | None = None, *, data_flow_kernel=None, **options):
+        if data_flow_kernel is not None:
+            raise TypeError("data_flow_kernel= is Parsl's; daskflow uses the current Dask client")
+        if function is None:
+            return lambda f: App(f, kind, **options)
+        return App(function, kind, **options)
+
+    decorator.__name__ = f"{kind}_app"
+    decorator.__doc__ = (
+        f"Make a function a {kind} app: ``@{kind}_app`` or ``@{kind}_app(retries=2, "
+        "walltime=5, cache=True, executors=['gpu'], ignore_for_cache=['seed'])``."
+    )
+    return decorator
+
+
+python_app = _decorator("python")
+bash_app = _decorator("bash")
+join_app = _decorator("join")
+
+
+# --------------------------------------------------------------- arguments
+def _check_walltime(name: str, walltime) -> None:
+    if walltime is not None and (
+        isinstance(walltime, bool) or not isinstance(walltime, (int, float)) or walltime <= 0
+    ):
+        raise ValueError(f"app '{name}': walltime must be a number of seconds > 0, "
+                         f"got {walltime!r}")
+
+
+def _as_file(app: str, what: str, value) -> File:
+    if isinstance(value, File):
+        return value
+    if isinstance(value, (str, os.PathLike)):
+        return File(value)
+    raise TypeError(f"app '{app}': {what}= takes Files or paths, got {type(value).__name__}")
+
+
+_ATOMS = (str, bytes, int, float, bool, type(None), File)
+
+
+def _substitute(obj):
+    """Replace chunk members by ``(MemberRef, chunk, index)``; return (obj, found)."""
+    obj, members, _ = _walk(obj)
+    return (*obj, members)
+
+
+def _scan_call(args: tuple, kwargs: dict):
+    (args, kwargs), members, futures = _walk((args, kwargs))
+    return args, kwargs, members, futures
+
+
+def _walk(obj):
+    """(new obj, has chunk members, has other futures) for nested containers."""
+    if isinstance(obj, _ATOMS):
+        return obj, False, False
+    if isinstance(obj, AppFuture) and obj.index is not None:
+        return (MemberRef, obj._chunk, obj.index), True, False
+    if isinstance(obj, Future):
+        return obj, False, True
+    if isinstance(obj, (list, tuple)):
+        items = [_walk(o) for o in obj]
+        members = any(i[1] for i in items)
+        new = type(obj)(i[0] for i in items) if members else obj
+        return new, members, any(i[2] for i in items)
+    if isinstance(obj, dict):
+        items = {k: _walk(v) for k, v in obj.items()}
+        members = any(i[1] for i in items.values())
+        new = {k: i[0] for k, i in items.items()} if members else obj
+        return new, members, any(i[2] for i in items.values())
+    return obj, False, False
+
+
+def _with_members(opts: Options) -> Options:
+    return Options(opts.walltime, opts.stdout, opts.stderr, opts.outputs, opts.retries, True)
+
+
+def _by_key(obj):
+    """Arguments for a cache token: futures by key (each Future object has its own id)."""
+    if isinstance(obj, Future):
+        return ("future", obj.key, getattr(obj, "index", None))
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_by_key(o) for o in obj)
+    if isinstance(obj, dict):
+        return {k: _by_key(v) for k, v in obj.items()}
+    return obj
+
+
+__all__ = ["App", "python_app", "bash_app", "join_app"]

@@ -1,0 +1,222 @@
+"""Exceptions a daskflow user can meet.
+
+Every error keeps its fields in ``args`` (so it pickles from a worker back to
+the client as its own class) and builds its message in ``__str__``, naming the
+app, the task id and the cause.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+
+class DaskflowError(Exception):
+    """Base class of every error raised by daskflow itself."""
+
+
+class AppError(DaskflowError):
+    """An error tied to one app call: carries ``app_name`` and ``tid``."""
+
+    @property
+    def app_name(self) -> str:
+        return self.args[0]
+
+    @property
+    def tid(self) -> int | str:
+        return self.args[1]
+
+    def _where(self) -> str:
+        return f"app '{self.app_name}' (tid {self.tid})"
+
+
+class BashExitFailure(AppError):
+    """A bash app's command exited with a non-zero code.
+
+    Parameters: app_name, tid, exitcode, stderr (a path, or the captured tail
+    of stderr when it was not redirected).
+    """
+
+    def __init__(self, app_name: str, tid: int | str, exitcode: int, stderr: str | None):
+        super().__init__(app_name, tid, exitcode, stderr)
+
+    @property
+    def exitcode(self) -> int:
+        return self.args[2]
+
+    @property
+    def stderr(self) -> str | None:
+        return self.args[3]
+
+    def __str__(self) -> str:
+        msg = f"bash {self._where()} exited with code {self.exitcode}"
+        if self.stderr:
+            msg += f"; stderr: {self.stderr}"
+        return msg
+
+
+class AppTimeout(AppError):
+    """An app ran longer than its ``walltime`` (seconds) and was stopped."""
+
+    def __init__(self, app_name: str, tid: int | str, walltime: float):
+        super().__init__(app_name, tid, walltime)
+
+    @property
+    def walltime(self) -> float:
+        return self.args[2]
+
+    def __str__(self) -> str:
+        return f"{self._where()} exceeded its walltime of {self.walltime:g} s and was stopped"
+
+
+class DependencyError(AppError):
+    """An app did not run because an app it depends on failed.
+
+    ``upstream_app``, ``upstream_tid`` name the failed upstream task and
+    ``cause`` is its exception (the one its own future raises).
+    """
+
+    def __init__(
+        self,
+        app_name: str,
+        tid: int | str,
+        upstream_app: str,
+        upstream_tid: int | str | None,
+        cause: BaseException,
+    ):
+        super().__init__(app_name, tid, upstream_app, upstream_tid, cause)
+
+    @property
+    def upstream_app(self) -> str:
+        return self.args[2]
+
+    @property
+    def upstream_tid(self) -> int | str | None:
+        return self.args[3]
+
+    @property
+    def cause(self) -> BaseException:
+        return self.args[4]
+
+    def __str__(self) -> str:
+        up = f"'{self.upstream_app}'"
+        if self.upstream_tid is not None:
+            up += f" (tid {self.upstream_tid})"
+        return (
+            f"{self._where()} did not run: its dependency {up} failed with "
+            f"{type(self.cause).__name__}: {self.cause}"
+        )
+
+
+class JoinError(AppError):
+    """A join app failed: its function returned something other than futures,
+    or futures it returned failed (``failures`` lists ``(app, tid, exception)``)."""
+
+    def __init__(
+        self,
+        app_name: str,
+        tid: int | str,
+        reason: str,
+        failures: Sequence[tuple[str, Any, BaseException]] = (),
+    ):
+        super().__init__(app_name, tid, reason, list(failures))
+
+    @property
+    def reason(self) -> str:
+        return self.args[2]
+
+    @property
+    def failures(self) -> list[tuple[str, Any, BaseException]]:
+        return self.args[3]
+
+    def __str__(self) -> str:
+        msg = f"join {self._where()}: {self.reason}"
+        for app, tid, exc in self.failures[:5]:
+            msg += f"\n  - '{app}' (tid {tid}): {type(exc).__name__}: {exc}"
+        if len(self.failures) > 5:
+            msg += f"\n  ... and {len(self.failures) - 5} more"
+        return msg
+
+
+class MissingOutputs(AppError):
+    """An app finished but did not create the output files it declared."""
+
+    def __init__(self, app_name: str, tid: int | str, missing: Sequence[str]):
+        super().__init__(app_name, tid, list(missing))
+
+    @property
+    def missing(self) -> list[str]:
+        return self.args[2]
+
+    def __str__(self) -> str:
+        return f"{self._where()} finished but did not create its declared outputs: " + ", ".join(
+            self.missing
+        )
+
+
+class MissingInputs(AppError, FileNotFoundError):
+    """Local files named in an app's ``inputs=`` do not exist where it runs."""
+
+    def __init__(self, app_name: str, tid: int | str, missing: Sequence[str]):
+        super().__init__(app_name, tid, list(missing))
+
+    @property
+    def missing(self) -> list[str]:
+        return self.args[2]
+
+    def __str__(self) -> str:
+        return f"{self._where()} cannot start: its input files do not exist: " + ", ".join(
+            self.missing
+        )
+
+
+class BadCommand(AppError):
+    """A bash app's function returned something that is not a command string."""
+
+    def __init__(self, app_name: str, tid: int | str, returned: str):
+        super().__init__(app_name, tid, returned)
+
+    def __str__(self) -> str:
+        return (
+            f"bash {self._where()} must return the command line as a str, "
+            f"but its function returned {self.args[2]}"
+        )
+
+
+class UnpicklableArgument(DaskflowError, TypeError):
+    """An argument of an app call cannot be sent to a worker."""
+
+    def __init__(self, app_name: str, argument: str, cause: str):
+        super().__init__(app_name, argument, cause)
+
+    def __str__(self) -> str:
+        app, arg, cause = self.args
+        return (
+            f"argument {arg} of app '{app}' cannot be pickled to send it to a worker: "
+            f"{cause}. Pass data a worker can rebuild (a path, a File, plain values) "
+            "or create the object inside the app."
+        )
+
+
+class UnknownExecutor(DaskflowError, ValueError):
+    """An app is pinned to a pool label that the current client does not have."""
+
+    def __init__(self, app_name: str, labels: Sequence[str], known: Sequence[str]):
+        super().__init__(app_name, list(labels), sorted(known))
+
+    def __str__(self) -> str:
+        app, labels, known = self.args
+        return (
+            f"app '{app}' is pinned to executors {labels}, but this client's pools are "
+            f"{known}; use one of those labels or 'all'"
+        )
+
+
+class RemoteError(AppError):
+    """Stands in for an app's exception that could not be pickled back."""
+
+    def __init__(self, app_name: str, tid: int | str, type_name: str, text: str):
+        super().__init__(app_name, tid, type_name, text)
+
+    def __str__(self) -> str:
+        app, tid, type_name, text = self.args
+        return f"app '{app}' (tid {tid}) raised {type_name} (not picklable): {text}"

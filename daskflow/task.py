@@ -1,0 +1,303 @@
+"""The task body: what runs on the worker for each app call.
+
+``execute`` is the function every app call submits to Dask. Dask has already
+replaced the upstream futures in the arguments by their values; the body runs
+the app (a Python function, a bash command, or a join), checks the declared
+outputs and tags any exception with its origin (app, tid, ident) so that the
+client can tell a task's own failure from a failed dependency
+(``DependencyError``). ``execute_chunk`` runs many calls of one app in one
+Dask task, keeping an outcome per call.
+
+This module never imports the client-side modules (apps, futures, client).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import os
+import pickle
+import threading
+from typing import Any, Callable
+
+import cloudpickle
+
+from .bash import run_command, std_target
+from .context import calls_inside
+from .errors import (AppTimeout, BadCommand, JoinError, MissingInputs, MissingOutputs,
+                     RemoteError)
+from .files import File
+
+ORIGIN = "_daskflow_origin"  # attribute set on exceptions: (app_name, tid, ident)
+MAX_MESSAGE = 9000  # distributed rebuilds longer messages and loses the class
+
+
+class AppDef:
+    """What a worker needs to run an app: the function, its name and kind.
+
+    The pickled form is computed once per app and unpickled once per worker
+    process (cached by its bytes), so a call ships a few hundred bytes
+    instead of re-pickling a notebook function each time.
+    """
+
+    __slots__ = ("func", "name", "kind", "accepts", "_pickled", "__weakref__")
+
+    def __init__(self, func: Callable, name: str, kind: str, accepts: frozenset[str] | None):
+        self.func = func
+        self.name = name
+        self.kind = kind  # "python" | "bash" | "join"
+        self.accepts = accepts  # special keywords the function takes; None: takes **kwargs
+        self._pickled: bytes | None = None
+
+    def __reduce__(self):
+        if self._pickled is None:
+            self._pickled = cloudpickle.dumps((self.func, self.name, self.kind, self.accepts))
+        return (_load_appdef, (self._pickled,))
+
+
+@functools.lru_cache(maxsize=512)
+def _load_appdef(blob: bytes) -> AppDef:
+    app = AppDef(*pickle.loads(blob))
+    app._pickled = blob
+    return app
+
+
+class Options:
+    """Per-call settings of an app call (shared by calls that do not override them)."""
+
+    __slots__ = ("walltime", "stdout", "stderr", "outputs", "retries", "has_members")
+
+    def __init__(self, walltime=None, stdout=None, stderr=None, outputs=(), retries=0,
+                 has_members=False):
+        self.walltime = walltime
+        self.stdout = stdout
+        self.stderr = stderr
+        self.outputs = outputs
+        self.retries = retries
+        self.has_members = has_members
+
+    def __reduce__(self):
+        return (Options, (self.walltime, self.stdout, self.stderr, self.outputs,
+                          self.retries, self.has_members))
+
+
+class Failure:
+    """The outcome of one failed call inside a chunk (its tagged exception)."""
+
+    __slots__ = ("exc",)
+
+    def __init__(self, exc: BaseException):
+        self.exc = exc
+
+    def __reduce__(self):
+        return (Failure, (self.exc,))
+
+
+class MemberRef:
+    """Marker class: ``(MemberRef, chunk_outcomes, index)`` in the arguments
+    stands for the result of call ``index`` of a chunked map."""
+
+
+def execute(app: AppDef, tid: int | str, ident: str, opts: Options, args: tuple, kwargs: dict):
+    """Run one app call on the worker; see the module docstring."""
+    try:
+        if opts.has_members:
+            args, kwargs = resolve_members((args, kwargs))
+        return run_app(app, tid, args, kwargs, opts)
+    except Exception as exc:
+        raise tag(exc, app.name, tid, ident) from None
+
+
+def execute_chunk(app: AppDef, opts: Options, calls: list) -> list:
+    """Run ``calls`` (``[(tid, ident, args, kwargs), ...]``) one after another.
+
+    Returns one outcome per call: the value, or a ``Failure``. A call whose
+    argument is a failed member of another chunk does not run; its outcome is
+    that upstream failure. Each call gets ``opts.retries`` more tries.
+    """
+    outcomes: list = []
+    for tid, ident, args, kwargs in calls:
+        try:
+            if opts.has_members:
+                args, kwargs = resolve_members((args, kwargs))
+        except Exception as upstream:
+            outcomes.append(Failure(upstream))
+            continue
+        for attempt in range(opts.retries + 1):
+            try:
+                outcomes.append(run_app(app, tid, args, kwargs, opts))
+                break
+            except Exception as exc:
+                if attempt == opts.retries:
+                    outcomes.append(Failure(tag(exc, app.name, tid, ident)))
+    return outcomes
+
+
+def file_ready(_app_result: Any, file):
+    """The body of a DataFuture: runs once the producing app succeeded."""
+    return file
+
+
+def run_app(app: AppDef, tid: int | str, args: tuple, kwargs: dict, opts: Options):
+    if "inputs" in kwargs:
+        kwargs = check_inputs(app, tid, kwargs)
+    if app.kind == "python":
+        value = call_with_walltime(app, tid, opts.walltime, args, kwargs)
+    elif app.kind == "bash":
+        value = run_bash(app, tid, opts, args, kwargs)
+    else:
+        value = run_join(app, tid, args, kwargs)
+    if opts.outputs:
+        check_outputs(app.name, tid, opts.outputs)
+    return value
+
+
+def run_bash(app: AppDef, tid, opts: Options, args: tuple, kwargs: dict) -> int:
+    command = app.func(*args, **kwargs)
+    if not isinstance(command, str):
+        raise BadCommand(app.name, tid, f"{type(command).__name__}: {command!r:.200}")
+    return run_command(command, app.name, tid, std_target(opts.stdout),
+                       std_target(opts.stderr), opts.walltime)
+
+
+def run_join(app: AppDef, tid, args: tuple, kwargs: dict):
+    """Run a join function here and wait, seceded, for the futures it returns.
+
+    The inner calls go through this worker's client (see ``context``).
+    Seceding frees the worker's thread while waiting, so recursive joins
+    cannot deadlock even on workers with a single thread.
+    """
+    from distributed import get_client, rejoin, secede, wait
+
+    with calls_inside(tid):
+        returned = app.func(*args, **kwargs)
+    single = not isinstance(returned, (list, tuple))
+    futures = [returned] if single else list(returned)
+    bad = [f for f in futures if not hasattr(f, "key") or not hasattr(f, "result")]
+    if bad:
+        raise JoinError(app.name, tid, f"its function must return a future or a list of "
+                        f"futures, but returned {type(bad[0]).__name__}: {bad[0]!r:.200}")
+    client = get_client()
+    secede()
+    try:
+        wait(futures)
+    finally:
+        rejoin()
+    values, failures = [], []
+    fetched = client.gather([f for f in futures if f.status == "finished"], errors="skip")
+    it = iter(fetched)
+    for f in futures:
+        if f.status == "finished":
+            value = next(it)
+            unpack = getattr(f, "_unpack", None)
+            value = unpack(value) if unpack else value
+            if isinstance(value, Failure):
+                failures.append((getattr(f, "app_name", f.key), getattr(f, "tid", None),
+                                 value.exc))
+            values.append(value)
+        else:
+            exc = f.exception()
+            failures.append((getattr(f, "app_name", f.key), getattr(f, "tid", None), exc))
+    if failures:
+        raise JoinError(app.name, tid, f"{len(failures)} of the {len(futures)} futures "
+                        "it returned failed", failures)
+    return values[0] if single else values
+
+
+def call_with_walltime(app: AppDef, tid, walltime: float | None, args: tuple, kwargs: dict):
+    """Call the function; past ``walltime`` seconds raise AppTimeout at once.
+
+    The function runs in a helper thread so that the caller's future gets the
+    timeout on time; the helper is then interrupted at its next Python
+    bytecode (code blocked inside a C call finishes that call first).
+    """
+    if walltime is None:
+        return app.func(*args, **kwargs)
+    from distributed.worker import thread_state
+
+    outcome: dict[str, Any] = {}
+    done = threading.Event()
+    state = dict(thread_state.__dict__)
+
+    def target():
+        thread_state.__dict__.update(state)
+        try:
+            outcome["value"] = app.func(*args, **kwargs)
+        except BaseException as exc:  # handed to the caller below
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    helper = threading.Thread(target=target, name=f"daskflow-{app.name}-{tid}", daemon=True)
+    helper.start()
+    if not done.wait(walltime):
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(
+            ctypes.c_ulong(helper.ident), ctypes.py_object(_WalltimeInterrupt)
+        )
+        raise AppTimeout(app.name, tid, walltime)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+class _WalltimeInterrupt(BaseException):
+    """Raised inside a Python app's thread that outlived its walltime."""
+
+
+def check_inputs(app: AppDef, tid, kwargs: dict) -> dict:
+    """Fail clearly if a local input File is missing; drop ``inputs`` if the
+    function does not take it (it was sent only as a list of dependencies)."""
+    missing = [f.url for f in kwargs["inputs"] if isinstance(f, File) and f.is_local
+               and not os.path.exists(f.filepath)]
+    if missing:
+        raise MissingInputs(app.name, tid, missing)
+    if app.accepts is not None and "inputs" not in app.accepts:
+        kwargs = dict(kwargs)
+        del kwargs["inputs"]
+    return kwargs
+
+
+def check_outputs(app_name: str, tid, outputs) -> None:
+    missing = [f.url for f in outputs if f.is_local and not os.path.exists(f.filepath)]
+    if missing:
+        raise MissingOutputs(app_name, tid, missing)
+
+
+def resolve_members(obj):
+    """Replace ``(MemberRef, outcomes, i)`` markers by call i's value.
+
+    Raises the upstream call's (tagged) exception if that call failed.
+    """
+    if isinstance(obj, tuple):
+        if len(obj) == 3 and obj[0] is MemberRef:
+            value = obj[1][obj[2]]
+            if isinstance(value, Failure):
+                raise value.exc
+            return value
+        return tuple(resolve_members(o) for o in obj)
+    if isinstance(obj, list):
+        return [resolve_members(o) for o in obj]
+    if isinstance(obj, dict):
+        return {k: resolve_members(v) for k, v in obj.items()}
+    return obj
+
+
+def tag(exc: BaseException, app_name: str, tid, ident: str) -> BaseException:
+    """Mark ``exc`` as raised by this call, unless it already came from upstream.
+
+    Guarantees that what is returned pickles and keeps its class across the
+    wire; otherwise it is replaced by a ``RemoteError`` that says what it was.
+    """
+    if getattr(exc, ORIGIN, None) is not None:
+        return exc
+    try:
+        setattr(exc, ORIGIN, (app_name, tid, ident))
+        if len(str(exc)) > MAX_MESSAGE:
+            raise ValueError("message too long to keep its class")
+        pickle.loads(cloudpickle.dumps(exc))
+        return exc
+    except Exception:
+        text = f"{exc}"[:MAX_MESSAGE]
+        stand_in = RemoteError(app_name, tid, type(exc).__qualname__, text)
+        setattr(stand_in, ORIGIN, (app_name, tid, ident))
+        return stand_in
