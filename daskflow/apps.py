@@ -122,20 +122,21 @@ class App:
         calls = list(zip(*iterables, strict=True))
         if not calls:
             return []
-        session, _ = _client.current()
+        session, tids = _client.next_tids(len(calls))
         special = self._special(kwargs)
         opts = self._call_options(special)
         kwargs = self._function_kwargs(kwargs, special)
         single, chunked = [], []
-        for args in calls:
-            tid = next(session.tids)
+        for tid, args in zip(tids, calls):
             args, kw, has_members, has_futures = _scan_call(args, kwargs)
             plain = chunksize is None or chunksize == 1 or has_futures
             (single if plain else chunked).append((tid, args, kw, has_members))
         futures = self._submit_single(session, opts, single, special)
         if chunked:
             futures += self._submit_chunks(session, opts, chunked, chunksize)
-        futures.sort(key=lambda f: f.tid)
+        if single and chunked:  # back to call order
+            order = {tid: i for i, tid in enumerate(tids)}
+            futures.sort(key=lambda f: order[f.tid])
         return futures
 
     # --------------------------------------------------------------- helpers
@@ -316,9 +317,19 @@ class App:
     def __repr__(self) -> str:
         return f"<{self.kind}_app {self.name}>"
 
+    def __reduce__(self):
+        # An app referred to by another app's function travels by value too.
+        return (_rebuild_app, (self.definition, self.retries, self.walltime, self.cache,
+                               self.executors, self.ignore_for_cache))
+
     def __get__(self, obj, objtype=None):
         # An app defined in a class body behaves like a function (bound method).
         return self if obj is None else functools.partial(self, obj)
+
+
+def _rebuild_app(definition: AppDef, retries, walltime, cache, executors, ignore_for_cache):
+    return App(definition.func, definition.kind, retries=retries, walltime=walltime,
+               cache=cache, executors=executors, ignore_for_cache=ignore_for_cache)
 
 
 # ---------------------------------------------------------------- decorators

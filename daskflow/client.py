@@ -28,6 +28,13 @@ logger = logging.getLogger("daskflow")
 
 _start_lock = threading.Lock()
 
+LOCAL_SETTINGS = {  # LocalCluster argument: key under daskflow.local
+    "n_workers": "n-workers",
+    "threads_per_worker": "threads-per-worker",
+    "host": "host",
+    "dashboard_address": "dashboard-address",
+}
+
 
 class Client(distributed.Client):
     """A ``distributed.Client`` that knows daskflow's pools.
@@ -45,12 +52,11 @@ class Client(distributed.Client):
     def __init__(self, address=None, *args, **kwargs):
         self.pools: list[str] | None = None
         if address is None and not kwargs.get("scheduler_file") and not args:
-            local = dask.config.get("daskflow.local")
-            kwargs.setdefault("n_workers", local["n-workers"])
-            kwargs.setdefault("threads_per_worker", local["threads-per-worker"])
+            # One get per key: dask.config.get accepts either spelling of a
+            # key (a DASK_DASKFLOW__LOCAL__N_WORKERS variable sets n_workers).
+            for arg, key in LOCAL_SETTINGS.items():
+                kwargs.setdefault(arg, dask.config.get(f"daskflow.local.{key}"))
             kwargs.setdefault("processes", True)
-            kwargs.setdefault("host", local["host"])
-            kwargs.setdefault("dashboard_address", local["dashboard-address"])
             self.pools = ["local"]
         super().__init__(address, *args, **kwargs)
 
@@ -86,11 +92,21 @@ def current() -> tuple[Session, int | str]:
     """The session an app call goes to, and the call's task id."""
     parent = parent_task()
     if parent is not None:  # inside a join app's body, on a worker
-        session = session_of(distributed.get_client())
-        return session, f"{parent[0]}.{next(parent[1])}"
+        return session_of(distributed.get_client()), f"{parent[0]}.{next(parent[1])}"
     client = _default_client()
     session = client.__dict__.get("_daskflow_session") or session_of(client)
     return session, next(session.tids)
+
+
+def next_tids(n: int) -> tuple[Session, list[int | str]]:
+    """The session and ``n`` task ids for a batch of calls (``App.map``)."""
+    parent = parent_task()
+    if parent is not None:
+        counter = parent[1]
+        return (session_of(distributed.get_client()),
+                [f"{parent[0]}.{next(counter)}" for _ in range(n)])
+    session = session_of(_default_client())
+    return session, [next(session.tids) for _ in range(n)]
 
 
 def _default_client() -> distributed.Client:

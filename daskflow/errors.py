@@ -14,6 +14,12 @@ class DaskflowError(Exception):
     """Base class of every error raised by daskflow itself."""
 
 
+def _brief(exc: BaseException, limit: int = 500) -> str:
+    """``Type: message`` of a wrapped exception, cut to keep our own short."""
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 class AppError(DaskflowError):
     """An error tied to one app call: carries ``app_name`` and ``tid``."""
 
@@ -103,7 +109,7 @@ class DependencyError(AppError):
             up += f" (tid {self.upstream_tid})"
         return (
             f"{self._where()} did not run: its dependency {up} failed with "
-            f"{type(self.cause).__name__}: {self.cause}"
+            f"{_brief(self.cause)}"
         )
 
 
@@ -131,7 +137,7 @@ class JoinError(AppError):
     def __str__(self) -> str:
         msg = f"join {self._where()}: {self.reason}"
         for app, tid, exc in self.failures[:5]:
-            msg += f"\n  - '{app}' (tid {tid}): {type(exc).__name__}: {exc}"
+            msg += f"\n  - '{app}' (tid {tid}): {_brief(exc)}"
         if len(self.failures) > 5:
             msg += f"\n  ... and {len(self.failures) - 5} more"
         return msg
@@ -153,7 +159,7 @@ class MissingOutputs(AppError):
         )
 
 
-class MissingInputs(AppError, FileNotFoundError):
+class MissingInputs(AppError):
     """Local files named in an app's ``inputs=`` do not exist where it runs."""
 
     def __init__(self, app_name: str, tid: int | str, missing: Sequence[str]):

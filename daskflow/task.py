@@ -50,9 +50,20 @@ class AppDef:
         self._pickled: bytes | None = None
 
     def __reduce__(self):
+        if getattr(_pickling, "active", False):
+            # Inside the pickling of an app function that refers to apps (a
+            # recursive join, say): let that pickler's memo close the cycle.
+            return (AppDef, (self.func, self.name, self.kind, self.accepts))
         if self._pickled is None:
-            self._pickled = cloudpickle.dumps((self.func, self.name, self.kind, self.accepts))
+            _pickling.active = True
+            try:
+                self._pickled = cloudpickle.dumps((self.func, self.name, self.kind, self.accepts))
+            finally:
+                _pickling.active = False
         return (_load_appdef, (self._pickled,))
+
+
+_pickling = threading.local()
 
 
 @functools.lru_cache(maxsize=512)
@@ -105,7 +116,8 @@ def execute(app: AppDef, tid: int | str, ident: str, opts: Options, args: tuple,
             args, kwargs = resolve_members((args, kwargs))
         return run_app(app, tid, args, kwargs, opts)
     except Exception as exc:
-        raise tag(exc, app.name, tid, ident) from None
+        failure = tag(exc, app.name, tid, ident)
+    raise failure  # outside the except block: no implicit __context__ to ship
 
 
 def execute_chunk(app: AppDef, opts: Options, calls: list) -> list:
@@ -292,12 +304,28 @@ def tag(exc: BaseException, app_name: str, tid, ident: str) -> BaseException:
         return exc
     try:
         setattr(exc, ORIGIN, (app_name, tid, ident))
-        if len(str(exc)) > MAX_MESSAGE:
-            raise ValueError("message too long to keep its class")
-        pickle.loads(cloudpickle.dumps(exc))
-        return exc
+        if len(str(exc)) <= MAX_MESSAGE:
+            if not _ships(exc):
+                exc.__cause__ = exc.__context__ = None  # keep the error, drop its chain
+            if _ships(exc):
+                return exc
     except Exception:
-        text = f"{exc}"[:MAX_MESSAGE]
-        stand_in = RemoteError(app_name, tid, type(exc).__qualname__, text)
-        setattr(stand_in, ORIGIN, (app_name, tid, ident))
-        return stand_in
+        pass
+    stand_in = RemoteError(app_name, tid, type(exc).__qualname__, f"{exc}"[:MAX_MESSAGE])
+    setattr(stand_in, ORIGIN, (app_name, tid, ident))
+    return stand_in
+
+
+def _ships(exc: BaseException) -> bool:
+    """Whether ``exc`` and its chained exceptions survive a pickle round trip."""
+    chain, seen = [], set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    try:
+        for e in chain:
+            pickle.loads(cloudpickle.dumps(e))
+        return True
+    except Exception:
+        return False

@@ -1,0 +1,43 @@
+"""The ``daskflow`` command."""
+
+from __future__ import annotations
+
+import os
+import runpy
+import sys
+
+import click
+
+from . import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="daskflow")
+def main() -> None:
+    """daskflow: Parsl-style apps on Dask distributed."""
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument("script", type=click.Path(exists=True, dir_okay=False))
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def run(script: str, args: tuple[str, ...]) -> None:
+    """Run a workflow SCRIPT (with its ARGS) as ``python SCRIPT ARGS`` would.
+
+    The script need not create a client: its first app call starts the
+    embedded local cluster. The exit code is 1 if the script raises.
+    """
+    sys.argv = [script, *args]
+    sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
+    try:
+        runpy.run_path(script, run_name="__main__")
+    except SystemExit:
+        raise
+    except BaseException as exc:  # report like python would, then fail
+        import traceback
+
+        traceback.print_exc()
+        raise SystemExit(1) from exc
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,107 @@
+"""The embedded local default: started by the first app call with no client,
+on loopback, one single-threaded worker process per core, closed at exit."""
+
+from __future__ import annotations
+
+import distributed
+
+import daskflow
+from daskflow import python_app
+
+QUICKSTART = '''
+import os
+import distributed
+from daskflow import python_app, bash_app
+
+@python_app
+def multiply(a, b):
+    return a * b
+
+@bash_app
+def echo_hello(stdout="echo-hello.stdout", stderr="echo-hello.stderr"):
+    return 'echo "Hello World!"'
+
+if __name__ == "__main__":
+    print(multiply(5, 9).result())
+    print(echo_hello().result())
+    print(multiply(2, 2).result())
+    client = distributed.default_client()
+    info = client.scheduler_info()
+    print("SCHEDULER", info["address"])
+    print("WORKERS", len(info["workers"]), os.cpu_count())
+    print("THREADS", sorted({w["nthreads"] for w in info["workers"].values()}))
+    print("DASHBOARD", client.dashboard_link)
+    print("POOLS", client.pools, type(client).__name__)
+'''
+
+
+def test_first_app_call_starts_a_local_cluster_and_exits_cleanly(run_script, tmp_path):
+    proc = run_script(QUICKSTART)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[:3] == ["45", "0", "4"]
+    assert (tmp_path / "echo-hello.stdout").read_text() == "Hello World!\n"
+    out = dict(line.split(" ", 1) for line in lines[3:])
+    assert out["SCHEDULER"].startswith("tcp://127.0.0.1:")
+    workers, cores = out["WORKERS"].split()
+    assert workers == cores
+    assert out["THREADS"] == "[1]"
+    assert out["DASHBOARD"].startswith("http://127.0.0.1:")
+    assert out["POOLS"] == "['local'] Client"
+    # the dashboard link is logged once; the shutdown is quiet
+    assert proc.stderr.count("dashboard: http://127.0.0.1:") == 1, proc.stderr
+    for word in ("Traceback", "Error", "Exception", "Task was destroyed"):
+        assert word not in proc.stderr, proc.stderr
+
+
+def test_client_subclasses_distributed_client(client):
+    assert isinstance(client, distributed.Client)
+    assert isinstance(client, daskflow.Client)
+    assert client.pools == ["local"]
+
+
+def test_a_users_distributed_client_is_used_as_is():
+    @python_app
+    def where():
+        return distributed.get_worker().address
+
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1,
+                                  dashboard_address=":0") as cluster, \
+            distributed.Client(cluster, set_as_default=False) as plain, plain.as_current():
+        f = where()
+        assert f.client is plain
+        assert f.result() in plain.scheduler_info()["workers"]
+
+
+def test_embedded_default_honours_dask_config(run_script):
+    proc = run_script(
+        "import dask, distributed\n"
+        "from daskflow import python_app\n"
+        "@python_app\n"
+        "def one():\n"
+        "    return 1\n"
+        "if __name__ == '__main__':\n"
+        "    with dask.config.set({'daskflow.local.n-workers': 1,\n"
+        "                          'daskflow.local.dashboard-address': ':0'}):\n"
+        "        assert one().result() == 1\n"
+        "    print(len(distributed.default_client().scheduler_info()['workers']))\n"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "1"
+
+
+def test_embedded_default_reads_environment_variables(run_script, monkeypatch):
+    monkeypatch.setenv("DASK_DASKFLOW__LOCAL__N_WORKERS", "1")
+    monkeypatch.setenv("DASK_DASKFLOW__LOCAL__DASHBOARD_ADDRESS", "127.0.0.1:0")
+    proc = run_script(
+        "import distributed\n"
+        "from daskflow import python_app\n"
+        "@python_app\n"
+        "def one():\n"
+        "    return 1\n"
+        "if __name__ == '__main__':\n"
+        "    assert one().result() == 1\n"
+        "    print(len(distributed.default_client().scheduler_info()['workers']))\n"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "1"

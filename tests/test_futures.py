@@ -1,0 +1,167 @@
+"""AppFuture is a distributed.Future: Dask's tools accept it, and it adds
+Parsl's attributes, kept results and batched fetching."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import distributed
+import pytest
+from distributed import as_completed, wait
+
+import daskflow
+from daskflow import python_app
+from daskflow.futures import AppFuture
+
+
+@python_app
+def inc(x):
+    return x + 1
+
+
+@python_app
+def sleepy(seconds, value=None):
+    import time
+    time.sleep(seconds)
+    return value
+
+
+def test_result_exception_done(client):
+    f = inc(1)
+    assert f.result(timeout=30) == 2
+    assert f.done()
+    assert f.exception() is None
+    assert f.status == "finished"
+
+
+def test_result_timeout(client):
+    f = sleepy(1)
+    with pytest.raises(TimeoutError):
+        f.result(timeout=0.2)
+    assert f.result(timeout=30) is None
+
+
+@python_app
+def blocked(event_name):
+    distributed.Event(event_name).wait(30)
+
+
+def test_cancel(client):
+    gate = distributed.Event()
+    f = blocked(gate.name)
+    f.cancel()
+    gate.set()  # frees the worker thread, which a cancelled task does not
+    assert f.cancelled()
+    with pytest.raises(distributed.client.FutureCancelledError):
+        f.result(timeout=10)
+
+
+def test_add_done_callback(client):
+    seen = []
+    done = threading.Event()
+    f = inc(41)
+
+    def callback(fut):
+        seen.append(fut.result())
+        done.set()
+
+    f.add_done_callback(callback)
+    assert done.wait(30)
+    assert seen == [42]
+
+
+def test_works_with_wait_as_completed_and_gather(client):
+    fs = [inc(i) for i in range(10)]
+    done, not_done = wait(fs, timeout=30)
+    assert len(done) == 10 and not not_done
+    assert sorted(f.result() for f in as_completed(fs)) == list(range(1, 11))
+    assert distributed.Client.gather(client, fs) == list(range(1, 11))
+    assert client.gather(fs) == list(range(1, 11))
+
+
+def test_is_an_argument_of_client_submit(client):
+    f = inc(1)
+    g = client.submit(lambda x: x * 10, f)
+    assert g.result(timeout=30) == 20
+
+
+def test_plain_dask_future_is_a_dependency_of_an_app(client):
+    raw = client.submit(lambda: 5)
+    assert inc(raw).result() == 6
+
+
+def test_result_is_kept_after_first_fetch(client, monkeypatch):
+    f = inc(1)
+    assert f.result() == 2
+    calls = []
+    monkeypatch.setattr(distributed.Client, "gather",
+                        lambda *a, **k: calls.append(a) or [])
+    for _ in range(100):
+        assert f.result() == 2
+    assert calls == []  # no round trip once the value is known
+
+
+def test_finished_siblings_are_fetched_in_one_round_trip(client, monkeypatch):
+    fs = inc.map(range(50))
+    wait(fs)
+    batches = []
+    real_gather = distributed.Client.gather
+
+    def counting_gather(self, futures, *args, **kwargs):
+        batches.append(len(futures))
+        return real_gather(self, futures, *args, **kwargs)
+
+    monkeypatch.setattr(distributed.Client, "gather", counting_gather)
+    assert [f.result() for f in fs] == list(range(1, 51))
+    assert batches == [50]
+
+
+def test_prefetch_can_be_turned_off(client, monkeypatch):
+    fs = inc.map(range(5))
+    wait(fs)
+    batches = []
+    real_gather = distributed.Client.gather
+    monkeypatch.setattr(distributed.Client, "gather",
+                        lambda self, futs, *a, **k: batches.append(len(futs))
+                        or real_gather(self, futs, *a, **k))
+    import dask
+    with dask.config.set({"daskflow.result-prefetch": 0}):
+        assert [f.result() for f in fs] == [1, 2, 3, 4, 5]
+    assert batches == [1] * 5
+
+
+def test_dropped_futures_release_their_tasks(client):
+    f = inc(1)
+    key = f.key
+    f.result()
+    del f
+    deadline = time.time() + 10
+    while key in client.futures and time.time() < deadline:
+        time.sleep(0.05)
+    assert key not in client.futures
+
+
+def test_pickled_appfuture_is_a_plain_future_reference(client):
+    import pickle
+    f = inc(1)
+    f.result()
+    g = client.submit(lambda futs: futs[0] + 1, [f])
+    assert g.result() == 3
+    assert pickle.loads(pickle.dumps(f)).key == f.key
+
+
+def test_repr_names_app_and_tid(client):
+    f = inc(1)
+    f.result()
+    assert f"<AppFuture inc tid={f.tid}: finished" in repr(f)
+    assert "AppFuture" in f._repr_html_()
+
+
+def test_top_level_gather_helper(client):
+    fs = inc.map(range(3), chunksize=2) + [inc(10)]
+    assert daskflow.gather(fs) == [1, 2, 3, 11]
+
+
+def test_appfuture_class_is_exported():
+    assert daskflow.AppFuture is AppFuture
