@@ -210,3 +210,29 @@ def test_repr():
     assert repr(add) == "<python_app add>"
     assert "bash_app" in repr(bash_app(lambda: "true"))
     assert "join_app" in repr(join_app(lambda: None))
+
+
+def test_identical_cached_calls_share_one_task(client, tmp_path):
+    counter = tmp_path / "runs"
+
+    @python_app(cache=True, ignore_for_cache=["note"])
+    def counted(x, note=""):
+        with open(counter, "a") as f:
+            f.write("x")
+        return x * 2
+
+    a, b, c = counted(3, note="first"), counted(3, note="second"), counted(4)
+    assert (a.result(), b.result(), c.result()) == (6, 6, 8)
+    assert a.key == b.key != c.key
+    assert a.tid != b.tid
+    assert counter.read_text() == "xx"  # 3 once, 4 once
+
+
+def test_cache_key_follows_upstream_futures_by_key(client):
+    @python_app(cache=True)
+    def cached(x):
+        return x
+
+    up = add(1)
+    assert cached(up).key == cached(up).key
+    assert cached(up).key != cached(add(1)).key  # another task, another key
