@@ -14,7 +14,7 @@ import itertools
 import logging
 import threading
 import uuid
-from collections import defaultdict, deque
+from collections import defaultdict
 
 import dask
 import distributed
@@ -22,7 +22,7 @@ from distributed.worker import get_worker
 
 from . import config  # noqa: F401  (loads daskflow's dask config defaults)
 from .context import parent_task
-from .futures import AppFuture, gather_values
+from .futures import AppFuture, Line, gather_values
 
 logger = logging.getLogger("daskflow")
 
@@ -76,7 +76,7 @@ class Session:
         self.client = client
         self.token = uuid.uuid4().hex[:16]
         self.tids = itertools.count()
-        self.lines: defaultdict[str, deque] = defaultdict(deque)
+        self.lines: defaultdict[str, Line] = defaultdict(Line)
         self.has_chunks = False  # set once a chunked map ran: calls then look for members
         self.pools: list[str] | None = getattr(client, "pools", None)
 

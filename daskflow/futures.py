@@ -40,7 +40,7 @@ class _Fetchable(Future):
 
     _has = False
     _value: Any = None
-    _line: deque | None = None  # the prefetch line it waits in, if any
+    _line: Line | None = None  # the prefetch line it waits in, if any
 
 
 class ChunkFuture(_Fetchable):
@@ -195,10 +195,26 @@ def as_app_future(future: Future, **attrs) -> AppFuture:
     return future  # type: ignore[return-value]
 
 
-def enqueue(line: deque, holder: _Fetchable) -> None:
+class Line(deque):
+    """An app's prefetch line: weak references in submission order.
+
+    Entries leave it when fetched or found dead during a fetch; if results
+    are never asked for, ``enqueue`` sweeps out dead entries whenever the
+    line doubles, so its length follows the futures the user still holds.
+    """
+
+    sweep_at = 4096
+
+
+def enqueue(line: Line, holder: _Fetchable) -> None:
     """Put a holder in its app's prefetch line (weakly: dropping it frees it)."""
     holder._line = line
     line.append(weakref.ref(holder))
+    if len(line) > line.sweep_at:
+        alive = [ref for ref in line if (h := ref()) is not None and not h._has]
+        line.clear()
+        line.extend(alive)
+        line.sweep_at = max(Line.sweep_at, 2 * len(alive))
 
 
 def fetch(holder: _Fetchable) -> None:

@@ -165,3 +165,22 @@ def test_top_level_gather_helper(client):
 
 def test_appfuture_class_is_exported():
     assert daskflow.AppFuture is AppFuture
+
+
+def test_prefetch_line_does_not_grow_with_dropped_futures(client, monkeypatch):
+    from daskflow.client import session_of
+    from daskflow.futures import Line
+
+    @python_app
+    def dropped(x):
+        return x
+
+    monkeypatch.setattr(Line, "sweep_at", 100)
+    line = session_of(client).lines["dropped"]
+    kept = dropped.map(range(10))
+    for _ in range(4):
+        fs = dropped.map(range(150))
+        wait(fs)
+        del fs
+    assert len(line) <= 200
+    assert all(any(ref() is f for ref in line) for f in kept)
