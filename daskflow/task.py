@@ -13,6 +13,7 @@ This module never imports the client-side modules (apps, futures, client).
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import functools
 import os
@@ -158,7 +159,7 @@ def run_app(app: AppDef, tid: int | str, args: tuple, kwargs: dict, opts: Option
     elif app.kind == "bash":
         value = run_bash(app, tid, opts, args, kwargs)
     else:
-        value = run_join(app, tid, args, kwargs)
+        value = run_join(app, tid, args, kwargs, opts.walltime)
     if opts.outputs:
         check_outputs(app.name, tid, opts.outputs)
     return value
@@ -172,12 +173,13 @@ def run_bash(app: AppDef, tid, opts: Options, args: tuple, kwargs: dict) -> int:
                        std_target(opts.stderr), opts.walltime)
 
 
-def run_join(app: AppDef, tid, args: tuple, kwargs: dict):
+def run_join(app: AppDef, tid, args: tuple, kwargs: dict, walltime: float | None = None):
     """Run a join function here and wait, seceded, for the futures it returns.
 
     The inner calls go through this worker's client (see ``context``).
     Seceding frees the worker's thread while waiting, so recursive joins
-    cannot deadlock even on workers with a single thread.
+    cannot deadlock even on workers with a single thread. A walltime bounds
+    the wait for the returned futures.
     """
     from distributed import get_client, rejoin, secede, wait
 
@@ -192,7 +194,9 @@ def run_join(app: AppDef, tid, args: tuple, kwargs: dict):
     client = get_client()
     secede()
     try:
-        wait(futures)
+        wait(futures, timeout=walltime)
+    except (TimeoutError, asyncio.TimeoutError):  # distinct classes before Python 3.11
+        raise AppTimeout(app.name, tid, walltime) from None
     finally:
         rejoin()
     values, failures = [], []

@@ -100,3 +100,20 @@ def test_join_can_use_chunked_map(client):
         return add.map(range(n), chunksize=3)
 
     assert mapped(7).result(timeout=60) == list(range(7))
+
+
+def test_join_walltime_bounds_the_wait(client):
+    from daskflow import AppTimeout
+
+    @python_app
+    def slow():
+        import time
+        time.sleep(3)
+        return 1
+
+    @join_app(walltime=0.5)
+    def impatient():
+        return slow()
+
+    with pytest.raises(AppTimeout, match="impatient"):
+        impatient().result(timeout=30)
