@@ -175,3 +175,35 @@ def test_killed_worker_upstream_is_a_dependency_error():
             up.result(timeout=60)
         with pytest.raises(DependencyError, match="'crash'"):
             down.result(timeout=60)
+
+
+def test_app_survives_its_worker_being_killed(tmp_path):
+    """kill -9 of the worker running an app: Dask reruns it elsewhere and the
+    app's future still gets the right result."""
+    import signal
+    import time
+
+    pidfile = tmp_path / "pid"
+
+    @python_app
+    def first_try_dies(path, x):
+        import os
+        import time
+        if not os.path.exists(path):
+            with open(path, "w") as f:
+                f.write(str(os.getpid()))
+            time.sleep(60)  # killed here
+        return x * 2
+
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1,
+                                  dashboard_address=":0") as cluster, \
+            distributed.Client(cluster, set_as_default=False) as c, c.as_current():
+        f = first_try_dies(str(pidfile), 21)
+        downstream = value(f)
+        deadline = time.time() + 30
+        while not pidfile.exists() or not pidfile.read_text():
+            assert time.time() < deadline
+            time.sleep(0.05)
+        os.kill(int(pidfile.read_text()), signal.SIGKILL)
+        assert f.result(timeout=60) == 42
+        assert downstream.result(timeout=60) == 42
