@@ -143,36 +143,32 @@ class JoinError(AppError):
         return msg
 
 
-class MissingOutputs(AppError):
+class _MissingFiles(AppError):
+    """Files an app declared are not where it runs (``missing`` lists them)."""
+
+    problem = ""
+
+    def __init__(self, app_name: str, tid: int | str, missing: Sequence[str]):
+        super().__init__(app_name, tid, list(missing))
+
+    @property
+    def missing(self) -> list[str]:
+        return self.args[2]
+
+    def __str__(self) -> str:
+        return f"{self._where()} {self.problem}: " + ", ".join(self.missing)
+
+
+class MissingOutputs(_MissingFiles):
     """An app finished but did not create the output files it declared."""
 
-    def __init__(self, app_name: str, tid: int | str, missing: Sequence[str]):
-        super().__init__(app_name, tid, list(missing))
-
-    @property
-    def missing(self) -> list[str]:
-        return self.args[2]
-
-    def __str__(self) -> str:
-        return f"{self._where()} finished but did not create its declared outputs: " + ", ".join(
-            self.missing
-        )
+    problem = "finished but did not create its declared outputs"
 
 
-class MissingInputs(AppError):
+class MissingInputs(_MissingFiles):
     """Local files named in an app's ``inputs=`` do not exist where it runs."""
 
-    def __init__(self, app_name: str, tid: int | str, missing: Sequence[str]):
-        super().__init__(app_name, tid, list(missing))
-
-    @property
-    def missing(self) -> list[str]:
-        return self.args[2]
-
-    def __str__(self) -> str:
-        return f"{self._where()} cannot start: its input files do not exist: " + ", ".join(
-            self.missing
-        )
+    problem = "cannot start: its input files do not exist"
 
 
 class BadCommand(AppError):
