@@ -7,6 +7,8 @@ current client talks to (a local one is started on first use).
 
 from __future__ import annotations
 
+__version__ = "0.1.0"
+
 from . import config  # noqa: F401  (registers daskflow's dask config defaults)
 from .apps import App, bash_app, join_app, python_app
 from .client import Client
@@ -21,8 +23,7 @@ from .errors import (
 )
 from .files import File
 from .futures import AppFuture, DataFuture, gather_values as gather
-
-__version__ = "0.1.0"
+from .client import checkpoint
 
 __all__ = [
     "App",
@@ -38,6 +39,7 @@ __all__ = [
     "MissingInputs",
     "MissingOutputs",
     "bash_app",
+    "checkpoint",
     "gather",
     "join_app",
     "python_app",

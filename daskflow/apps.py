@@ -15,6 +15,7 @@ import os
 from typing import Any, Callable, Iterable
 
 import cloudpickle
+import dask
 from dask.base import tokenize
 from distributed import Future
 
@@ -23,7 +24,7 @@ from .bash import std_target
 from .errors import UnknownExecutor, UnpicklableArgument
 from .files import File
 from .futures import AppFuture, ChunkFuture, DataFuture, as_app_future, enqueue
-from .task import AppDef, MemberRef, Options, execute, execute_chunk, file_ready
+from .task import AppDef, MemberRef, Options, RunSettings, execute, execute_chunk, file_ready
 
 SPECIAL = frozenset(
     ("inputs", "outputs", "stdout", "stderr", "walltime",
@@ -38,16 +39,22 @@ RESOURCE_KEYS = frozenset(
 class App:
     """An app made by one of the decorators; calling it returns an AppFuture."""
 
-    def __init__(self, func: Callable, kind: str, *, retries: int = 0,
+    def __init__(self, func: Callable, kind: str, *, retries: int | None = None,
                  walltime: float | None = None, cache: bool | str = False,
                  executors: str | list[str] = "all",
-                 ignore_for_cache: Iterable[str] | None = None):
+                 ignore_for_cache: Iterable[str] | None = None,
+                 retry_handler: Callable | None = None):
         if not callable(func):
             raise TypeError(f"@{kind}_app must decorate a function, got {func!r}")
         functools.update_wrapper(self, func)
         name = func.__name__
-        if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
+        if retries is not None and (
+            not isinstance(retries, int) or isinstance(retries, bool) or retries < 0
+        ):
             raise ValueError(f"app '{name}': retries must be an int >= 0, got {retries!r}")
+        if retry_handler is not None and not callable(retry_handler):
+            raise TypeError(f"app '{name}': retry_handler must be a function "
+                            "retry_handler(exception, task_record) -> float")
         _check_walltime(name, walltime)
         if executors != "all" and (
             isinstance(executors, str)
@@ -72,28 +79,29 @@ class App:
         self.cache = cache
         self.executors = executors
         self.signature = sig
-        self.definition = AppDef(func, name, kind, accepts)
+        self.retry_handler = retry_handler
+        self.definition = AppDef(func, name, kind, accepts, _identity(func), cache,
+                                 tuple(self.ignore_for_cache), retry_handler)
         self.defaults = {n: p.default for n, p in sig.parameters.items()
                          if n in SPECIAL and p.default is not p.empty}
-        self._options: dict[bool, Options] = {}
+        self._options: dict[tuple, Options] = {}  # default options per (run, retries, handler)
 
     # ------------------------------------------------------------------ calls
     def __call__(self, *args, **kwargs) -> AppFuture:
-        session, tid = _client.current()
+        session, tid, run = _client.current()
         special = self._special(kwargs)
-        opts = self._call_options(special)
+        opts = self._call_options(special, run)
         kwargs = self._function_kwargs(kwargs, special)
         if session.has_chunks:
             args, kwargs, has_members = _substitute((args, kwargs))
             if has_members:
                 opts = _with_members(opts)
-        key = self._key(session, tid, args, kwargs)
+        key = self._key(run.token, tid, args, kwargs)
         client = session.client
         try:
             future = client.submit(
                 execute, self.definition, tid, key, opts, args, kwargs, key=key,
-                pure=False, retries=self.retries or None,
-                resources=self._resources(session),
+                pure=False, resources=self._resources(session),
             )
         except Exception as exc:
             raise self._explain_submit_error(exc, args, kwargs) from exc
@@ -103,7 +111,7 @@ class App:
                                outputs=outputs)
         enqueue(session.lines[self.name], future)
         if outputs:
-            future.outputs = self._data_futures(session, future, outputs)
+            future.outputs = self._data_futures(session, run.token, future, outputs)
         return future
 
     def map(self, *iterables: Iterable, chunksize: int | None = None, **kwargs) -> list[AppFuture]:
@@ -122,36 +130,35 @@ class App:
         calls = list(zip(*iterables, strict=True))
         if not calls:
             return []
-        session, tids = _client.next_tids(len(calls))
+        session, tids, run = _client.next_tids(len(calls))
         special = self._special(kwargs)
-        opts = self._call_options(special)
+        opts = self._call_options(special, run)
         kwargs = self._function_kwargs(kwargs, special)
         single, chunked = [], []
         for tid, args in zip(tids, calls):
             args, kw, has_members, has_futures = _scan_call(args, kwargs)
             plain = chunksize is None or chunksize == 1 or has_futures
             (single if plain else chunked).append((tid, args, kw, has_members))
-        futures = self._submit_single(session, opts, single, special)
+        futures = self._submit_single(session, run.token, opts, single, special)
         if chunked:
-            futures += self._submit_chunks(session, opts, chunked, chunksize)
+            futures += self._submit_chunks(session, run.token, opts, chunked, chunksize)
         if single and chunked:  # back to call order
             order = {tid: i for i, tid in enumerate(tids)}
             futures.sort(key=lambda f: order[f.tid])
         return futures
 
     # --------------------------------------------------------------- helpers
-    def _submit_single(self, session, opts, calls, special) -> list[AppFuture]:
+    def _submit_single(self, session, token, opts, calls, special) -> list[AppFuture]:
         if not calls:
             return []
-        keys = [self._key(session, tid, a, kw) for tid, a, kw, _ in calls]
+        keys = [self._key(token, tid, a, kw) for tid, a, kw, _ in calls]
         client = session.client
         try:
             futures = client.map(
                 execute, [self.definition] * len(calls), [c[0] for c in calls], keys,
                 [_with_members(opts) if c[3] else opts for c in calls],
                 [c[1] for c in calls], [c[2] for c in calls],
-                key=keys, pure=False, retries=self.retries or None,
-                resources=self._resources(session),
+                key=keys, pure=False, resources=self._resources(session),
             )
         except Exception as exc:
             raise self._explain_submit_error(exc, *calls[0][1:3]) from exc
@@ -164,12 +171,12 @@ class App:
             out.append(future)
         return out
 
-    def _submit_chunks(self, session, opts, calls, chunksize) -> list[AppFuture]:
+    def _submit_chunks(self, session, token, opts, calls, chunksize) -> list[AppFuture]:
         session.has_chunks = True
         chunks, keys = [], []
         for start in range(0, len(calls), chunksize):
             part = calls[start:start + chunksize]
-            key = f"{self.name}-{part[0][0]}-{session.token}"
+            key = f"{self.name}-{part[0][0]}-{token}"
             keys.append(key)
             chunks.append([(tid, f"{key}[{i}]", a, kw) for i, (tid, a, kw, _) in enumerate(part)])
         has_members = any(c[3] for c in calls)
@@ -226,18 +233,20 @@ class App:
                 raise ValueError(f"app '{self.name}': File {f.url!r} uses the scheme "
                                  f"'{f.scheme}', which daskflow cannot stage yet")
 
-    def _call_options(self, special: dict) -> Options:
-        if special is self.defaults and self._options.get(False):
-            return self._options[False]
+    def _call_options(self, special: dict, run: RunSettings) -> Options:
+        retries = self.retries if self.retries is not None else dask.config.get("daskflow.retries")
+        handler = dask.config.get("daskflow.retry-handler")
+        cached = special is self.defaults and self._options.get((run.token, retries, handler))
+        if cached:
+            return cached
         opts = Options(
             walltime=special.get("walltime", self.walltime),
             stdout=special.get("stdout"), stderr=special.get("stderr"),
-            outputs=tuple(special.get("outputs") or ()), retries=self.retries,
+            outputs=tuple(_as_file(self.name, "outputs", f) for f in special.get("outputs") or ()),
+            retries=retries, run=run, retry_handler=handler,
         )
         if special is self.defaults:
-            if opts.outputs:
-                opts.outputs = tuple(_as_file(self.name, "outputs", f) for f in opts.outputs)
-            self._options[False] = opts
+            self._options[(run.token, retries, handler)] = opts
         return opts
 
     def _function_kwargs(self, kwargs: dict, special: dict) -> dict:
@@ -258,24 +267,13 @@ class App:
             kwargs["resource_specification"] = special["parsl_resource_specification"]
         return kwargs
 
-    def _key(self, session, tid, args, kwargs) -> str:
+    def _key(self, token, tid, args, kwargs) -> str:
         if not self.cache:
-            return f"{self.name}-{tid}-{session.token}"
+            return f"{self.name}-{tid}-{token}"
         bound = self.signature.bind_partial(*args, **kwargs).arguments
         for name in self.ignore_for_cache:
             bound.pop(name, None)
-        return f"{self.name}-{tokenize(self.identity, _by_key(bound))}"
-
-    @functools.cached_property
-    def identity(self) -> str:
-        """The app's name, module and source: editing the function changes it."""
-        func = self.definition.func
-        try:
-            source = inspect.getsource(func)
-        except (OSError, TypeError):
-            source = func.__code__.co_code.hex()
-        digest = hashlib.sha256(source.encode()).hexdigest()[:16]
-        return f"{func.__module__}.{func.__qualname__}:{digest}"
+        return f"{self.name}-{tokenize(self.definition.identity, _by_key(bound))}-{token}"
 
     def _resources(self, session) -> dict | None:
         if self.executors == "all":
@@ -290,8 +288,9 @@ class App:
             return None  # every pool allowed: no restriction
         return {f"pool-{label}": 1 for label in self.executors}
 
-    def _data_futures(self, session, parent: AppFuture, files: list[File]) -> list[DataFuture]:
-        keys = [f"{self.name}-output-{parent.tid}.{i}-{session.token}" for i in range(len(files))]
+    def _data_futures(self, session, token, parent: AppFuture,
+                      files: list[File]) -> list[DataFuture]:
+        keys = [f"{self.name}-output-{parent.tid}.{i}-{token}" for i in range(len(files))]
         futures = session.client.map(file_ready, [parent] * len(files), files, key=keys,
                                      pure=False)
         for f, file in zip(futures, files):
@@ -320,16 +319,28 @@ class App:
     def __reduce__(self):
         # An app referred to by another app's function travels by value too.
         return (_rebuild_app, (self.definition, self.retries, self.walltime, self.cache,
-                               self.executors, self.ignore_for_cache))
+                               self.executors, self.ignore_for_cache, self.retry_handler))
 
     def __get__(self, obj, objtype=None):
         # An app defined in a class body behaves like a function (bound method).
         return self if obj is None else functools.partial(self, obj)
 
 
-def _rebuild_app(definition: AppDef, retries, walltime, cache, executors, ignore_for_cache):
+def _rebuild_app(definition: AppDef, retries, walltime, cache, executors, ignore_for_cache,
+                 retry_handler):
     return App(definition.func, definition.kind, retries=retries, walltime=walltime,
-               cache=cache, executors=executors, ignore_for_cache=ignore_for_cache)
+               cache=cache, executors=executors, ignore_for_cache=ignore_for_cache,
+               retry_handler=retry_handler)
+
+
+def _identity(func: Callable) -> str:
+    """The app's module, name and source digest: editing the function changes it."""
+    try:
+        source = inspect.getsource(func)
+    except (OSError, TypeError):
+        source = func.__code__.co_code.hex()
+    digest = hashlib.sha256(source.encode()).hexdigest()[:16]
+    return f"{func.__module__}.{func.__qualname__}:{digest}"
 
 
 # ---------------------------------------------------------------- decorators
@@ -407,7 +418,8 @@ def _walk(obj):
 
 
 def _with_members(opts: Options) -> Options:
-    return Options(opts.walltime, opts.stdout, opts.stderr, opts.outputs, opts.retries, True)
+    return Options(opts.walltime, opts.stdout, opts.stderr, opts.outputs, opts.retries, True,
+                   opts.run, opts.retry_handler)
 
 
 def _by_key(obj):

@@ -9,6 +9,8 @@ import sys
 import click
 
 from . import __version__
+from .cli_cache import cache
+from .cli_provenance import register as register_provenance
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -38,6 +40,9 @@ def run(script: str, args: tuple[str, ...]) -> None:
         traceback.print_exc()
         raise SystemExit(1) from exc
 
+
+main.add_command(cache)
+register_provenance(main)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -10,9 +10,15 @@ With no client, the first app call starts the embedded default: a
 from __future__ import annotations
 
 import atexit
+import getpass
 import itertools
 import logging
+import os
+import platform
+import socket
+import sys
 import threading
+import time
 import uuid
 from collections import defaultdict
 
@@ -20,9 +26,10 @@ import dask
 import distributed
 from distributed.worker import get_worker
 
-from . import config  # noqa: F401  (loads daskflow's dask config defaults)
+from . import __version__, config  # noqa: F401  (config loads daskflow's defaults)
 from .context import parent_task
 from .futures import AppFuture, Line, gather_values
+from .task import RunSettings
 
 logger = logging.getLogger("daskflow")
 
@@ -60,6 +67,18 @@ class Client(distributed.Client):
             self.pools = ["local"]
         super().__init__(address, *args, **kwargs)
 
+    def close(self, *args, **kwargs):
+        """Close, first writing held-back cached results (checkpoint modes
+        ``periodic``, ``dag_exit`` and ``manual``)."""
+        session = self.__dict__.get("_daskflow_session")
+        if session is not None and session.run.checkpoint_mode != "task_exit" \
+                and self.status == "running":
+            try:
+                checkpoint(self)
+            except Exception:
+                logger.exception("daskflow: could not write checkpoints at close")
+        return super().close(*args, **kwargs)
+
     def gather(self, futures, *args, **kwargs):
         """As ``distributed.Client.gather``; AppFutures give their own values
         (one per call of a chunked map) and raise as ``AppFuture.result``."""
@@ -70,43 +89,115 @@ class Client(distributed.Client):
 
 
 class Session:
-    """daskflow's state for one client: task ids and prefetch lines."""
+    """daskflow's state for one client: task ids, prefetch lines, the run."""
 
-    def __init__(self, client: distributed.Client):
+    def __init__(self, client: distributed.Client, record: bool = True):
         self.client = client
         self.token = uuid.uuid4().hex[:16]
         self.tids = itertools.count()
         self.lines: defaultdict[str, Line] = defaultdict(Line)
         self.has_chunks = False  # set once a chunked map ran: calls then look for members
         self.pools: list[str] | None = getattr(client, "pools", None)
+        self.run = run_settings(self.token, record)
+        self.run_id: str | None = None
+        self.run_dir: str | None = None
+        if self.run.report:
+            self.run_id, self.run_dir = start_run(client, self.token)
 
 
-def session_of(client: distributed.Client) -> Session:
+def run_settings(token: str, record: bool) -> RunSettings:
+    """The run's settings from dask config (paths made absolute here, on the client)."""
+    cfg = dask.config.get
+    directory = cfg("daskflow.checkpoint.dir")
+    return RunSettings(
+        token,
+        report=record and bool(cfg("daskflow.provenance.enabled")),
+        checkpoint=_absolute(directory) if directory else None,
+        checkpoint_mode=_checked_mode(cfg("daskflow.checkpoint.mode")),
+        checkpoint_period=float(dask.utils.parse_timedelta(cfg("daskflow.checkpoint.period"))),
+        reuse=tuple(_absolute(u) for u in cfg("daskflow.checkpoint.reuse") or ()),
+        checksum_limit=int(dask.utils.parse_bytes(cfg("daskflow.provenance.checksum-max-bytes"))),
+    )
+
+
+CHECKPOINT_MODES = ("task_exit", "periodic", "dag_exit", "manual")
+
+
+def _checked_mode(mode: str) -> str:
+    if mode not in CHECKPOINT_MODES:
+        raise ValueError(f"daskflow.checkpoint.mode is {mode!r}; expected one of "
+                         f"{', '.join(CHECKPOINT_MODES)}")
+    return mode
+
+
+def _absolute(url: str) -> str:
+    return url if "://" in url else os.path.abspath(url)
+
+
+def start_run(client: distributed.Client, token: str) -> tuple[str, str]:
+    """Make the run's directory and register the plugin that records it."""
+    from .plugin import ProvenancePlugin
+    from .provenance import new_run_dir
+
+    run_id, run_dir = new_run_dir(_absolute(dask.config.get("daskflow.run-dir")))
+    run = {
+        "run_id": run_id,
+        "script": os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else "<interactive>",
+        "user": getpass.getuser(),
+        "host": socket.gethostname(),
+        "cwd": os.getcwd(),
+        "start": time.time(),
+        "profile": "local" if getattr(client, "pools", None) == ["local"] else None,
+        "versions": {"daskflow": __version__, "dask": dask.__version__,
+                     "distributed": distributed.__version__,
+                     "python": platform.python_version()},
+        "scheduler": client.scheduler.address,
+    }
+    db_path = os.path.join(run_dir, "provenance.db")
+    client.register_plugin(ProvenancePlugin(run, db_path, token))
+    logger.info("daskflow run %s recorded in %s", run_id, run_dir)
+    return run_id, run_dir
+
+
+def session_of(client: distributed.Client, record: bool = True) -> Session:
     session = client.__dict__.get("_daskflow_session")
     if session is None:
-        session = client._daskflow_session = Session(client)
+        with _start_lock:
+            session = client.__dict__.get("_daskflow_session")
+            if session is None:
+                session = client._daskflow_session = Session(client, record)
     return session
 
 
-def current() -> tuple[Session, int | str]:
-    """The session an app call goes to, and the call's task id."""
+def current() -> tuple[Session, int | str, RunSettings]:
+    """The session an app call goes to, the call's task id and its run."""
     parent = parent_task()
     if parent is not None:  # inside a join app's body, on a worker
-        return session_of(distributed.get_client()), f"{parent[0]}.{next(parent[1])}"
+        tid, children, run = parent
+        return session_of(distributed.get_client(), record=False), f"{tid}.{next(children)}", run
     client = _default_client()
     session = client.__dict__.get("_daskflow_session") or session_of(client)
-    return session, next(session.tids)
+    return session, next(session.tids), session.run
 
 
-def next_tids(n: int) -> tuple[Session, list[int | str]]:
-    """The session and ``n`` task ids for a batch of calls (``App.map``)."""
+def next_tids(n: int) -> tuple[Session, list[int | str], RunSettings]:
+    """The session, ``n`` task ids for a batch of calls (``App.map``) and their run."""
     parent = parent_task()
     if parent is not None:
-        counter = parent[1]
-        return (session_of(distributed.get_client()),
-                [f"{parent[0]}.{next(counter)}" for _ in range(n)])
+        tid, children, run = parent
+        return (session_of(distributed.get_client(), record=False),
+                [f"{tid}.{next(children)}" for _ in range(n)], run)
     session = session_of(_default_client())
-    return session, [next(session.tids) for _ in range(n)]
+    return session, [next(session.tids) for _ in range(n)], session.run
+
+
+def checkpoint(client: distributed.Client | None = None) -> int:
+    """Write the cached results the workers hold back (modes other than
+    ``task_exit``) now; returns how many entries were written."""
+    from . import memo
+
+    client = client or _default_client()
+    return sum(client.run(memo.flush).values())
 
 
 def _default_client() -> distributed.Client:

@@ -17,16 +17,17 @@ _local = threading.local()
 
 
 @contextmanager
-def calls_inside(tid: int | str) -> Iterator[None]:
-    """Mark the current thread as running the body of task ``tid``."""
+def calls_inside(tid: int | str, run) -> Iterator[None]:
+    """Mark the current thread as running the body of task ``tid`` of ``run``
+    (a ``RunSettings``): calls made here belong to that run."""
     previous = getattr(_local, "parent", None)
-    _local.parent = (tid, itertools.count(1))
+    _local.parent = (tid, itertools.count(1), run)
     try:
         yield
     finally:
         _local.parent = previous
 
 
-def parent_task() -> tuple[int | str, itertools.count] | None:
-    """The ``(tid, child counter)`` of the enclosing task body, or None."""
+def parent_task() -> tuple[int | str, itertools.count, object] | None:
+    """The ``(tid, child counter, run settings)`` of the enclosing task body, or None."""
     return getattr(_local, "parent", None)

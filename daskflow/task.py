@@ -18,47 +18,66 @@ import ctypes
 import functools
 import os
 import pickle
+import logging
 import threading
+import time
 from typing import Any, Callable
 
 import cloudpickle
+from distributed.utils import import_term
 
+from . import memo, report
 from .bash import run_command, std_target
 from .context import calls_inside
 from .errors import (AppTimeout, BadCommand, JoinError, MissingInputs, MissingOutputs,
                      RemoteError)
 from .files import File
+from .report import CallRecord, brief
+
+logger = logging.getLogger("daskflow")
 
 ORIGIN = "_daskflow_origin"  # attribute set on exceptions: (app_name, tid, ident)
 MAX_MESSAGE = 9000  # distributed rebuilds longer messages and loses the class
 
 
 class AppDef:
-    """What a worker needs to run an app: the function, its name and kind.
+    """What a worker needs to run an app: the function, its name, kind and
+    the app-level policies (cache, retry handler).
 
     The pickled form is computed once per app and unpickled once per worker
     process (cached by its bytes), so a call ships a few hundred bytes
     instead of re-pickling a notebook function each time.
     """
 
-    __slots__ = ("func", "name", "kind", "accepts", "_pickled", "__weakref__")
+    __slots__ = ("func", "name", "kind", "accepts", "identity", "cache", "ignore_for_cache",
+                 "retry_handler", "_pickled", "__weakref__")
 
-    def __init__(self, func: Callable, name: str, kind: str, accepts: frozenset[str] | None):
+    def __init__(self, func: Callable, name: str, kind: str, accepts: frozenset[str] | None,
+                 identity: str = "", cache: bool | str = False,
+                 ignore_for_cache: tuple[str, ...] = (), retry_handler: Callable | None = None):
         self.func = func
         self.name = name
         self.kind = kind  # "python" | "bash" | "join"
         self.accepts = accepts  # special keywords the function takes; None: takes **kwargs
+        self.identity = identity  # module.qualname:source digest (memo keys, provenance)
+        self.cache = cache
+        self.ignore_for_cache = ignore_for_cache
+        self.retry_handler = retry_handler
         self._pickled: bytes | None = None
+
+    def _fields(self) -> tuple:
+        return (self.func, self.name, self.kind, self.accepts, self.identity, self.cache,
+                self.ignore_for_cache, self.retry_handler)
 
     def __reduce__(self):
         if getattr(_pickling, "active", False):
             # Inside the pickling of an app function that refers to apps (a
             # recursive join, say): let that pickler's memo close the cycle.
-            return (AppDef, (self.func, self.name, self.kind, self.accepts))
+            return (AppDef, self._fields())
         if self._pickled is None:
             _pickling.active = True
             try:
-                self._pickled = cloudpickle.dumps((self.func, self.name, self.kind, self.accepts))
+                self._pickled = cloudpickle.dumps(self._fields())
             finally:
                 _pickling.active = False
         return (_load_appdef, (self._pickled,))
@@ -74,23 +93,58 @@ def _load_appdef(blob: bytes) -> AppDef:
     return app
 
 
+class RunSettings:
+    """Settings of the run a call belongs to (one object per session).
+
+    ``token`` ends every key of the run (the provenance plugin recognises
+    its tasks by it); ``report`` turns on the reports the task body sends to
+    it; ``checkpoint`` is the store URL of cached results (None: no memo
+    across sessions), written per ``checkpoint_mode``; ``reuse`` lists
+    earlier stores read but never written.
+    """
+
+    __slots__ = ("token", "report", "checkpoint", "checkpoint_mode", "checkpoint_period",
+                 "reuse", "checksum_limit")
+
+    def __init__(self, token: str, report: bool = False, checkpoint: str | None = None,
+                 checkpoint_mode: str = "task_exit", checkpoint_period: float = 60.0,
+                 reuse: tuple[str, ...] = (), checksum_limit: int = 0):
+        self.token = token
+        self.report = report
+        self.checkpoint = checkpoint
+        self.checkpoint_mode = checkpoint_mode
+        self.checkpoint_period = checkpoint_period
+        self.reuse = reuse
+        self.checksum_limit = checksum_limit
+
+    def __reduce__(self):
+        return (RunSettings, tuple(getattr(self, name) for name in self.__slots__))
+
+
 class Options:
     """Per-call settings of an app call (shared by calls that do not override them)."""
 
-    __slots__ = ("walltime", "stdout", "stderr", "outputs", "retries", "has_members")
+    __slots__ = ("walltime", "stdout", "stderr", "outputs", "retries", "has_members", "run",
+                 "retry_handler")
 
     def __init__(self, walltime=None, stdout=None, stderr=None, outputs=(), retries=0,
-                 has_members=False):
+                 has_members=False, run: RunSettings | None = None,
+                 retry_handler: str | None = None):
         self.walltime = walltime
         self.stdout = stdout
         self.stderr = stderr
         self.outputs = outputs
         self.retries = retries
         self.has_members = has_members
+        self.run = run or RunSettings("")
+        self.retry_handler = retry_handler  # dotted path of the run-wide cost model
+
+    def _fields(self) -> tuple:
+        return (self.walltime, self.stdout, self.stderr, self.outputs, self.retries,
+                self.has_members, self.run, self.retry_handler)
 
     def __reduce__(self):
-        return (Options, (self.walltime, self.stdout, self.stderr, self.outputs,
-                          self.retries, self.has_members))
+        return (Options, self._fields())
 
 
 class Failure:
@@ -112,12 +166,18 @@ class MemberRef:
 
 def execute(app: AppDef, tid: int | str, ident: str, opts: Options, args: tuple, kwargs: dict):
     """Run one app call on the worker; see the module docstring."""
+    record = CallRecord(tid, ident)
     try:
         if opts.has_members:
             args, kwargs = resolve_members((args, kwargs))
-        return run_app(app, tid, args, kwargs, opts)
+        value = run_call(app, record, opts, args, kwargs)
     except Exception as exc:
         failure = tag(exc, app.name, tid, ident)
+        record.error = brief(failure)
+    else:
+        report.send(opts.run, [record], only_if_notable=True)
+        return value
+    report.send(opts.run, [record], only_if_notable=True)
     raise failure  # outside the except block: no implicit __context__ to ship
 
 
@@ -126,24 +186,90 @@ def execute_chunk(app: AppDef, opts: Options, calls: list) -> list:
 
     Returns one outcome per call: the value, or a ``Failure``. A call whose
     argument is a failed member of another chunk does not run; its outcome is
-    that upstream failure. Each call gets ``opts.retries`` more tries.
+    that upstream failure. Each call has its own tries, walltime and memo.
     """
     outcomes: list = []
+    records = []
     for tid, ident, args, kwargs in calls:
+        record = CallRecord(tid, ident)
+        records.append(record)
         try:
             if opts.has_members:
                 args, kwargs = resolve_members((args, kwargs))
         except Exception as upstream:
+            record.error = f"dependency failed: {brief(upstream)}"
+            record.skipped = True
             outcomes.append(Failure(upstream))
             continue
-        for attempt in range(opts.retries + 1):
-            try:
-                outcomes.append(run_app(app, tid, args, kwargs, opts))
-                break
-            except Exception as exc:
-                if attempt == opts.retries:
-                    outcomes.append(Failure(tag(exc, app.name, tid, ident)))
+        try:
+            outcomes.append(run_call(app, record, opts, args, kwargs))
+        except Exception as exc:
+            failure = tag(exc, app.name, tid, ident)
+            record.error = brief(failure)
+            outcomes.append(Failure(failure))
+    report.send(opts.run, records)
     return outcomes
+
+
+def run_call(app: AppDef, record: CallRecord, opts: Options, args: tuple, kwargs: dict):
+    """One call: memo look-up, then tries of the app, then memo store."""
+    record.start = time.time()
+    key = None
+    if app.cache and opts.run.checkpoint:
+        key = memo.call_key(app, args, kwargs)
+        hit, value = memo.lookup(opts.run, app.name, key)
+        record.memo = "hit" if hit else "miss"
+        if hit:
+            record.end = time.time()
+            return value
+    value = run_with_retries(app, record, opts, args, kwargs)
+    if key is not None:
+        memo.save(opts.run, app.name, key, value)
+    record.end = time.time()
+    if opts.run.report and (opts.outputs or "inputs" in kwargs):
+        record.files = report.file_facts(kwargs.get("inputs", ()), opts.outputs,
+                                         opts.run.checksum_limit)
+    return value
+
+
+def run_with_retries(app: AppDef, record: CallRecord, opts: Options, args: tuple, kwargs: dict):
+    """Try the app until it succeeds or its failures cost more than ``retries``.
+
+    Each failure costs 1, or what the app's ``retry_handler(exception,
+    task_record)`` returns (Parsl's cost model); tries happen in this task,
+    one after another. Every failed try is kept in ``record.tries``.
+    """
+    cost = 0.0
+    while True:
+        start = time.time()
+        try:
+            return run_app(app, record.tid, args, kwargs, opts)
+        except Exception as exc:
+            record.tries.append((len(record.tries) + 1, start, time.time(), brief(exc)))
+            if opts.retries <= 0:
+                raise
+            cost += failure_cost(app, opts.retry_handler, exc, record, cost, args, kwargs)
+            if cost > opts.retries:
+                raise
+
+
+def failure_cost(app: AppDef, run_handler: str | None, exc: Exception, record: CallRecord,
+                 cost: float, args: tuple, kwargs: dict) -> float:
+    """What this failure costs: 1, or the retry handler's answer (the app's,
+    else the run's); a handler that raises stops the retries."""
+    handler = app.retry_handler
+    task_record = {"tid": record.tid, "app_name": app.name, "fail_count": len(record.tries),
+                   "fail_cost": cost, "args": args, "kwargs": kwargs}
+    try:
+        if handler is None and run_handler:
+            handler = import_term(run_handler)
+        if handler is None:
+            return 1.0
+        return float(handler(exc, task_record))
+    except Exception as handler_error:  # a broken handler must not hide the app's error
+        logger.error("retry_handler of app '%s' raised %r; not retrying", app.name,
+                     handler_error)
+        return float("inf")
 
 
 def file_ready(_app_result: Any, file):
@@ -159,7 +285,7 @@ def run_app(app: AppDef, tid: int | str, args: tuple, kwargs: dict, opts: Option
     elif app.kind == "bash":
         value = run_bash(app, tid, opts, args, kwargs)
     else:
-        value = run_join(app, tid, args, kwargs, opts.walltime)
+        value = run_join(app, tid, args, kwargs, opts.walltime, opts.run)
     if opts.outputs:
         check_outputs(app.name, tid, opts.outputs)
     return value
@@ -173,7 +299,8 @@ def run_bash(app: AppDef, tid, opts: Options, args: tuple, kwargs: dict) -> int:
                        std_target(opts.stderr), opts.walltime)
 
 
-def run_join(app: AppDef, tid, args: tuple, kwargs: dict, walltime: float | None = None):
+def run_join(app: AppDef, tid, args: tuple, kwargs: dict, walltime: float | None,
+             run: RunSettings):
     """Run a join function here and wait, seceded, for the futures it returns.
 
     The inner calls go through this worker's client (see ``context``).
@@ -183,7 +310,7 @@ def run_join(app: AppDef, tid, args: tuple, kwargs: dict, walltime: float | None
     """
     from distributed import get_client, rejoin, secede, wait
 
-    with calls_inside(tid):
+    with calls_inside(tid, run):
         returned = app.func(*args, **kwargs)
     single = not isinstance(returned, (list, tuple))
     futures = [returned] if single else list(returned)

@@ -13,8 +13,29 @@ import daskflow
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def run_records(tmp_path_factory):
+    """Runs and cached results of the test session go to a temporary directory
+    (also for the scripts the tests start: they inherit the environment)."""
+    import dask
+
+    base = tmp_path_factory.mktemp("runinfo")
+    settings = {"daskflow.run-dir": str(base), "daskflow.checkpoint.dir": str(base / "ckpt")}
+    env = {"DASK_DASKFLOW__RUN_DIR": str(base),
+           "DASK_DASKFLOW__CHECKPOINT__DIR": str(base / "ckpt")}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    with dask.config.set(settings):
+        yield base
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
 @pytest.fixture(scope="session")
-def client():
+def client(run_records):
     with daskflow.Client(n_workers=2, threads_per_worker=1, dashboard_address=":0",
                          set_as_default=True) as c:
         yield c

@@ -1,0 +1,248 @@
+"""The provenance plugin: a Dask SchedulerPlugin that records one run.
+
+It sees every task of its run (their keys end with the run's token), the
+tasks' transitions, and the reports the task body sends (failed tries, memo
+hits, files, chunked calls). The hooks run in the scheduler's event loop, so
+they only append to a queue; a writer thread turns the queue into batches
+written to the run's SQLite store (``provenance.ProvenanceStore``) twice a
+second, off the loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from typing import Any
+
+from distributed.diagnostics.plugin import SchedulerPlugin
+
+from .report import TOPIC
+
+logger = logging.getLogger("daskflow.provenance")
+
+FLUSH_INTERVAL = 0.5  # seconds between batches
+STATES = {"memory": "done", "erred": "failed", "processing": "running",
+          "forgotten": None, "released": None, "waiting": "pending", "queued": "pending",
+          "no-worker": "pending"}
+
+
+class ProvenancePlugin(SchedulerPlugin):
+    """Record the run ``run["run_id"]`` (tasks whose keys end with ``token``) in ``db_path``."""
+
+    def __init__(self, run: dict[str, Any], db_path: str, token: str):
+        self.run = run
+        self.db_path = db_path
+        self.token = token
+        self.name = f"daskflow-provenance-{token}"
+        self._queue: queue.SimpleQueue | None = None  # made on the scheduler, in start()
+        self._thread: threading.Thread | None = None
+        self._client: str | None = None
+        self.scheduler = None
+
+    # ---------------------------------------------------------------- hooks
+    async def start(self, scheduler) -> None:
+        self.scheduler = scheduler
+        self._queue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._write_loop, name=self.name, daemon=True)
+        self._thread.start()
+
+    def update_graph(self, scheduler, *, client=None, tasks=(), **kwargs) -> None:
+        now = time.time()
+        if self._client is None and client is not None:
+            self._client = client
+        for key in tasks:
+            if isinstance(key, str) and key.endswith(self.token):
+                ts = scheduler.tasks.get(key)
+                if ts is not None:
+                    deps = [d.key for d in ts.dependencies]
+                    self._queue.put(("new", key, now, ts.run_spec, deps))
+
+    def transition(self, key, start, finish, *args, **kwargs) -> None:
+        if isinstance(key, str) and key.endswith(self.token):
+            self._queue.put(("transition", key, start, finish, time.time(), kwargs))
+
+    def log_event(self, topic, msg) -> None:
+        if topic == TOPIC and isinstance(msg, dict) and msg.get("token") == self.token:
+            self._queue.put(("calls", msg["calls"], msg.get("worker")))
+
+    def remove_client(self, scheduler, client: str) -> None:
+        if client == self._client:
+            self._queue.put(("end", time.time(), "finished"))
+
+    async def close(self) -> None:
+        self._queue.put(("end", time.time(), "closed"))
+        self._queue.put(None)
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    # --------------------------------------------------------- writer side
+    def _write_loop(self) -> None:
+        from .provenance import ProvenanceStore
+
+        store = ProvenanceStore(self.db_path)
+        store.start_run(self.run)
+        memo_hits: set[str] = set()  # calls answered from the cache stay "memo" when done
+        chunks: set[str] = set()  # chunk tasks: their calls have rows, they do not
+        ended = False
+        try:
+            while True:
+                items, stop = self._drain()
+                if items:
+                    batch, end = _to_batch(items, memo_hits, chunks)
+                    try:
+                        store.record(batch)
+                    except Exception:  # never let provenance break the run
+                        logger.exception("daskflow: could not record provenance batch")
+                    if end is not None and not ended:
+                        store.end_run(self.run["run_id"], *end)
+                        ended = True
+                if stop:
+                    return
+        finally:
+            store.close()
+
+    def _drain(self) -> tuple[list, bool]:
+        items: list = []
+        deadline = time.monotonic() + FLUSH_INTERVAL
+        while True:
+            timeout = deadline - time.monotonic()
+            if timeout <= 0:
+                return items, False
+            try:
+                item = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                return items, False
+            if item is None:
+                while True:  # take what is left, then stop
+                    try:
+                        rest = self._queue.get_nowait()
+                    except queue.Empty:
+                        return items, True
+                    if rest is not None:
+                        items.append(rest)
+            items.append(item)
+
+
+def _to_batch(items: list, memo_hits: set[str],
+              chunks: set[str]) -> tuple[dict[str, list], tuple | None]:
+    """Queue items → the store's batch (tasks, deps, transitions, updates, tries, files)."""
+    batch: dict[str, list] = {"tasks": [], "deps": [], "transitions": [], "updates": [],
+                              "tries": [], "files": []}
+    end = None
+    for item in items:
+        kind = item[0]
+        if kind == "new":
+            _, key, when, run_spec, deps = item
+            rows = _task_rows(key, when, run_spec)
+            if rows and rows[0]["chunk_key"] is not None:
+                chunks.add(key)
+            batch["tasks"].extend(rows)
+            batch["deps"].extend((key, dep) for dep in deps)
+        elif kind == "transition":
+            _, key, start, finish, when, info = item
+            worker = info.get("worker")
+            batch["transitions"].append((key, start, finish, when, worker))
+            update = None if key in chunks else _update_for(key, finish, when, info)
+            if finish == "forgotten":
+                chunks.discard(key)
+                memo_hits.discard(key)
+            if update:
+                if update["state"] == "done" and key in memo_hits:
+                    update["state"] = "memo"
+                batch["updates"].append(update)
+        elif kind == "calls":
+            _, calls, worker = item
+            for call in calls:
+                if call.get("memo") == "hit":
+                    memo_hits.add(call["ident"])
+                _call_rows(call, worker, batch)
+        elif kind == "end":
+            end = end or (item[1], item[2])
+    return batch, end
+
+
+def _task_rows(key: str, when: float, run_spec) -> list[dict]:
+    """Rows for a new task: one per app call (a chunk holds many)."""
+    args = getattr(run_spec, "args", ())
+    func = getattr(run_spec, "func", None)
+    name = getattr(func, "__name__", "")
+    if name == "execute" and len(args) == 6:
+        app, tid, _, _, call_args, call_kwargs = args
+        return [_row(key, app, tid, when, call_args, call_kwargs)]
+    if name == "execute_chunk" and len(args) == 3:
+        app, _, calls = args
+        return [dict(_row(ident, app, tid, when, a, kw), chunk_key=key, index=i)
+                for i, (tid, ident, a, kw) in enumerate(calls)]
+    if name == "file_ready":
+        return [{"key": key, "tid": key.rsplit("-", 2)[-2], "app": "output", "app_hash": None,
+                 "args": _summary(args[1:]), "submitted": when, "chunk_key": None,
+                 "index": None}]
+    return []
+
+
+def _row(key, app, tid, when, args, kwargs) -> dict:
+    return {"key": key, "tid": str(tid), "app": getattr(app, "name", "?"),
+            "app_hash": getattr(app, "identity", None), "args": _summary((args, kwargs)),
+            "submitted": when, "chunk_key": None, "index": None}
+
+
+def _summary(value, limit: int = 300) -> str:
+    try:
+        text = repr(value)
+    except Exception as exc:  # a user's __repr__ may fail
+        text = f"<unrepresentable: {exc!r}>"
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _update_for(key: str, finish: str, when: float, info: dict) -> dict | None:
+    state = STATES.get(finish)
+    if state is None:
+        return None
+    update: dict[str, Any] = {"key": key, "state": state}
+    if finish == "processing":
+        update["started"] = when
+        update["worker"] = info.get("worker")
+    elif finish in ("memory", "erred"):
+        update["finished"] = when
+        startstops = info.get("startstops") or ()
+        for ss in startstops:
+            if ss.get("action") == "compute":
+                update["started"], update["finished"] = ss["start"], ss["stop"]
+        if info.get("worker"):
+            update["worker"] = info["worker"]
+            update["host"] = _host(info["worker"])
+        if finish == "erred":
+            update["exception"] = info.get("exception_text") or "a dependency failed"
+            update["traceback"] = info.get("traceback_text")
+        elif info.get("nbytes") is not None:
+            update["nbytes"] = info["nbytes"]
+    return update
+
+
+def _host(address: str) -> str:
+    host = address.split("://", 1)[-1]
+    return host.rsplit(":", 1)[0]
+
+
+def _call_rows(call: dict, worker: str | None, batch: dict[str, list]) -> None:
+    key = call["ident"]
+    tries = len(call["tries"]) + (0 if call.get("error") else 1)
+    update = {"key": key, "memo": call.get("memo"), "tries": tries,
+              "started": call.get("start"), "finished": call.get("end"), "worker": worker,
+              "host": _host(worker) if worker else None}
+    if call.get("memo") == "hit":
+        update["state"] = "memo"
+    if "[" in key:  # a chunked call: the chunk's own transitions do not speak for it
+        update["state"] = update.get("state") or ("failed" if call.get("error") else "done")
+        update["exception"] = call.get("error")
+    if call.get("skipped"):
+        update["tries"] = 0
+    batch["updates"].append({k: v for k, v in update.items() if v is not None})
+    for number, start, end, error in call["tries"]:
+        batch["tries"].append({"key": key, "try": number, "start": start, "end": end,
+                               "worker": worker, "exception": error})
+    for direction, url, size, checksum in call.get("files") or ():
+        batch["files"].append({"key": key, "direction": direction, "url": url, "size": size,
+                               "checksum": checksum})

@@ -1,0 +1,86 @@
+"""What the task body tells the provenance plugin about each call.
+
+Most of a task's story reaches the scheduler anyway (its transitions, worker,
+times, exception). The body adds what only it knows: every failed try, memo
+hits, the files it read and wrote, and the calls inside a chunk. It sends
+them as one Dask event (``Worker.log_event``, topic ``"daskflow"``) per task,
+and not at all for a plain call that succeeded at the first try.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import Any, Iterable
+
+TOPIC = "daskflow"
+
+
+def brief(exc: BaseException, limit: int = 2000) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+class CallRecord:
+    """One call's facts, gathered while the task body runs it."""
+
+    __slots__ = ("tid", "ident", "start", "end", "tries", "memo", "error", "files", "skipped")
+
+    def __init__(self, tid, ident: str):
+        self.tid = tid
+        self.ident = ident
+        self.start = self.end = None
+        self.tries: list[tuple] = []  # (try number, start, end, error) of failed tries
+        self.memo: str | None = None  # "hit" | "miss" | None (not cached)
+        self.error: str | None = None
+        self.files: list[tuple] = []  # (direction, url, size, sha256 or None)
+        self.skipped = False  # a chunked call whose upstream call failed
+
+    def notable(self) -> bool:
+        return bool(self.tries or self.memo or self.files)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+def send(run, records: list[CallRecord], only_if_notable: bool = False) -> None:
+    """Send the records to the scheduler (no-op without provenance or a worker)."""
+    if not run.report or (only_if_notable and not any(r.notable() for r in records)):
+        return
+    from distributed.worker import get_worker
+
+    try:
+        worker = get_worker()
+    except ValueError:
+        return
+    worker.log_event(TOPIC, {"token": run.token, "worker": worker.address,
+                             "calls": [r.as_dict() for r in records]})
+
+
+def file_facts(inputs: Iterable, outputs: Iterable, checksum_limit: int) -> list[tuple]:
+    """``(direction, url, size, sha256)`` of local Files read and written."""
+    from .files import File
+
+    facts = []
+    for direction, files in (("in", inputs), ("out", outputs)):
+        for f in files:
+            if not isinstance(f, File) or not f.is_local:
+                continue
+            try:
+                size = os.path.getsize(f.filepath)
+            except OSError:
+                continue
+            facts.append((direction, f.url, size, _sha256(f.filepath) if size <= checksum_limit
+                          else None))
+    return facts
+
+
+def _sha256(path: str) -> str | None:
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return None
+    return digest.hexdigest()

@@ -1,0 +1,142 @@
+"""Retries: per app, run-wide default, and Parsl's cost model."""
+
+from __future__ import annotations
+
+import dask
+import pytest
+
+from daskflow import python_app
+
+
+def _count(path) -> int:
+    with open(path, "a") as f:
+        f.write("x")
+    with open(path) as f:
+        return len(f.read())
+
+
+@python_app
+def fails_until(path, n, kind="runtime"):
+    tries = _count(path)
+    if tries < n:
+        raise (ValueError if kind == "value" else RuntimeError)(f"try {tries}")
+    return tries
+
+
+def test_run_wide_default_from_dask_config(client, tmp_path):
+    counter = str(tmp_path / "n")
+    with dask.config.set({"daskflow.retries": 2}):
+        assert fails_until(counter, 3).result() == 3
+    counter2 = str(tmp_path / "m")
+    with pytest.raises(RuntimeError, match="try 1"):
+        fails_until(counter2, 3).result()  # default 0 again: no retry
+
+
+def test_app_retries_override_the_default(client, tmp_path):
+    @python_app(retries=0)
+    def never_retried(path):
+        raise RuntimeError(f"try {_count(path)}")
+
+    counter = tmp_path / "n"
+    with dask.config.set({"daskflow.retries": 5}):
+        with pytest.raises(RuntimeError, match="try 1"):
+            never_retried(str(counter)).result()
+    assert counter.read_text() == "x"
+
+
+def costly(exc, task_record):
+    """Value errors are expensive (2), others cost 1."""
+    return 2 if isinstance(exc, ValueError) else 1
+
+
+def test_retry_handler_cost_model(client, tmp_path):
+    @python_app(retries=2, retry_handler=costly)
+    def value_errors(path):
+        raise ValueError(f"try {_count(path)}")
+
+    @python_app(retries=2, retry_handler=costly)
+    def runtime_errors(path):
+        raise RuntimeError(f"try {_count(path)}")
+
+    # cost 2 after the first failure (<= 2: retried), 4 after the second: stop
+    with pytest.raises(ValueError, match="try 2"):
+        value_errors(str(tmp_path / "v")).result()
+    # cost 1, 2, 3: three failures, the third ends it
+    with pytest.raises(RuntimeError, match="try 3"):
+        runtime_errors(str(tmp_path / "r")).result()
+
+
+def test_retry_handler_sees_the_task_record(client, tmp_path):
+    seen = tmp_path / "records"
+
+    def record(exc, task_record):
+        with open(seen, "a") as f:
+            f.write(f"{task_record['app_name']} {task_record['fail_count']} "
+                    f"{task_record['fail_cost']} {task_record['args']}\n")
+        return 1
+
+    @python_app(retries=1, retry_handler=record)
+    def always(x):
+        raise KeyError(x)
+
+    with pytest.raises(KeyError):
+        always(7).result()
+    assert seen.read_text().splitlines() == ["always 1 0.0 (7,)", "always 2 1.0 (7,)"]
+
+
+def test_retry_handler_from_config(client, tmp_path):
+    counter = str(tmp_path / "n")
+    with dask.config.set({"daskflow.retries": 1,
+                          "daskflow.retry-handler": "tests.test_retries.costly"}):
+        with pytest.raises(ValueError, match="try 1"):
+            fails_until(counter, 5, kind="value").result()  # cost 2 > 1: no retry
+
+
+def test_a_broken_retry_handler_stops_retrying(client, tmp_path):
+    def broken(exc, record):
+        raise ZeroDivisionError("handler bug")
+
+    @python_app(retries=3, retry_handler=broken)
+    def fails(path):
+        raise RuntimeError(f"try {_count(path)}")
+
+    with pytest.raises(RuntimeError, match="try 1"):
+        fails(str(tmp_path / "n")).result()
+
+
+def test_bad_retry_handler_option():
+    with pytest.raises(TypeError, match="retry_handler must be a function"):
+        python_app(lambda: 1, retry_handler="not callable")
+
+
+def test_worker_loss_does_not_consume_retries(tmp_path):
+    """A worker killed mid-task is Dask's business: the task reruns elsewhere
+    and the app's own retries (0 here) are untouched."""
+    import os
+    import signal
+    import time
+
+    import distributed
+
+    pidfile = tmp_path / "pid"
+
+    @python_app(retries=0)
+    def dies_once(path):
+        import os
+        import time
+        if not os.path.exists(path):
+            with open(path, "w") as f:
+                f.write(str(os.getpid()))
+            time.sleep(60)
+        return "survived"
+
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1,
+                                  dashboard_address=":0") as cluster, \
+            distributed.Client(cluster, set_as_default=False) as c, c.as_current():
+        f = dies_once(str(pidfile))
+        deadline = time.time() + 30
+        while not pidfile.exists() or not pidfile.read_text():
+            assert time.time() < deadline
+            time.sleep(0.05)
+        os.kill(int(pidfile.read_text()), signal.SIGKILL)
+        assert f.result(timeout=60) == "survived"
