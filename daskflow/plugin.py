@@ -16,9 +16,11 @@ import threading
 import time
 from typing import Any
 
+from dask._task_spec import Alias, GraphNode, TaskRef
 from distributed.diagnostics.plugin import SchedulerPlugin
 
 from .report import TOPIC
+from .task import MemberRef
 
 logger = logging.getLogger("daskflow.provenance")
 
@@ -56,8 +58,7 @@ class ProvenancePlugin(SchedulerPlugin):
             if isinstance(key, str) and key.endswith(self.token):
                 ts = scheduler.tasks.get(key)
                 if ts is not None:
-                    deps = [d.key for d in ts.dependencies]
-                    self._queue.put(("new", key, now, ts.run_spec, deps))
+                    self._queue.put(("new", key, now, ts.run_spec))
 
     def transition(self, key, start, finish, *args, **kwargs) -> None:
         if isinstance(key, str) and key.endswith(self.token):
@@ -69,10 +70,10 @@ class ProvenancePlugin(SchedulerPlugin):
 
     def remove_client(self, scheduler, client: str) -> None:
         if client == self._client:
-            self._queue.put(("end", time.time(), "finished"))
+            self._queue.put(("end", time.time(), "completed"))
 
     async def close(self) -> None:
-        self._queue.put(("end", time.time(), "closed"))
+        self._queue.put(("end", time.time(), "completed"))
         self._queue.put(None)
         if self._thread is not None:
             self._thread.join(timeout=30)
@@ -134,12 +135,13 @@ def _to_batch(items: list, memo_hits: set[str],
     for item in items:
         kind = item[0]
         if kind == "new":
-            _, key, when, run_spec, deps = item
+            _, key, when, run_spec = item
             rows = _task_rows(key, when, run_spec)
             if rows and rows[0]["chunk_key"] is not None:
                 chunks.add(key)
             batch["tasks"].extend(rows)
-            batch["deps"].extend((key, dep) for dep in deps)
+            for row in rows:
+                batch["deps"].extend((row["key"], dep) for dep in row.pop("deps"))
         elif kind == "transition":
             _, key, start, finish, when, info = item
             worker = info.get("worker")
@@ -160,7 +162,18 @@ def _to_batch(items: list, memo_hits: set[str],
                 _call_rows(call, worker, batch)
         elif kind == "end":
             end = end or (item[1], item[2])
+    batch["updates"] = _merged(batch["updates"])
     return batch, end
+
+
+def _merged(updates: list[dict]) -> list[dict]:
+    """One update per key, later fields over earlier ones (the store may apply
+    a batch's updates in any order)."""
+    merged: dict[str, dict] = {}
+    for update in updates:
+        fields = {k: v for k, v in update.items() if v is not None}
+        merged.setdefault(update["key"], {}).update(fields)
+    return list(merged.values())
 
 
 def _task_rows(key: str, when: float, run_spec) -> list[dict]:
@@ -178,14 +191,40 @@ def _task_rows(key: str, when: float, run_spec) -> list[dict]:
     if name == "file_ready":
         return [{"key": key, "tid": key.rsplit("-", 2)[-2], "app": "output", "app_hash": None,
                  "args": _summary(args[1:]), "submitted": when, "chunk_key": None,
-                 "index": None}]
+                 "index": None, "deps": _references(args)}]
     return []
+
+
+def _references(obj, found: set | None = None) -> set:
+    """Keys of the tasks whose results ``obj`` (parsed task arguments) uses;
+    a call of a chunked map counts as ``"{chunk key}[{index}]"``."""
+    found = set() if found is None else found
+    if isinstance(obj, Alias):
+        found.add(obj.target)
+    elif isinstance(obj, TaskRef):
+        found.add(obj.key)
+    elif isinstance(obj, GraphNode):
+        args = getattr(obj, "args", ())
+        if len(args) == 3 and args[0] is MemberRef and isinstance(args[1], (Alias, TaskRef)):
+            target = args[1].target if isinstance(args[1], Alias) else args[1].key
+            found.add(f"{target}[{args[2]}]")
+            return found
+        for item in (*args, *getattr(obj, "kwargs", {}).values()):
+            _references(item, found)
+    elif isinstance(obj, (list, tuple, set)):
+        for item in obj:
+            _references(item, found)
+    elif isinstance(obj, dict):
+        for item in obj.values():
+            _references(item, found)
+    return found
 
 
 def _row(key, app, tid, when, args, kwargs) -> dict:
     return {"key": key, "tid": str(tid), "app": getattr(app, "name", "?"),
             "app_hash": getattr(app, "identity", None), "args": _summary((args, kwargs)),
-            "submitted": when, "chunk_key": None, "index": None}
+            "submitted": when, "chunk_key": None, "index": None,
+            "deps": _references((args, kwargs))}
 
 
 def _summary(value, limit: int = 300) -> str:
