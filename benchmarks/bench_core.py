@@ -28,6 +28,7 @@ import tempfile
 import time
 import tracemalloc
 
+import dask
 import distributed
 import psutil
 
@@ -289,6 +290,8 @@ def main(argv=None) -> None:
     S, R = (QUICK if args.quick else FULL), args.repeat
     res, details = {}, {}
     t0 = time.perf_counter()
+    # provenance is recorded as by default, into a scratch run directory
+    dask.config.set({"daskflow.run-dir": tempfile.mkdtemp(prefix="bench-runinfo-")})
     with daskflow.Client(n_workers=2, threads_per_worker=1, processes=True,
                          dashboard_address=":0") as client:
         client.gather(client.map(noop_raw, range(200), pure=False))  # warm-up
