@@ -103,6 +103,11 @@ class Session:
         self.run_dir: str | None = None
         if self.run.report:
             self.run_id, self.run_dir = start_run(client, self.token)
+            max_bytes = dask.utils.parse_bytes(dask.config.get("daskflow.recovery.max-bytes"))
+            if max_bytes:
+                self.run.results = os.path.join(self.run_dir, "results")
+                self.run.results_max_bytes = int(max_bytes)
+                os.makedirs(self.run.results, exist_ok=True)
 
 
 def run_settings(token: str, record: bool) -> RunSettings:

@@ -26,7 +26,7 @@ from typing import Any, Callable
 import cloudpickle
 from distributed.utils import import_term
 
-from . import memo, report
+from . import memo, recovery, report
 from .bash import run_command, std_target
 from .context import calls_inside
 from .errors import (AppTimeout, BadCommand, JoinError, MissingInputs, MissingOutputs,
@@ -104,11 +104,12 @@ class RunSettings:
     """
 
     __slots__ = ("token", "report", "checkpoint", "checkpoint_mode", "checkpoint_period",
-                 "reuse", "checksum_limit")
+                 "reuse", "checksum_limit", "results", "results_max_bytes")
 
     def __init__(self, token: str, report: bool = False, checkpoint: str | None = None,
                  checkpoint_mode: str = "task_exit", checkpoint_period: float = 60.0,
-                 reuse: tuple[str, ...] = (), checksum_limit: int = 0):
+                 reuse: tuple[str, ...] = (), checksum_limit: int = 0,
+                 results: str | None = None, results_max_bytes: int = 0):
         self.token = token
         self.report = report
         self.checkpoint = checkpoint
@@ -116,6 +117,8 @@ class RunSettings:
         self.checkpoint_period = checkpoint_period
         self.reuse = reuse
         self.checksum_limit = checksum_limit
+        self.results = results  # directory of kept small results (see recovery)
+        self.results_max_bytes = results_max_bytes
 
     def __reduce__(self):
         return (RunSettings, tuple(getattr(self, name) for name in self.__slots__))
@@ -167,10 +170,17 @@ class MemberRef:
 def execute(app: AppDef, tid: int | str, ident: str, opts: Options, args: tuple, kwargs: dict):
     """Run one app call on the worker; see the module docstring."""
     record = CallRecord(tid, ident)
+    kept = opts.run.results
+    if kept:
+        done, value = recovery.recall(kept, ident)
+        if done:  # finished before; its worker died with the result: do not run again
+            return value
     try:
         if opts.has_members:
             args, kwargs = resolve_members((args, kwargs))
         value = run_call(app, record, opts, args, kwargs)
+        if kept:
+            recovery.remember(kept, ident, value, opts.run.results_max_bytes)
     except Exception as exc:
         failure = tag(exc, app.name, tid, ident)
         record.error = brief(failure)
@@ -188,7 +198,13 @@ def execute_chunk(app: AppDef, opts: Options, calls: list) -> list:
     argument is a failed member of another chunk does not run; its outcome is
     that upstream failure. Each call has its own tries, walltime and memo.
     """
-    outcomes: list = []
+    kept = opts.run.results
+    chunk_ident = calls[0][1].rsplit("[", 1)[0] if calls else ""
+    if kept:
+        done, outcomes = recovery.recall(kept, chunk_ident)
+        if done:
+            return outcomes
+    outcomes = []
     records = []
     for tid, ident, args, kwargs in calls:
         record = CallRecord(tid, ident)
@@ -208,6 +224,8 @@ def execute_chunk(app: AppDef, opts: Options, calls: list) -> list:
             record.error = brief(failure)
             outcomes.append(Failure(failure))
     report.send(opts.run, records)
+    if kept:
+        recovery.remember(kept, chunk_ident, outcomes, opts.run.results_max_bytes)
     return outcomes
 
 

@@ -162,3 +162,32 @@ def test_ten_thousand_tasks_recorded_without_loss(tmp_path):
     assert len(tasks) == 10_500
     assert {t["state"] for t in tasks} == {"done"}
     assert len({t["tid"] for t in tasks}) == 10_500
+
+
+def test_a_finished_bash_app_does_not_run_again_when_its_worker_dies(tmp_path):
+    """Dask recomputes a held result lost with its worker; daskflow returns
+    the kept result instead, so the command's side effect happens once."""
+    log = tmp_path / "ran"
+
+    @daskflow.bash_app
+    def side_effect():
+        return f"echo ran >> {log}"
+
+    @python_app
+    def passthrough(x):
+        return x
+
+    with dask.config.set({"daskflow.run-dir": str(tmp_path / "runinfo")}):
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1,
+                                      dashboard_address=":0") as cluster, \
+                daskflow.Client(cluster) as c, c.as_current():
+            f = side_effect()
+            assert f.result() == 0
+            (holder,) = c.who_has([f])[f.key]
+            pid = c.run(os.getpid, workers=[holder])[holder]
+            os.kill(pid, signal.SIGKILL)
+            deadline = time.time() + 30
+            while holder in c.scheduler_info()["workers"] and time.time() < deadline:
+                time.sleep(0.1)
+            assert passthrough(f).result(timeout=60) == 0  # needs f again: recomputed
+    assert log.read_text() == "ran\n"
