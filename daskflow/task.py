@@ -170,7 +170,8 @@ class MemberRef:
 def execute(app: AppDef, tid: int | str, ident: str, opts: Options, args: tuple, kwargs: dict):
     """Run one app call on the worker; see the module docstring."""
     record = CallRecord(tid, ident)
-    kept = opts.run.results
+    # cached apps have keys that repeat by design; their memo store guards them
+    kept = None if app.cache else opts.run.results
     if kept:
         done, value = recovery.recall(kept, ident)
         if done:  # finished before; its worker died with the result: do not run again
@@ -198,7 +199,7 @@ def execute_chunk(app: AppDef, opts: Options, calls: list) -> list:
     argument is a failed member of another chunk does not run; its outcome is
     that upstream failure. Each call has its own tries, walltime and memo.
     """
-    kept = opts.run.results
+    kept = None if app.cache else opts.run.results
     chunk_ident = calls[0][1].rsplit("[", 1)[0] if calls else ""
     if kept:
         done, outcomes = recovery.recall(kept, chunk_ident)
