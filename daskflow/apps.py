@@ -20,6 +20,7 @@ from dask.base import tokenize
 from distributed import Future
 
 from . import client as _client
+from . import report
 from .bash import std_target
 from .errors import UnknownExecutor, UnpicklableArgument
 from .files import File
@@ -98,6 +99,7 @@ class App:
                 opts = _with_members(opts)
         key = self._key(run.token, tid, args, kwargs)
         client = session.client
+        shared = self.cache and key in client.futures  # an identical call is in flight or held
         try:
             future = client.submit(
                 execute, self.definition, tid, key, opts, args, kwargs, key=key,
@@ -112,6 +114,8 @@ class App:
         enqueue(session.lines[self.name], future)
         if outputs:
             future.outputs = self._data_futures(session, run.token, future, outputs)
+        if shared and run.report:
+            report.note_shared(client, run.token, self.definition, tid, key)
         return future
 
     def map(self, *iterables: Iterable, chunksize: int | None = None, **kwargs) -> list[AppFuture]:

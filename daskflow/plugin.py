@@ -66,7 +66,10 @@ class ProvenancePlugin(SchedulerPlugin):
 
     def log_event(self, topic, msg) -> None:
         if topic == TOPIC and isinstance(msg, dict) and msg.get("token") == self.token:
-            self._queue.put(("calls", msg["calls"], msg.get("worker")))
+            if "shared" in msg:
+                self._queue.put(("shared", msg["shared"], time.time()))
+            else:
+                self._queue.put(("calls", msg["calls"], msg.get("worker")))
 
     def remove_client(self, scheduler, client: str) -> None:
         if client == self._client:
@@ -142,6 +145,9 @@ def _to_batch(items: list, memo_hits: set[str],
             batch["tasks"].extend(rows)
             for row in rows:
                 batch["deps"].extend((row["key"], dep) for dep in row.pop("deps"))
+                streams = row.pop("streams", None)
+                if streams:
+                    batch["updates"].append({"key": row["key"], **streams})
         elif kind == "transition":
             _, key, start, finish, when, info = item
             worker = info.get("worker")
@@ -160,6 +166,16 @@ def _to_batch(items: list, memo_hits: set[str],
                 if call.get("memo") == "hit":
                     memo_hits.add(call["ident"])
                 _call_rows(call, worker, batch)
+        elif kind == "shared":  # in-session cache hits: rows of their own
+            _, calls, when = item
+            for call in calls:
+                batch["tasks"].append({"key": call["key"], "tid": call["tid"], "app": call["app"],
+                                       "app_hash": call["app_hash"],
+                                       "args": f"(identical to {call['shares']})",
+                                       "submitted": when, "chunk_key": None, "index": None})
+                batch["updates"].append({"key": call["key"], "state": "memo", "memo": "hit",
+                                         "started": when, "finished": when})
+                batch["deps"].append((call["key"], call["shares"]))
         elif kind == "end":
             end = end or (item[1], item[2])
     batch["updates"] = _merged(batch["updates"])
@@ -182,11 +198,11 @@ def _task_rows(key: str, when: float, run_spec) -> list[dict]:
     func = getattr(run_spec, "func", None)
     name = getattr(func, "__name__", "")
     if name == "execute" and len(args) == 6:
-        app, tid, _, _, call_args, call_kwargs = args
-        return [_row(key, app, tid, when, call_args, call_kwargs)]
+        app, tid, _, opts, call_args, call_kwargs = args
+        return [_row(key, app, tid, when, call_args, call_kwargs, opts)]
     if name == "execute_chunk" and len(args) == 3:
-        app, _, calls = args
-        return [dict(_row(ident, app, tid, when, a, kw), chunk_key=key, index=i)
+        app, opts, calls = args
+        return [dict(_row(ident, app, tid, when, a, kw, opts), chunk_key=key, index=i)
                 for i, (tid, ident, a, kw) in enumerate(calls)]
     if name == "file_ready":
         return [{"key": key, "tid": key.rsplit("-", 2)[-2], "app": "output", "app_hash": None,
@@ -220,11 +236,21 @@ def _references(obj, found: set | None = None) -> set:
     return found
 
 
-def _row(key, app, tid, when, args, kwargs) -> dict:
+def _row(key, app, tid, when, args, kwargs, opts=None) -> dict:
+    streams = {name: _stream(getattr(opts, name, None)) for name in ("stdout", "stderr")}
     return {"key": key, "tid": str(tid), "app": getattr(app, "name", "?"),
             "app_hash": getattr(app, "identity", None), "args": _summary((args, kwargs)),
             "submitted": when, "chunk_key": None, "index": None,
-            "deps": _references((args, kwargs))}
+            "deps": _references((args, kwargs)),
+            "streams": {k: v for k, v in streams.items() if v is not None}}
+
+
+def _stream(target) -> str | None:
+    """Where a bash app's stream went: a path (a ``(path, mode)`` gives its path)."""
+    if target is None:
+        return None
+    path = target[0] if isinstance(target, tuple) else target
+    return str(path)
 
 
 def _summary(value, limit: int = 300) -> str:
@@ -269,6 +295,7 @@ def _call_rows(call: dict, worker: str | None, batch: dict[str, list]) -> None:
     key = call["ident"]
     tries = len(call["tries"]) + (0 if call.get("error") else 1)
     update = {"key": key, "memo": call.get("memo"), "tries": tries,
+              "exit_code": call.get("exit_code"),
               "started": call.get("start"), "finished": call.get("end"), "worker": worker,
               "host": _host(worker) if worker else None}
     if call.get("memo") == "hit":

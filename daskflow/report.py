@@ -24,7 +24,8 @@ def brief(exc: BaseException, limit: int = 2000) -> str:
 class CallRecord:
     """One call's facts, gathered while the task body runs it."""
 
-    __slots__ = ("tid", "ident", "start", "end", "tries", "memo", "error", "files", "skipped")
+    __slots__ = ("tid", "ident", "start", "end", "tries", "memo", "error", "files", "skipped",
+                 "exit_code")
 
     def __init__(self, tid, ident: str):
         self.tid = tid
@@ -35,9 +36,10 @@ class CallRecord:
         self.error: str | None = None
         self.files: list[tuple] = []  # (direction, url, size, sha256 or None)
         self.skipped = False  # a chunked call whose upstream call failed
+        self.exit_code: int | None = None  # bash apps
 
     def notable(self) -> bool:
-        return bool(self.tries or self.memo or self.files)
+        return bool(self.tries or self.memo or self.files or self.exit_code is not None)
 
     def as_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}
@@ -55,6 +57,14 @@ def send(run, records: list[CallRecord], only_if_notable: bool = False) -> None:
         return
     worker.log_event(TOPIC, {"token": run.token, "worker": worker.address,
                              "calls": [r.as_dict() for r in records]})
+
+
+def note_shared(client, token: str, app, tid, key: str) -> None:
+    """Tell the plugin that call ``tid`` is answered by the identical call
+    ``key`` of this session (so that every call has its provenance row)."""
+    client.log_event(TOPIC, {"token": token, "shared": [
+        {"key": f"{key}#{tid}", "tid": str(tid), "app": app.name, "app_hash": app.identity,
+         "shares": key}]})
 
 
 def file_facts(inputs: Iterable, outputs: Iterable, checksum_limit: int) -> list[tuple]:

@@ -29,8 +29,8 @@ from distributed.utils import import_term
 from . import memo, recovery, report
 from .bash import run_command, std_target
 from .context import calls_inside
-from .errors import (AppTimeout, BadCommand, JoinError, MissingInputs, MissingOutputs,
-                     RemoteError)
+from .errors import (AppTimeout, BadCommand, BashExitFailure, JoinError, MissingInputs,
+                     MissingOutputs, RemoteError)
 from .files import File
 from .report import CallRecord, brief
 
@@ -241,7 +241,13 @@ def run_call(app: AppDef, record: CallRecord, opts: Options, args: tuple, kwargs
         if hit:
             record.end = time.time()
             return value
-    value = run_with_retries(app, record, opts, args, kwargs)
+    try:
+        value = run_with_retries(app, record, opts, args, kwargs)
+    except BashExitFailure as exc:
+        record.exit_code = exc.exitcode
+        raise
+    if app.kind == "bash":
+        record.exit_code = value
     if key is not None:
         memo.save(opts.run, app.name, key, value)
     record.end = time.time()

@@ -43,6 +43,11 @@ def produce(outputs=()):
     return f"printf hello > {outputs[0]}"
 
 
+@bash_app
+def exits(code, stderr=None):
+    return f"echo failing >&2; exit {code}"
+
+
 @join_app
 def joined():
     return [cached(100), cached(101)]
@@ -59,11 +64,14 @@ def recorded(tmp_path_factory):
             fs = {
                 "flaky": flaky(str(base / "marker")),
                 "cached1": cached(1),
+                "cached1again": cached(1),
                 "broken": broken(),
                 "produce": produce(outputs=[File(str(base / "out.txt"))]),
                 "joined": joined(),
+                "exits": exits(3, stderr=str(base / "exits.err")),
             }
             fs["after"] = after(fs["broken"])
+            fs["cached1"].result()  # stored before the map below looks it up
             fs["cached2"] = cached.map([1, 2], chunksize=2)
             fs["chain"] = after(fs["cached2"][1])
             for f in list(fs.values()):
@@ -145,3 +153,19 @@ def test_cli_on_the_recorded_run(recorded):
     prov = runner.invoke(main, ["graph", "latest", "--format", "prov",
                                 "--dir", str(base / "runinfo")])
     assert prov.exit_code == 0 and '"activity"' in prov.output
+
+
+def test_identical_calls_in_a_session_each_have_a_row(recorded):
+    _, store, fs = recorded
+    again = [t for t in store.tasks() if t["tid"] == str(fs["cached1again"].tid)]
+    assert len(again) == 1
+    assert (again[0]["state"], again[0]["memo"]) == ("memo", "hit")
+    assert again[0]["key"] == f"{fs['cached1'].key}#{fs['cached1again'].tid}"
+
+
+def test_bash_exit_code_and_streams(recorded):
+    base, store, fs = recorded
+    assert _task(store, fs["produce"])["exit_code"] == 0
+    row = _task(store, fs["exits"])
+    assert (row["state"], row["exit_code"]) == ("failed", 3)
+    assert row["stderr"] == str(base / "exits.err")
