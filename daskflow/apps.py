@@ -12,7 +12,7 @@ import functools
 import hashlib
 import inspect
 import os
-from typing import Any, Callable, Iterable
+from typing import Callable, Iterable
 
 import cloudpickle
 import dask

@@ -13,8 +13,6 @@ This module never imports the client-side modules (apps, futures, client).
 
 from __future__ import annotations
 
-import asyncio
-import ctypes
 import functools
 import os
 import pickle
@@ -28,11 +26,10 @@ from distributed.utils import import_term
 
 from . import memo, recovery, report
 from .bash import run_command, std_target
-from .context import calls_inside
-from .errors import (AppTimeout, BadCommand, BashExitFailure, JoinError, MissingInputs,
-                     MissingOutputs, RemoteError)
+from .errors import BadCommand, BashExitFailure, MissingInputs, MissingOutputs, RemoteError
 from .files import File
 from .report import CallRecord, brief
+from .walltime import call_with_walltime
 
 logger = logging.getLogger("daskflow")
 
@@ -310,6 +307,8 @@ def run_app(app: AppDef, tid: int | str, args: tuple, kwargs: dict, opts: Option
     elif app.kind == "bash":
         value = run_bash(app, tid, opts, args, kwargs)
     else:
+        from .join import run_join  # join apps are rare: load it when one runs
+
         value = run_join(app, tid, args, kwargs, opts.walltime, opts.run)
     if opts.outputs:
         check_outputs(app.name, tid, opts.outputs)
@@ -322,94 +321,6 @@ def run_bash(app: AppDef, tid, opts: Options, args: tuple, kwargs: dict) -> int:
         raise BadCommand(app.name, tid, f"{type(command).__name__}: {command!r:.200}")
     return run_command(command, app.name, tid, std_target(opts.stdout),
                        std_target(opts.stderr), opts.walltime)
-
-
-def run_join(app: AppDef, tid, args: tuple, kwargs: dict, walltime: float | None,
-             run: RunSettings):
-    """Run a join function here and wait, seceded, for the futures it returns.
-
-    The inner calls go through this worker's client (see ``context``).
-    Seceding frees the worker's thread while waiting, so recursive joins
-    cannot deadlock even on workers with a single thread. A walltime bounds
-    the wait for the returned futures.
-    """
-    from distributed import get_client, rejoin, secede, wait
-
-    with calls_inside(tid, run):
-        returned = app.func(*args, **kwargs)
-    single = not isinstance(returned, (list, tuple))
-    futures = [returned] if single else list(returned)
-    bad = [f for f in futures if not hasattr(f, "key") or not hasattr(f, "result")]
-    if bad:
-        raise JoinError(app.name, tid, f"its function must return a future or a list of "
-                        f"futures, but returned {type(bad[0]).__name__}: {bad[0]!r:.200}")
-    client = get_client()
-    secede()
-    try:
-        wait(futures, timeout=walltime)
-    except (TimeoutError, asyncio.TimeoutError):  # distinct classes before Python 3.11
-        raise AppTimeout(app.name, tid, walltime) from None
-    finally:
-        rejoin()
-    values, failures = [], []
-    fetched = client.gather([f for f in futures if f.status == "finished"], errors="skip")
-    it = iter(fetched)
-    for f in futures:
-        if f.status == "finished":
-            value = next(it)
-            unpack = getattr(f, "_unpack", None)
-            value = unpack(value) if unpack else value
-            if isinstance(value, Failure):
-                failures.append((getattr(f, "app_name", f.key), getattr(f, "tid", None),
-                                 value.exc))
-            values.append(value)
-        else:
-            exc = f.exception()
-            failures.append((getattr(f, "app_name", f.key), getattr(f, "tid", None), exc))
-    if failures:
-        raise JoinError(app.name, tid, f"{len(failures)} of the {len(futures)} futures "
-                        "it returned failed", failures)
-    return values[0] if single else values
-
-
-def call_with_walltime(app: AppDef, tid, walltime: float | None, args: tuple, kwargs: dict):
-    """Call the function; past ``walltime`` seconds raise AppTimeout at once.
-
-    The function runs in a helper thread so that the caller's future gets the
-    timeout on time; the helper is then interrupted at its next Python
-    bytecode (code blocked inside a C call finishes that call first).
-    """
-    if walltime is None:
-        return app.func(*args, **kwargs)
-    from distributed.worker import thread_state
-
-    outcome: dict[str, Any] = {}
-    done = threading.Event()
-    state = dict(thread_state.__dict__)
-
-    def target():
-        thread_state.__dict__.update(state)
-        try:
-            outcome["value"] = app.func(*args, **kwargs)
-        except BaseException as exc:  # handed to the caller below
-            outcome["error"] = exc
-        finally:
-            done.set()
-
-    helper = threading.Thread(target=target, name=f"daskflow-{app.name}-{tid}", daemon=True)
-    helper.start()
-    if not done.wait(walltime):
-        ctypes.pythonapi.PyThreadState_SetAsyncExc(
-            ctypes.c_ulong(helper.ident), ctypes.py_object(_WalltimeInterrupt)
-        )
-        raise AppTimeout(app.name, tid, walltime)
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
-
-
-class _WalltimeInterrupt(BaseException):
-    """Raised inside a Python app's thread that outlived its walltime."""
 
 
 def check_inputs(app: AppDef, tid, kwargs: dict) -> dict:

@@ -4,8 +4,6 @@ sessions, keyed by the app's source and the argument values."""
 from __future__ import annotations
 
 import os
-import sys
-import textwrap
 
 import dask
 import pytest

@@ -1,0 +1,54 @@
+"""Walltime for Python apps: the caller's future gets AppTimeout on time."""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+from typing import TYPE_CHECKING, Any
+
+from .errors import AppTimeout
+
+if TYPE_CHECKING:
+    from .task import AppDef
+
+
+def call_with_walltime(app: AppDef, tid, walltime: float | None, args: tuple, kwargs: dict):
+    """Call the function; past ``walltime`` seconds raise AppTimeout at once.
+
+    The function runs in a helper thread so that the caller's future gets the
+    timeout on time; the helper is then interrupted at its next Python
+    bytecode (code blocked inside a C call finishes that call first).
+    """
+    if walltime is None:
+        return app.func(*args, **kwargs)
+    from distributed.worker import thread_state
+
+    outcome: dict[str, Any] = {}
+    done = threading.Event()
+    state = dict(thread_state.__dict__)
+
+    def target():
+        thread_state.__dict__.update(state)
+        try:
+            outcome["value"] = app.func(*args, **kwargs)
+        except BaseException as exc:  # handed to the caller below
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    helper = threading.Thread(target=target, name=f"daskflow-{app.name}-{tid}", daemon=True)
+    helper.start()
+    if not done.wait(walltime):
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(
+            ctypes.c_ulong(helper.ident), ctypes.py_object(_WalltimeInterrupt)
+        )
+        raise AppTimeout(app.name, tid, walltime)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+class _WalltimeInterrupt(BaseException):
+    """Raised inside a Python app's thread that outlived its walltime."""
+
+
