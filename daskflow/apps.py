@@ -25,6 +25,7 @@ from .bash import std_target
 from .errors import UnknownExecutor, UnpicklableArgument
 from .files import File
 from .futures import AppFuture, ChunkFuture, DataFuture, as_app_future, enqueue
+from .sites.pools import task_resources
 from .task import AppDef, MemberRef, Options, RunSettings, execute, execute_chunk, file_ready
 
 SPECIAL = frozenset(
@@ -91,7 +92,7 @@ class App:
     def __call__(self, *args, **kwargs) -> AppFuture:
         session, tid, run = _client.current()
         special = self._special(kwargs)
-        opts = self._call_options(special, run)
+        opts = self._call_options(special, run, session.default_retries)
         kwargs = self._function_kwargs(kwargs, special)
         if session.has_chunks:
             args, kwargs, has_members = _substitute((args, kwargs))
@@ -136,7 +137,7 @@ class App:
             return []
         session, tids, run = _client.next_tids(len(calls))
         special = self._special(kwargs)
-        opts = self._call_options(special, run)
+        opts = self._call_options(special, run, session.default_retries)
         kwargs = self._function_kwargs(kwargs, special)
         single, chunked = [], []
         for tid, args in zip(tids, calls):
@@ -237,8 +238,14 @@ class App:
                 raise ValueError(f"app '{self.name}': File {f.url!r} uses the scheme "
                                  f"'{f.scheme}', which daskflow cannot stage yet")
 
-    def _call_options(self, special: dict, run: RunSettings) -> Options:
-        retries = self.retries if self.retries is not None else dask.config.get("daskflow.retries")
+    def _call_options(self, special: dict, run: RunSettings,
+                      site_retries: int | None = None) -> Options:
+        """The call's options; retries come from the app, else the site
+        profile, else the ``daskflow.retries`` config."""
+        retries = self.retries
+        if retries is None:
+            retries = site_retries if site_retries is not None else \
+                dask.config.get("daskflow.retries")
         handler = dask.config.get("daskflow.retry-handler")
         cached = special is self.defaults and self._options.get((run.token, retries, handler))
         if cached:
@@ -284,13 +291,11 @@ class App:
             return None
         known = session.pools
         if known is None:  # a scheduler daskflow did not start: pools unknown
-            return {f"pool-{label}": 1 for label in self.executors}
+            return task_resources(self.executors, ())
         missing = [label for label in self.executors if label not in known]
         if missing:
             raise UnknownExecutor(self.name, self.executors, known)
-        if set(known) <= set(self.executors):
-            return None  # every pool allowed: no restriction
-        return {f"pool-{label}": 1 for label in self.executors}
+        return task_resources(self.executors, known)
 
     def _data_futures(self, session, token, parent: AppFuture,
                       files: list[File]) -> list[DataFuture]:

@@ -10,6 +10,7 @@ import click
 
 from . import __version__
 from .cli_cache import cache
+from .cli_profiles import profiles
 from .cli_provenance import register as register_provenance
 
 
@@ -20,14 +21,28 @@ def main() -> None:
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
+@click.option("--profile", "-p", default=None,
+              help="Site profile to run on (a name or a YAML file); default: the local cluster.")
 @click.argument("script", type=click.Path(exists=True, dir_okay=False))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def run(script: str, args: tuple[str, ...]) -> None:
+def run(profile: str | None, script: str, args: tuple[str, ...]) -> None:
     """Run a workflow SCRIPT (with its ARGS) as ``python SCRIPT ARGS`` would.
 
-    The script need not create a client: its first app call starts the
+    The script need not create a client: with --profile, the profile's
+    cluster is started first; without, the script's first app call starts the
     embedded local cluster. The exit code is 1 if the script raises.
     """
+    if profile is not None:
+        import atexit
+
+        from .client import Client
+        from .sites.profile import ProfileError
+
+        try:
+            client = Client(profile=profile, set_as_default=True)
+        except (ProfileError, NotImplementedError) as exc:
+            raise click.UsageError(str(exc)) from exc
+        atexit.register(client.close)
     sys.argv = [script, *args]
     sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
     try:
@@ -42,6 +57,7 @@ def run(script: str, args: tuple[str, ...]) -> None:
 
 
 main.add_command(cache)
+main.add_command(profiles)
 register_provenance(main)
 
 if __name__ == "__main__":  # pragma: no cover

@@ -47,17 +47,39 @@ class Client(distributed.Client):
     """A ``distributed.Client`` that knows daskflow's pools.
 
     ``Client()`` with no address starts the local default (see the module
-    docstring); any other arguments are those of ``distributed.Client``.
+    docstring); ``Client(profile="NAME")`` starts the cluster a site profile
+    describes (a shipped name, one in ``~/.config/dask/daskflow/profiles/``,
+    a path, or a ``Profile``); any other arguments are those of
+    ``distributed.Client``.
 
     Attributes
     ----------
     pools : list of str or None
         Labels of the worker pools apps may be pinned to with ``executors=``;
         None when connected to a scheduler daskflow did not start.
+    profile : Profile or None
+        The site profile the cluster was started from.
     """
 
-    def __init__(self, address=None, *args, **kwargs):
+    def __init__(self, address=None, *args, profile=None, **kwargs):
         self.pools: list[str] | None = None
+        self.profile = None
+        if profile is not None:
+            from .sites.local import start_local
+            from .sites.profile import Profile, load_profile
+
+            if address is not None or args:
+                raise TypeError("give either an address or a profile, not both")
+            self.profile = profile if isinstance(profile, Profile) else load_profile(profile)
+            if self.profile.scheduler.security != "none":
+                raise NotImplementedError(
+                    f"profile '{self.profile.name}': scheduler.security "
+                    f"{self.profile.scheduler.security!r} is not supported by this version")
+            cluster = start_local(self.profile)
+            self.pools = [p.label for p in self.profile.pools]
+            super().__init__(cluster, **kwargs)
+            self._owns_cluster = cluster
+            return
         if address is None and not kwargs.get("scheduler_file") and not args:
             # One get per key: dask.config.get accepts either spelling of a
             # key (a DASK_DASKFLOW__LOCAL__N_WORKERS variable sets n_workers).
@@ -69,7 +91,8 @@ class Client(distributed.Client):
 
     def close(self, *args, **kwargs):
         """Close, first writing held-back cached results (checkpoint modes
-        ``periodic``, ``dag_exit`` and ``manual``)."""
+        ``periodic``, ``dag_exit`` and ``manual``); a cluster started from a
+        profile is closed too."""
         session = self.__dict__.get("_daskflow_session")
         if session is not None and session.run.checkpoint_mode != "task_exit" \
                 and self.status == "running":
@@ -77,7 +100,11 @@ class Client(distributed.Client):
                 checkpoint(self)
             except Exception:
                 logger.exception("daskflow: could not write checkpoints at close")
-        return super().close(*args, **kwargs)
+        result = super().close(*args, **kwargs)
+        cluster = self.__dict__.pop("_owns_cluster", None)
+        if cluster is not None:
+            cluster.close()
+        return result
 
     def gather(self, futures, *args, **kwargs):
         """As ``distributed.Client.gather``; AppFutures give their own values
@@ -98,6 +125,8 @@ class Session:
         self.lines: defaultdict[str, Line] = defaultdict(Line)
         self.has_chunks = False  # set once a chunked map ran: calls then look for members
         self.pools: list[str] | None = getattr(client, "pools", None)
+        profile = getattr(client, "profile", None)
+        self.default_retries: int | None = getattr(profile, "retries", None)
         self.run = run_settings(self.token, record)
         self.run_id: str | None = None
         self.run_dir: str | None = None
@@ -152,7 +181,8 @@ def start_run(client: distributed.Client, token: str) -> tuple[str, str]:
         "host": socket.gethostname(),
         "cwd": os.getcwd(),
         "start": time.time(),
-        "profile": "local" if getattr(client, "pools", None) == ["local"] else None,
+        "profile": getattr(getattr(client, "profile", None), "name", None)
+        or ("local" if getattr(client, "pools", None) == ["local"] else None),
         "versions": {"daskflow": __version__, "dask": dask.__version__,
                      "distributed": distributed.__version__,
                      "python": platform.python_version()},

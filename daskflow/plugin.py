@@ -10,6 +10,7 @@ second, off the loop.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import threading
@@ -72,14 +73,22 @@ class ProvenancePlugin(SchedulerPlugin):
                 self._queue.put(("calls", msg["calls"], msg.get("worker")))
 
     def remove_client(self, scheduler, client: str) -> None:
+        """The run's client left: finish the record and leave the scheduler
+        (which may serve other clients for a long time)."""
         if client == self._client:
             self._queue.put(("end", time.time(), "completed"))
+            asyncio.get_running_loop().call_soon(self._leave, scheduler)
+
+    def _leave(self, scheduler) -> None:
+        if self.name in scheduler.plugins:
+            scheduler.remove_plugin(name=self.name)
+        self._queue.put(None)  # the writer thread ends after the last batch
 
     async def close(self) -> None:
         self._queue.put(("end", time.time(), "completed"))
         self._queue.put(None)
         if self._thread is not None:
-            self._thread.join(timeout=30)
+            await asyncio.to_thread(self._thread.join, 30)
 
     # --------------------------------------------------------- writer side
     def _write_loop(self) -> None:
@@ -89,12 +98,13 @@ class ProvenancePlugin(SchedulerPlugin):
         store.start_run(self.run)
         memo_hits: set[str] = set()  # calls answered from the cache stay "memo" when done
         chunks: set[str] = set()  # chunk tasks: their calls have rows, they do not
+        bash: set[str] = set()  # bash tasks: done means exit code 0 (failures report theirs)
         ended = False
         try:
             while True:
                 items, stop = self._drain()
                 if items:
-                    batch, end = _to_batch(items, memo_hits, chunks)
+                    batch, end = _to_batch(items, memo_hits, chunks, bash)
                     try:
                         store.record(batch)
                     except Exception:  # never let provenance break the run
@@ -129,8 +139,8 @@ class ProvenancePlugin(SchedulerPlugin):
             items.append(item)
 
 
-def _to_batch(items: list, memo_hits: set[str],
-              chunks: set[str]) -> tuple[dict[str, list], tuple | None]:
+def _to_batch(items: list, memo_hits: set[str], chunks: set[str],
+              bash: set[str]) -> tuple[dict[str, list], tuple | None]:
     """Queue items → the store's batch (tasks, deps, transitions, updates, tries, files)."""
     batch: dict[str, list] = {"tasks": [], "deps": [], "transitions": [], "updates": [],
                               "tries": [], "files": []}
@@ -142,6 +152,9 @@ def _to_batch(items: list, memo_hits: set[str],
             rows = _task_rows(key, when, run_spec)
             if rows and rows[0]["chunk_key"] is not None:
                 chunks.add(key)
+            if [row.pop("bash") for row in rows if "bash" in row][:1] == [True] \
+                    and rows[0]["chunk_key"] is None:
+                bash.add(key)
             batch["tasks"].extend(rows)
             for row in rows:
                 batch["deps"].extend((row["key"], dep) for dep in row.pop("deps"))
@@ -156,9 +169,12 @@ def _to_batch(items: list, memo_hits: set[str],
             if finish == "forgotten":
                 chunks.discard(key)
                 memo_hits.discard(key)
+                bash.discard(key)
             if update:
                 if update["state"] == "done" and key in memo_hits:
                     update["state"] = "memo"
+                if update["state"] == "done" and key in bash:
+                    update["exit_code"] = 0
                 batch["updates"].append(update)
         elif kind == "calls":
             _, calls, worker = item
@@ -242,7 +258,8 @@ def _row(key, app, tid, when, args, kwargs, opts=None) -> dict:
             "app_hash": getattr(app, "identity", None), "args": _summary((args, kwargs)),
             "submitted": when, "chunk_key": None, "index": None,
             "deps": _references((args, kwargs)),
-            "streams": {k: v for k, v in streams.items() if v is not None}}
+            "streams": {k: v for k, v in streams.items() if v is not None},
+            "bash": getattr(app, "kind", None) == "bash"}
 
 
 def _stream(target) -> str | None:

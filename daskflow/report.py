@@ -39,7 +39,7 @@ class CallRecord:
         self.exit_code: int | None = None  # bash apps
 
     def notable(self) -> bool:
-        return bool(self.tries or self.memo or self.files or self.exit_code is not None)
+        return bool(self.tries or self.memo or self.files or self.exit_code)
 
     def as_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}

@@ -1,0 +1,64 @@
+"""``daskflow profiles``: list, show and check site profiles."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import yaml
+
+from .sites.profile import ProfileError, available_profiles, load_profile, validate_file
+
+
+@click.group()
+def profiles():
+    """Site profiles: where a workflow runs (scheduler and pools of workers)."""
+
+
+def _pools(profile) -> str:
+    return ", ".join(f"{p.label}:{p.provider}" for p in profile.pools)
+
+
+@profiles.command("ls")
+def ls_cmd():
+    """List the available profiles (user's in the dask config dir shadow the shipped ones)."""
+    rows = [["NAME", "DESCRIPTION", "POOLS", "PATH"]]
+    for name, path in available_profiles().items():
+        try:
+            p = validate_file(path)
+            rows.append([name, p.description, _pools(p), path])
+        except ProfileError as e:
+            rows.append([name, f"INVALID ({len(e.problems)} problem(s))", "", path])
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for r in rows:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+
+
+@profiles.command("show")
+@click.argument("name")
+def show_cmd(name):
+    """Print the validated profile NAME (or a path) as YAML, with the defaults filled in."""
+    try:
+        p = load_profile(name)
+    except ProfileError as e:
+        click.echo(str(e), err=True)
+        sys.exit(1)
+    click.echo(f"# {p.path}")
+    click.echo(yaml.safe_dump(p.to_dict(), sort_keys=False, default_flow_style=False), nl=False)
+
+
+@profiles.command("check")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+def check_cmd(files):
+    """Validate profile FILES; exit 1 if any has problems."""
+    failed = False
+    for f in files:
+        try:
+            p = validate_file(f)
+        except ProfileError as e:
+            click.echo(str(e), err=True)
+            failed = True
+        else:
+            n = len(p.pools)
+            click.echo(f"{f}: ok ({n} pool{'s' if n != 1 else ''}: {_pools(p)})")
+    sys.exit(1 if failed else 0)
