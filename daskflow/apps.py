@@ -279,7 +279,9 @@ class App:
         return kwargs
 
     def _key(self, token, tid, args, kwargs) -> str:
-        if not self.cache:
+        # cache="content": a File's content may change under the same path, so
+        # calls are not shared in the session; the worker's memo look-up decides
+        if self.cache is not True:
             return f"{self.name}-{tid}-{token}"
         bound = self.signature.bind_partial(*args, **kwargs).arguments
         for name in self.ignore_for_cache:
