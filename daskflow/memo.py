@@ -56,9 +56,9 @@ def _signature(func) -> inspect.Signature:
 
 def _by_content(obj):
     if isinstance(obj, File):
-        from .report import _sha256
+        from .report import sha256_file
 
-        return ("file-content", _sha256(obj.filepath) if obj.is_local else obj.url)
+        return ("file-content", sha256_file(obj.filepath) if obj.is_local else obj.url)
     if isinstance(obj, (list, tuple)):
         return type(obj)(_by_content(o) for o in obj)
     if isinstance(obj, dict):

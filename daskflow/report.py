@@ -80,12 +80,12 @@ def file_facts(inputs: Iterable, outputs: Iterable, checksum_limit: int) -> list
                 size = os.path.getsize(f.filepath)
             except OSError:
                 continue
-            facts.append((direction, f.url, size, _sha256(f.filepath) if size <= checksum_limit
-                          else None))
+            digest = sha256_file(f.filepath) if size <= checksum_limit else None
+            facts.append((direction, f.url, size, digest))
     return facts
 
 
-def _sha256(path: str) -> str | None:
+def sha256_file(path: str) -> str | None:
     digest = hashlib.sha256()
     try:
         with open(path, "rb") as fh:
