@@ -65,7 +65,7 @@ class Client(distributed.Client):
         self.pools: list[str] | None = None
         self.profile = None
         if profile is not None:
-            from .sites.local import start_local
+            from .sites.start import start_cluster
             from .sites.profile import Profile, load_profile
 
             if address is not None or args:
@@ -75,7 +75,7 @@ class Client(distributed.Client):
                 raise NotImplementedError(
                     f"profile '{self.profile.name}': scheduler.security "
                     f"{self.profile.scheduler.security!r} is not supported by this version")
-            cluster = start_local(self.profile)
+            cluster = start_cluster(self.profile)
             self.pools = [p.label for p in self.profile.pools]
             super().__init__(cluster, **kwargs)
             self._owns_cluster = cluster

@@ -98,9 +98,9 @@ def test_bad_profile_names_are_clear_errors():
         daskflow.Client(profile="locale")
 
 
-def test_providers_not_started_here_say_so():
-    profile = load_profile("slurm-localhost")
-    with pytest.raises(NotImplementedError, match="provider 'slurm'"):
+def test_providers_not_started_yet_say_so():
+    profile = load_profile("adhoc-ssh")
+    with pytest.raises(NotImplementedError, match="pool 'ssh' uses provider 'ssh'"):
         daskflow.Client(profile=profile)
 
 

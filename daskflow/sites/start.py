@@ -1,0 +1,86 @@
+"""Start a profile's cluster: one Dask ``SpecCluster`` (one scheduler) whose
+"workers" are the blocks of every pool: Nannies for ``local`` pools,
+dask-jobqueue job classes (one batch job each) for batch-system pools. Every
+worker is tagged with its pool's label (see ``pools``)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from dask.utils import format_bytes
+from distributed import Nanny, Scheduler, SpecCluster
+from distributed.utils import import_term
+
+from .pools import worker_resources
+from .profile import Pool, Profile
+
+JOB_CLASSES = {  # provider -> dask-jobqueue job class
+    "slurm": "dask_jobqueue.slurm.SLURMJob",
+    "pbs": "dask_jobqueue.pbs.PBSJob",
+    "lsf": "dask_jobqueue.lsf.LSFJob",
+    "sge": "dask_jobqueue.sge.SGEJob",
+    "htcondor": "dask_jobqueue.htcondor.HTCondorJob",
+    "oar": "dask_jobqueue.oar.OARJob",
+}
+
+
+def start_cluster(profile: Profile, log_directory: str | None = None) -> SpecCluster:
+    """The cluster of ``profile``: its scheduler and ``init_blocks`` blocks of
+    each pool. ``log_directory`` receives the batch jobs' output."""
+    for pool in profile.pools:
+        if pool.provider != "local" and pool.provider not in JOB_CLASSES:
+            raise NotImplementedError(
+                f"profile '{profile.name}': pool '{pool.label}' uses provider "
+                f"'{pool.provider}'; this version of daskflow starts local and batch-system "
+                "pools only")
+        if pool.provider in JOB_CLASSES and pool.block.nodes != 1:
+            raise NotImplementedError(
+                f"profile '{profile.name}': pool '{pool.label}' asks for {pool.block.nodes} "
+                "nodes per block; this version starts single-node blocks only")
+    labels = [p.label for p in profile.pools]
+    host = profile.scheduler.host
+    scheduler = {"cls": Scheduler,
+                 "options": {"host": host, "dashboard_address": profile.scheduler.dashboard}}
+    workers = {}
+    for pool in profile.pools:
+        resources = {**pool.resources, **worker_resources(pool.label, labels)}
+        for block in range(pool.scaling.init_blocks):
+            if pool.provider == "local":
+                workers.update(_local_block(pool, block, host, resources))
+            else:
+                workers[f"{pool.label}-{block}"] = _job_block(pool, resources, log_directory)
+    return SpecCluster(workers=workers, scheduler=scheduler, name=profile.name)
+
+
+def _local_block(pool: Pool, block: int, host: str, resources: dict) -> dict:
+    per_block = (pool.workers_per_node or os.cpu_count() or 1) * pool.block.nodes
+    return {f"{pool.label}-{block}-{i}": {
+        "cls": Nanny,
+        "options": {"nthreads": pool.threads_per_worker, "host": host, "resources": resources},
+    } for i in range(per_block)}
+
+
+def _job_block(pool: Pool, resources: dict, log_directory: str | None) -> dict:
+    """One batch job running the pool's workers (dask-jobqueue writes the script)."""
+    processes = pool.workers_per_node or 1
+    options = {
+        "cores": pool.block.cores or processes * pool.threads_per_worker,
+        "processes": processes,
+        "memory": format_bytes(pool.block.memory) if pool.block.memory else "1 GiB",
+        "walltime": pool.block.walltime,
+        "job_extra_directives": list(pool.block.job_extra),
+        "job_script_prologue": list(pool.block.worker_init),
+        "worker_extra_args": ["--resources",
+                              ",".join(f"{k}={v}" for k, v in resources.items())],
+        "python": sys.executable,
+        "log_directory": log_directory,
+        "job_name": f"daskflow-{pool.label}",
+    }
+    if pool.block.queue:
+        options["queue"] = pool.block.queue
+    if pool.block.account:
+        options["account"] = pool.block.account
+    # imported here, in the caller's thread: dask_jobqueue sets a signal handler
+    # on import, which only the main thread may do (not the cluster's loop)
+    return {"cls": import_term(JOB_CLASSES[pool.provider]), "options": options}
