@@ -75,7 +75,7 @@ class Client(distributed.Client):
                 raise NotImplementedError(
                     f"profile '{self.profile.name}': scheduler.security "
                     f"{self.profile.scheduler.security!r} is not supported by this version")
-            cluster = start_cluster(self.profile)
+            cluster, self._scaler = start_cluster(self.profile)
             self.pools = [p.label for p in self.profile.pools]
             super().__init__(cluster, **kwargs)
             self._owns_cluster = cluster
@@ -100,6 +100,9 @@ class Client(distributed.Client):
                 checkpoint(self)
             except Exception:
                 logger.exception("daskflow: could not write checkpoints at close")
+        scaler = self.__dict__.pop("_scaler", None)
+        if scaler is not None:
+            scaler.stop()
         result = super().close(*args, **kwargs)
         cluster = self.__dict__.pop("_owns_cluster", None)
         if cluster is not None:

@@ -61,7 +61,7 @@ def test_shipped_values():
     assert (local.provider, local.workers_per_node, local.scaling.strategy) == ("local", None, "none")
     sl = load_profile("slurm-localhost").pools[0]
     assert sl.block.memory == 10**9 and sl.block.walltime_seconds == 600
-    assert sl.scaling.max_idletime == 20 and (sl.scaling.init_blocks, sl.scaling.max_blocks) == (1, 1)
+    assert sl.scaling.max_idletime == 20 and (sl.scaling.init_blocks, sl.scaling.max_blocks) == (0, 2)
     assert load_profile("polaris").pools[0].resources == {"GPU": 4}
     assert "--constraint=gpu" in load_profile("perlmutter").pools[0].block.job_extra
     ssh = load_profile("adhoc-ssh").pools[0]

@@ -127,3 +127,51 @@ def test_daskflow_run_with_a_profile(tmp_path, run_script):
     bad = subprocess.run([sys.executable, "-m", "daskflow.cli", "run", "--profile", "nope",
                           str(script)], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "unknown profile" in bad.stderr.lower()
+
+
+ELASTIC = """
+name: elastic
+scheduler: {dashboard: 127.0.0.1:0}
+pools:
+  - label: fixed
+    provider: local
+    workers_per_node: 1
+    scaling: {strategy: none, init_blocks: 1, max_blocks: 1}
+  - label: burst
+    provider: local
+    workers_per_node: 1
+    scaling: {strategy: simple, init_blocks: 0, min_blocks: 0, max_blocks: 2, max_idletime: 2s}
+"""
+
+
+def test_elastic_pool_grows_with_its_work_and_shrinks_when_idle(tmp_path):
+    import time
+
+    path = tmp_path / "elastic.yaml"
+    path.write_text(ELASTIC)
+
+    @python_app(executors=["burst"])
+    def slow(x):
+        import time
+        time.sleep(1.5)
+        return distributed.get_worker().name
+
+    def burst_workers(c):
+        return sorted(w["name"] for w in c.scheduler_info()["workers"].values()
+                      if w["name"].startswith("burst"))
+
+    with daskflow.Client(profile=str(path), set_as_default=False) as c, c.as_current():
+        assert burst_workers(c) == []  # no work, no block
+        futures = [slow(i) for i in range(6)]
+        deadline = time.time() + 60
+        while len(burst_workers(c)) < 2:
+            assert time.time() < deadline, "the elastic pool did not grow to max_blocks"
+            time.sleep(0.2)
+        assert len(burst_workers(c)) == 2  # never above max_blocks
+        assert set(c.gather(futures)) <= {"burst-0-0", "burst-1-0"}
+        deadline = time.time() + 60
+        while burst_workers(c):
+            assert time.time() < deadline, "idle blocks were not removed"
+            time.sleep(0.2)
+        names = [w["name"] for w in c.scheduler_info()["workers"].values()]
+        assert names == ["fixed-0-0"]  # the other pool was left alone

@@ -46,17 +46,63 @@ def _our_jobs() -> list[str]:
     return [line.split()[0] for line in out.splitlines() if "daskflow-" in line]
 
 
+ELASTIC = """
+name: slurm-elastic
+scheduler: {dashboard: 127.0.0.1:0}
+pools:
+  - label: cpu
+    provider: slurm
+    block: {cores: 1, memory: 1GB, walltime: "00:10:00", queue: debug}
+    scaling: {strategy: simple, init_blocks: 0, min_blocks: 0, max_blocks: 2, max_idletime: 3s}
+"""
+
+
+@python_app
+def slow(seconds):
+    import time
+    time.sleep(seconds)
+    return os.environ.get("SLURM_JOB_ID")
+
+
+def _wait(condition, what, timeout=90):
+    deadline = time.time() + timeout
+    while not condition():
+        assert time.time() < deadline, what
+        time.sleep(0.3)
+
+
+def test_blocks_scale_0_n_0_in_squeue(tmp_path):
+    profile = tmp_path / "elastic.yaml"
+    profile.write_text(ELASTIC)
+    with daskflow.Client(profile=str(profile), set_as_default=False) as c, c.as_current():
+        time.sleep(2)
+        assert _our_jobs() == []  # no work, no job
+        futures = [slow(2) for _ in range(6)]
+        _wait(lambda: len(_our_jobs()) == 2, "two sbatch jobs for the work")
+        jobs = set(_our_jobs())
+        assert set(c.gather(futures)) <= jobs
+        _wait(lambda: _our_jobs() == [], "idle jobs were not cancelled")
+
+
+def test_a_cancelled_block_is_replaced_and_its_tasks_complete(tmp_path):
+    profile = tmp_path / "elastic.yaml"
+    profile.write_text(ELASTIC.replace("max_blocks: 2", "max_blocks: 1"))
+    with daskflow.Client(profile=str(profile), set_as_default=False) as c, c.as_current():
+        futures = [slow(1) for _ in range(8)]
+        _wait(lambda: any(f.done() for f in futures), "no task finished on the first block")
+        (first,) = _our_jobs()
+        subprocess.run(["scancel", first], check=True)
+        results = c.gather(futures)
+        assert len(results) == 8
+        assert any(job != first for job in results)  # a replacement block ran the rest
+    _wait(lambda: _our_jobs() == [], "jobs outlived the client", timeout=30)
+
+
 def test_workers_come_from_sbatch_jobs_and_leave_with_the_client(tmp_path):
     with daskflow.Client(profile="slurm-localhost", set_as_default=False) as c, c.as_current():
-        c.wait_for_workers(1, timeout=120)
-        jobs = _our_jobs()
-        assert len(jobs) == 1
-        name, job_id = where().result(timeout=60)
-        assert job_id == jobs[0] and name.startswith("cpu-0")
-    deadline = time.time() + 30
-    while _our_jobs():
-        assert time.time() < deadline, "the Slurm job outlived the client"
-        time.sleep(0.5)
+        name, job_id = where().result(timeout=120)
+        assert job_id in _our_jobs() and name.startswith("cpu-")
+    _wait(lambda: _our_jobs() == [], "the Slurm job outlived the client", timeout=30)
 
 
 def test_local_and_slurm_pools_on_one_scheduler(tmp_path):

@@ -14,6 +14,7 @@ from distributed.utils import import_term
 
 from .pools import worker_resources
 from .profile import Pool, Profile
+from .scaling import PoolScaler
 
 JOB_CLASSES = {  # provider -> dask-jobqueue job class
     "slurm": "dask_jobqueue.slurm.SLURMJob",
@@ -25,9 +26,11 @@ JOB_CLASSES = {  # provider -> dask-jobqueue job class
 }
 
 
-def start_cluster(profile: Profile, log_directory: str | None = None) -> SpecCluster:
-    """The cluster of ``profile``: its scheduler and ``init_blocks`` blocks of
-    each pool. ``log_directory`` receives the batch jobs' output."""
+def start_cluster(profile: Profile,
+                  log_directory: str | None = None) -> tuple[SpecCluster, PoolScaler]:
+    """The cluster of ``profile`` (its scheduler and ``init_blocks`` blocks of
+    each pool) and the scaler of its elastic pools, started.
+    ``log_directory`` receives the batch jobs' output."""
     for pool in profile.pools:
         if pool.provider != "local" and pool.provider not in JOB_CLASSES:
             raise NotImplementedError(
@@ -42,15 +45,28 @@ def start_cluster(profile: Profile, log_directory: str | None = None) -> SpecClu
     host = profile.scheduler.host
     scheduler = {"cls": Scheduler,
                  "options": {"host": host, "dashboard_address": profile.scheduler.dashboard}}
-    workers = {}
-    for pool in profile.pools:
+    # imported here, in the caller's thread: dask_jobqueue sets a signal handler
+    # on import, which only the main thread may do (not the cluster's loop)
+    job_classes = {p.provider: import_term(JOB_CLASSES[p.provider])
+                   for p in profile.pools if p.provider in JOB_CLASSES}
+
+    def make_block(pool: Pool, index: int) -> dict:
         resources = {**pool.resources, **worker_resources(pool.label, labels)}
-        for block in range(pool.scaling.init_blocks):
-            if pool.provider == "local":
-                workers.update(_local_block(pool, block, host, resources))
-            else:
-                workers[f"{pool.label}-{block}"] = _job_block(pool, resources, log_directory)
-    return SpecCluster(workers=workers, scheduler=scheduler, name=profile.name)
+        if pool.provider == "local":
+            return _local_block(pool, index, host, resources)
+        return {f"{pool.label}-{index}": _job_block(pool, job_classes[pool.provider],
+                                                    resources, log_directory)}
+
+    workers, initial = {}, {}
+    for pool in profile.pools:
+        for index in range(pool.scaling.init_blocks):
+            block = make_block(pool, index)
+            workers.update(block)
+            initial.setdefault(pool.label, {})[index] = list(block)
+    cluster = SpecCluster(workers=workers, scheduler=scheduler, name=profile.name)
+    scaler = PoolScaler(cluster, list(profile.pools), make_block, initial)
+    scaler.start()
+    return cluster, scaler
 
 
 def _local_block(pool: Pool, block: int, host: str, resources: dict) -> dict:
@@ -61,7 +77,7 @@ def _local_block(pool: Pool, block: int, host: str, resources: dict) -> dict:
     } for i in range(per_block)}
 
 
-def _job_block(pool: Pool, resources: dict, log_directory: str | None) -> dict:
+def _job_block(pool: Pool, job_class, resources: dict, log_directory: str | None) -> dict:
     """One batch job running the pool's workers (dask-jobqueue writes the script)."""
     processes = pool.workers_per_node or 1
     options = {
@@ -81,6 +97,4 @@ def _job_block(pool: Pool, resources: dict, log_directory: str | None) -> dict:
         options["queue"] = pool.block.queue
     if pool.block.account:
         options["account"] = pool.block.account
-    # imported here, in the caller's thread: dask_jobqueue sets a signal handler
-    # on import, which only the main thread may do (not the cluster's loop)
-    return {"cls": import_term(JOB_CLASSES[pool.provider]), "options": options}
+    return {"cls": job_class, "options": options}

@@ -1,0 +1,163 @@
+"""Elastic blocks, per pool, driven from the scheduler's state.
+
+Dask's ``adapt()`` is global: it counts all work and retires any idle
+worker, so it would shrink one pool to grow another. ``PoolScaler`` runs in
+the cluster's event loop beside the scheduler and, every ``interval``
+seconds, for each pool whose strategy is ``simple`` (Parsl's name):
+
+* counts the unfinished tasks that may run on the pool (no pool
+  restriction, or one that names this pool) and wants
+  ``ceil(tasks * parallelism / slots per block)`` blocks, kept within
+  ``min_blocks``..``max_blocks``;
+* adds blocks while fewer are wanted than exist;
+* removes a block once its workers have had nothing to do for
+  ``max_idletime``, down to ``min_blocks``;
+* forgets a block whose workers joined and then all left (a job killed
+  with ``scancel``, a walltime reached): it is replaced while work remains.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from typing import Callable
+
+from .pools import worker_resources
+from .profile import Pool
+
+logger = logging.getLogger("daskflow.sites")
+
+UNFINISHED = ("queued", "no-worker", "processing", "waiting")
+
+
+class PoolScaler:
+    """Keep each elastic pool of ``cluster`` (a SpecCluster) at the size its work needs.
+
+    ``make_block(pool, index)`` returns the worker specs (name → spec) of a
+    new block; the names of a block's workers start with ``"{label}-{index}"``.
+    """
+
+    def __init__(self, cluster, pools: list[Pool], make_block: Callable[[Pool, int], dict],
+                 initial: dict[str, dict[int, list[str]]], interval: float = 1.0):
+        self.cluster = cluster
+        self.labels = [p.label for p in pools]
+        self.pools = [p for p in pools if p.scaling.strategy == "simple"]
+        self.make_block = make_block
+        self.interval = interval
+        self.blocks = {p.label: dict(initial.get(p.label, {})) for p in self.pools}
+        self.seen: set[str] = set()  # worker names that have joined once
+        self.idle_since: dict[str, float] = {}
+        self.next_index = {p.label: len(self.blocks[p.label]) for p in self.pools}
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        if self.pools:
+            self.cluster.loop.add_callback(self._start)
+
+    async def _start(self) -> None:
+        self._task = asyncio.ensure_future(self._run())
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self.cluster.loop.add_callback(self._task.cancel)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.step()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # keep scaling alive; say what went wrong
+                logger.exception("daskflow: pool scaling step failed")
+            await asyncio.sleep(self.interval)
+
+    async def step(self) -> None:
+        scheduler = self.cluster.scheduler
+        names = {str(ws.name): ws for ws in scheduler.workers.values()}
+        self.seen.update(names)
+        changed = False
+        for pool in self.pools:
+            blocks = self.blocks[pool.label]
+            for index, workers in list(blocks.items()):
+                if _members(workers, self.seen) and not _members(workers, names):
+                    logger.info("daskflow: block %s-%d of pool %s is gone", pool.label, index,
+                                pool.label)
+                    self._drop(workers)
+                    del blocks[index]
+                    changed = True
+            demand = self._demand(scheduler, pool)
+            slots = _slots(pool)
+            wanted = math.ceil(demand * pool.scaling.parallelism / slots) if demand else 0
+            wanted = max(pool.scaling.min_blocks, min(pool.scaling.max_blocks, wanted))
+            while len(blocks) < wanted:
+                index = self.next_index[pool.label]
+                self.next_index[pool.label] += 1
+                spec = self.make_block(pool, index)
+                self.cluster.worker_spec.update(spec)
+                blocks[index] = list(spec)
+                changed = True
+            if demand == 0 and len(blocks) > pool.scaling.min_blocks:
+                changed |= await self._shrink(scheduler, pool, names)
+        if changed:
+            await self.cluster._correct_state()
+
+    def _demand(self, scheduler, pool: Pool) -> int:
+        mine = set(worker_resources(pool.label, self.labels))
+        count = 0
+        for state in UNFINISHED:
+            for ts in _tasks_in(scheduler, state):
+                restrictions = ts.resource_restrictions or {}
+                pools = [r for r in restrictions if r.startswith("pool:")]
+                if not pools or any(r in mine for r in pools):
+                    count += 1
+        return count
+
+    async def _shrink(self, scheduler, pool: Pool, names: dict) -> bool:
+        now = time.monotonic()
+        blocks = self.blocks[pool.label]
+        changed = False
+        for index, workers in sorted(blocks.items(), reverse=True):
+            if len(blocks) <= pool.scaling.min_blocks:
+                break
+            live = [names[w] for w in _members(workers, names)]
+            busy = any(ws.processing for ws in live)
+            key = f"{pool.label}-{index}"
+            if busy or not live:
+                self.idle_since.pop(key, None)
+                continue
+            since = self.idle_since.setdefault(key, now)
+            if now - since >= pool.scaling.max_idletime:
+                await scheduler.retire_workers(workers=[ws.address for ws in live],
+                                               close_workers=True, stimulus_id="daskflow-idle")
+                self._drop(workers)
+                del blocks[index]
+                self.idle_since.pop(key, None)
+                changed = True
+        return changed
+
+    def _drop(self, workers: list[str]) -> None:
+        for name in workers:
+            self.cluster.worker_spec.pop(name, None)
+
+
+def _slots(pool: Pool) -> int:
+    return max(1, (pool.workers_per_node or 1) * pool.block.nodes * pool.threads_per_worker)
+
+
+def _members(block: list[str], names) -> list[str]:
+    """Worker names of a block: its spec names, or those plus ``-I`` when a
+    batch job runs several workers (dask-jobqueue's naming)."""
+    return [n for n in names if n in block or any(n.startswith(b + "-") and
+                                                  n[len(b) + 1:].isdigit() for b in block)]
+
+
+def _tasks_in(scheduler, state: str):
+    if state == "queued":
+        return scheduler.queued
+    if state == "no-worker":
+        return scheduler.unrunnable
+    if state == "processing":
+        return (ts for ws in scheduler.workers.values() for ts in ws.processing)
+    return (ts for ts in scheduler.tasks.values() if ts.state == "waiting")
