@@ -71,12 +71,9 @@ class Client(distributed.Client):
             if address is not None or args:
                 raise TypeError("give either an address or a profile, not both")
             self.profile = profile if isinstance(profile, Profile) else load_profile(profile)
-            if self.profile.scheduler.security != "none":
-                raise NotImplementedError(
-                    f"profile '{self.profile.name}': scheduler.security "
-                    f"{self.profile.scheduler.security!r} is not supported by this version")
             cluster, self._scaler = start_cluster(self.profile)
             self.pools = [p.label for p in self.profile.pools]
+            kwargs.setdefault("security", cluster.security)
             super().__init__(cluster, **kwargs)
             self._owns_cluster = cluster
             return

@@ -175,3 +175,27 @@ def test_elastic_pool_grows_with_its_work_and_shrinks_when_idle(tmp_path):
             time.sleep(0.2)
         names = [w["name"] for w in c.scheduler_info()["workers"].values()]
         assert names == ["fixed-0-0"]  # the other pool was left alone
+
+
+TLS = """
+name: secure
+scheduler: {dashboard: 127.0.0.1:0, security: tls}
+pools:
+  - label: local
+    provider: local
+    workers_per_node: 1
+    scaling: {strategy: none, init_blocks: 1, max_blocks: 1}
+"""
+
+
+def test_tls_profile_encrypts_every_connection(tmp_path):
+    path = tmp_path / "secure.yaml"
+    path.write_text(TLS)
+    with daskflow.Client(profile=str(path), set_as_default=False) as c, c.as_current():
+        assert c.scheduler.address.startswith("tls://127.0.0.1:")
+        workers = c.scheduler_info()["workers"]
+        assert workers and all(a.startswith("tls://") for a in workers)
+        assert anywhere().result(timeout=60) == "local-0-0"
+        # a client without the run's certificates is refused
+        with pytest.raises(Exception):
+            distributed.Client(c.scheduler.address, timeout=3, set_as_default=False)

@@ -117,3 +117,14 @@ def test_local_and_slurm_pools_on_one_scheduler(tmp_path):
         assert {job for _, job in batch} == set(_our_jobs()) and None not in {j for _, j in batch}
         assert {name for name, _ in login} == {"login-0-0"}
         assert {job for _, job in login} == {None}
+
+
+def test_tls_reaches_the_batch_jobs(tmp_path):
+    profile = tmp_path / "secure.yaml"
+    profile.write_text(ELASTIC.replace("scheduler: {dashboard: 127.0.0.1:0}",
+                                       "scheduler: {dashboard: 127.0.0.1:0, security: tls}"))
+    with daskflow.Client(profile=str(profile), set_as_default=False) as c, c.as_current():
+        assert c.scheduler.address.startswith("tls://")
+        job = slow(0).result(timeout=120)
+        assert job is not None
+        assert all(a.startswith("tls://") for a in c.scheduler_info()["workers"])

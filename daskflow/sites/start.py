@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 
 from dask.utils import format_bytes
 from distributed import Nanny, Scheduler, SpecCluster
@@ -15,6 +16,7 @@ from distributed.utils import import_term
 from .pools import worker_resources
 from .profile import Pool, Profile
 from .scaling import PoolScaler
+from .security import cluster_security, with_files
 
 JOB_CLASSES = {  # provider -> dask-jobqueue job class
     "slurm": "dask_jobqueue.slurm.SLURMJob",
@@ -43,8 +45,15 @@ def start_cluster(profile: Profile,
                 "nodes per block; this version starts single-node blocks only")
     labels = [p.label for p in profile.pools]
     host = profile.scheduler.host
+    security = cluster_security(profile.scheduler.security)
+    tls = {"security": security, "protocol": "tls"} if security else {}
+    job_tls = dict(tls)
+    if security and any(p.provider in JOB_CLASSES for p in profile.pools):
+        job_tls["security"] = with_files(security, os.path.join(
+            log_directory or tempfile.gettempdir(), f"daskflow-tls-{os.getpid()}"))
     scheduler = {"cls": Scheduler,
-                 "options": {"host": host, "dashboard_address": profile.scheduler.dashboard}}
+                 "options": {"host": host, "dashboard_address": profile.scheduler.dashboard,
+                             **tls}}
     # imported here, in the caller's thread: dask_jobqueue sets a signal handler
     # on import, which only the main thread may do (not the cluster's loop)
     job_classes = {p.provider: import_term(JOB_CLASSES[p.provider])
@@ -53,9 +62,9 @@ def start_cluster(profile: Profile,
     def make_block(pool: Pool, index: int) -> dict:
         resources = {**pool.resources, **worker_resources(pool.label, labels)}
         if pool.provider == "local":
-            return _local_block(pool, index, host, resources)
+            return _local_block(pool, index, host, resources, tls)
         return {f"{pool.label}-{index}": _job_block(pool, job_classes[pool.provider],
-                                                    resources, log_directory)}
+                                                    resources, log_directory, job_tls)}
 
     workers, initial = {}, {}
     for pool in profile.pools:
@@ -63,21 +72,24 @@ def start_cluster(profile: Profile,
             block = make_block(pool, index)
             workers.update(block)
             initial.setdefault(pool.label, {})[index] = list(block)
-    cluster = SpecCluster(workers=workers, scheduler=scheduler, name=profile.name)
+    cluster = SpecCluster(workers=workers, scheduler=scheduler, name=profile.name,
+                          security=security)
     scaler = PoolScaler(cluster, list(profile.pools), make_block, initial)
     scaler.start()
     return cluster, scaler
 
 
-def _local_block(pool: Pool, block: int, host: str, resources: dict) -> dict:
+def _local_block(pool: Pool, block: int, host: str, resources: dict, tls: dict) -> dict:
     per_block = (pool.workers_per_node or os.cpu_count() or 1) * pool.block.nodes
     return {f"{pool.label}-{block}-{i}": {
         "cls": Nanny,
-        "options": {"nthreads": pool.threads_per_worker, "host": host, "resources": resources},
+        "options": {"nthreads": pool.threads_per_worker, "host": host, "resources": resources,
+                    **tls},
     } for i in range(per_block)}
 
 
-def _job_block(pool: Pool, job_class, resources: dict, log_directory: str | None) -> dict:
+def _job_block(pool: Pool, job_class, resources: dict, log_directory: str | None,
+               tls: dict) -> dict:
     """One batch job running the pool's workers (dask-jobqueue writes the script)."""
     processes = pool.workers_per_node or 1
     options = {
@@ -92,9 +104,13 @@ def _job_block(pool: Pool, job_class, resources: dict, log_directory: str | None
         "python": sys.executable,
         "log_directory": log_directory,
         "job_name": f"daskflow-{pool.label}",
+        **tls,
     }
     if pool.block.queue:
         options["queue"] = pool.block.queue
     if pool.block.account:
         options["account"] = pool.block.account
-    return {"cls": job_class, "options": options}
+    spec = {"cls": job_class, "options": options}
+    if processes > 1:  # the job's workers are named NAME-0, NAME-1, ...
+        spec["group"] = [f"-{i}" for i in range(processes)]
+    return spec
