@@ -128,3 +128,34 @@ def test_tls_reaches_the_batch_jobs(tmp_path):
         job = slow(0).result(timeout=120)
         assert job is not None
         assert all(a.startswith("tls://") for a in c.scheduler_info()["workers"])
+
+
+def test_the_same_script_runs_on_local_and_on_slurm(tmp_path):
+    import sys
+
+    script = tmp_path / "wf.py"
+    script.write_text(
+        "import os\n"
+        "from daskflow import python_app, bash_app\n"
+        "@python_app\n"
+        "def square(x):\n"
+        "    return x * x\n"
+        "@bash_app\n"
+        "def hello(stdout=None):\n"
+        "    return 'echo hello from ${SLURM_JOB_ID:-local}'\n"
+        "if __name__ == '__main__':\n"
+        "    out = os.path.join(os.getcwd(), 'hello.txt')\n"
+        "    print('SUM', sum(f.result() for f in square.map(range(10))), hello(stdout=(out, 'w')).result())\n"
+        "    print(open(out).read().strip())\n")
+    outputs = {}
+    for profile in ("local", "slurm-localhost"):
+        proc = subprocess.run([sys.executable, "-m", "daskflow.cli", "run", "--profile", profile,
+                               str(script)], capture_output=True, text=True, timeout=180,
+                              cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        outputs[profile] = proc.stdout.split("\n")
+    assert outputs["local"][0] == outputs["slurm-localhost"][0] == "SUM 285 0"
+    assert outputs["local"][1] == "hello from local"
+    assert outputs["slurm-localhost"][1].startswith("hello from ") and \
+        outputs["slurm-localhost"][1] != "hello from local"
+    assert _our_jobs() == []  # the run's jobs ended with it
