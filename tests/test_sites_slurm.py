@@ -159,3 +159,35 @@ def test_the_same_script_runs_on_local_and_on_slurm(tmp_path):
     assert outputs["slurm-localhost"][1].startswith("hello from ") and \
         outputs["slurm-localhost"][1] != "hello from local"
     assert _our_jobs() == []  # the run's jobs ended with it
+
+
+def test_jobs_end_by_themselves_after_the_driver_is_killed(tmp_path):
+    """kill -9 of the driver (and its scheduler): the workers in the batch
+    job give up on the scheduler after the death timeout and the job ends."""
+    import signal
+    import sys
+
+    from daskflow.sites.start import DEATH_TIMEOUT
+
+    script = tmp_path / "wf.py"
+    script.write_text(
+        "import time\n"
+        "from daskflow import python_app\n"
+        "@python_app\n"
+        "def one():\n"
+        "    return 1\n"
+        "if __name__ == '__main__':\n"
+        "    print('RESULT', one().result(), flush=True)\n"
+        "    time.sleep(300)\n")
+    proc = subprocess.Popen([sys.executable, "-m", "daskflow.cli", "run", "--profile",
+                             "slurm-localhost", str(script)], stdout=subprocess.PIPE, text=True,
+                            cwd=tmp_path, start_new_session=True)
+    assert proc.stdout.readline().startswith("RESULT 1")
+    assert len(_our_jobs()) == 1
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    killed = time.time()
+    _wait(lambda: _our_jobs() == [], "the job did not end without its driver",
+          timeout=DEATH_TIMEOUT + 60)
+    print(f"job ended {time.time() - killed:.1f} s after the driver was killed")

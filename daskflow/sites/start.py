@@ -18,6 +18,8 @@ from .profile import Pool, Profile
 from .scaling import PoolScaler
 from .security import cluster_security, with_files
 
+DEATH_TIMEOUT = 30  # seconds a batch job's workers wait for a lost scheduler
+
 JOB_CLASSES = {  # provider -> dask-jobqueue job class
     "slurm": "dask_jobqueue.slurm.SLURMJob",
     "pbs": "dask_jobqueue.pbs.PBSJob",
@@ -104,6 +106,9 @@ def _job_block(pool: Pool, job_class, resources: dict, log_directory: str | None
         "python": sys.executable,
         "log_directory": log_directory,
         "job_name": f"daskflow-{pool.label}",
+        # workers that lose the scheduler (driver killed) stop, and their job
+        # ends, after this many seconds
+        "death_timeout": DEATH_TIMEOUT,
         **tls,
     }
     if pool.block.queue:
