@@ -26,6 +26,7 @@ from .errors import UnknownExecutor, UnpicklableArgument
 from .files import File
 from .futures import AppFuture, ChunkFuture, DataFuture, as_app_future, enqueue
 from .sites.pools import task_resources
+from .sites.routing import route
 from .task import AppDef, MemberRef, Options, RunSettings, execute, execute_chunk, file_ready
 
 SPECIAL = frozenset(
@@ -98,6 +99,9 @@ class App:
             args, kwargs, has_members = _substitute((args, kwargs))
             if has_members:
                 opts = _with_members(opts)
+        relays = ()
+        if session.reach is not None:
+            args, kwargs, relays = route(session, self.name, self.executors, args, kwargs)
         key = self._key(run.token, tid, args, kwargs)
         client = session.client
         shared = self.cache and key in client.futures  # an identical call is in flight or held
@@ -113,6 +117,10 @@ class App:
                                stdout=special.get("stdout"), stderr=special.get("stderr"),
                                outputs=outputs)
         enqueue(session.lines[self.name], future)
+        if session.reach is not None:
+            future.pools = self.executors
+            if relays:
+                future.relays = relays
         if outputs:
             future.outputs = self._data_futures(session, run.token, future, outputs)
         if shared and run.report:
@@ -139,12 +147,17 @@ class App:
         special = self._special(kwargs)
         opts = self._call_options(special, run, session.default_retries)
         kwargs = self._function_kwargs(kwargs, special)
-        single, chunked = [], []
+        single, chunked, held = [], [], {}
         for tid, args in zip(tids, calls):
             args, kw, has_members, has_futures = _scan_call(args, kwargs)
+            if has_futures and session.reach is not None:
+                args, kw, held[tid] = route(session, self.name, self.executors, args, kw)
             plain = chunksize is None or chunksize == 1 or has_futures
             (single if plain else chunked).append((tid, args, kw, has_members))
         futures = self._submit_single(session, run.token, opts, single, special)
+        for future in futures:
+            if held.get(future.tid):
+                future.relays = held[future.tid]
         if chunked:
             futures += self._submit_chunks(session, run.token, opts, chunked, chunksize)
         if single and chunked:  # back to call order
@@ -174,6 +187,9 @@ class App:
                                    stdout=special.get("stdout"), stderr=special.get("stderr"))
             enqueue(line, future)
             out.append(future)
+        if session.reach is not None:
+            for future in out:
+                future.pools = self.executors
         return out
 
     def _submit_chunks(self, session, token, opts, calls, chunksize) -> list[AppFuture]:
@@ -204,6 +220,8 @@ class App:
                 member.__dict__.update(tid=tid, app_name=self.name, outputs=[], index=i,
                                        _chunk=cf)
                 out.append(member)
+            if session.reach is not None:
+                cf.pools = self.executors
         return out
 
     def _special(self, kwargs: dict) -> dict:

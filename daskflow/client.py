@@ -29,6 +29,7 @@ from distributed.worker import get_worker
 from . import __version__, config  # noqa: F401  (config loads daskflow's defaults)
 from .context import parent_task
 from .futures import AppFuture, Line, gather_values
+from .sites.routing import Reach
 from .task import RunSettings
 
 logger = logging.getLogger("daskflow")
@@ -71,7 +72,8 @@ class Client(distributed.Client):
             if address is not None or args:
                 raise TypeError("give either an address or a profile, not both")
             self.profile = profile if isinstance(profile, Profile) else load_profile(profile)
-            cluster, self._scaler = start_cluster(self.profile)
+            cluster, self._scaler = start_cluster(self.profile, os.path.join(
+                dask.config.get("daskflow.run-dir"), "blocks"))
             self.pools = [p.label for p in self.profile.pools]
             kwargs.setdefault("security", cluster.security)
             super().__init__(cluster, **kwargs)
@@ -125,8 +127,9 @@ class Session:
         self.lines: defaultdict[str, Line] = defaultdict(Line)
         self.has_chunks = False  # set once a chunked map ran: calls then look for members
         self.pools: list[str] | None = getattr(client, "pools", None)
-        profile = getattr(client, "profile", None)
+        profile = client.__dict__.get("profile")  # (distributed.Client.profile is a method)
         self.default_retries: int | None = getattr(profile, "retries", None)
+        self.reach = Reach.of(profile)  # None unless some pool is reachable from only some
         self.run = run_settings(self.token, record)
         self.run_id: str | None = None
         self.run_dir: str | None = None

@@ -213,6 +213,23 @@ class UnknownExecutor(DaskflowError, ValueError):
         )
 
 
+class UnroutableCall(DaskflowError, ValueError):
+    """An app's input may have to cross pools that cannot reach each other,
+    and the app may run on pools that cannot reach each other either."""
+
+    def __init__(self, app_name: str, upstream: str, pools: Sequence[str]):
+        super().__init__(app_name, upstream, list(pools))
+
+    def __str__(self) -> str:
+        app, upstream, pools = self.args
+        return (
+            f"app '{app}' takes the result of {upstream!r}, which some of its pools {pools} "
+            "cannot fetch (the profile's reachable_from), and those pools cannot reach each "
+            "other either; pin the app with executors=[...] to pools that reach each other, "
+            "or pass the data as a File"
+        )
+
+
 class RemoteError(AppError):
     """Stands in for an app's exception that could not be pickled back."""
 

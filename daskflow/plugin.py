@@ -21,6 +21,7 @@ from dask._task_spec import Alias, GraphNode, TaskRef
 from distributed.diagnostics.plugin import SchedulerPlugin
 
 from .report import TOPIC
+from .sites.routing import upstream_key
 from .task import MemberRef
 
 logger = logging.getLogger("daskflow.provenance")
@@ -229,17 +230,18 @@ def _task_rows(key: str, when: float, run_spec) -> list[dict]:
 
 def _references(obj, found: set | None = None) -> set:
     """Keys of the tasks whose results ``obj`` (parsed task arguments) uses;
-    a call of a chunked map counts as ``"{chunk key}[{index}]"``."""
+    a call of a chunked map counts as ``"{chunk key}[{index}]"``, a relay
+    between pools (``sites.routing``) as the task it copies."""
     found = set() if found is None else found
     if isinstance(obj, Alias):
-        found.add(obj.target)
+        found.add(upstream_key(obj.target))
     elif isinstance(obj, TaskRef):
-        found.add(obj.key)
+        found.add(upstream_key(obj.key))
     elif isinstance(obj, GraphNode):
         args = getattr(obj, "args", ())
         if len(args) == 3 and args[0] is MemberRef and isinstance(args[1], (Alias, TaskRef)):
             target = args[1].target if isinstance(args[1], Alias) else args[1].key
-            found.add(f"{target}[{args[2]}]")
+            found.add(f"{upstream_key(target)}[{args[2]}]")
             return found
         for item in (*args, *getattr(obj, "kwargs", {}).values()):
             _references(item, found)
