@@ -11,7 +11,7 @@ import pytest
 import daskflow
 from daskflow import python_app
 from daskflow.errors import UnknownExecutor
-from daskflow.sites.profile import ProfileError, load_profile
+from daskflow.sites.profile import ProfileError
 
 TWO_POOLS = """
 name: two-pools
@@ -96,12 +96,6 @@ def test_local_profile_is_the_local_default():
 def test_bad_profile_names_are_clear_errors():
     with pytest.raises(ProfileError, match="did you mean 'local'"):
         daskflow.Client(profile="locale")
-
-
-def test_providers_not_started_yet_say_so():
-    profile = load_profile("adhoc-ssh")
-    with pytest.raises(NotImplementedError, match="pool 'ssh' uses provider 'ssh'"):
-        daskflow.Client(profile=profile)
 
 
 def test_daskflow_run_with_a_profile(tmp_path, run_script):

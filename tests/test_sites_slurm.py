@@ -119,6 +119,17 @@ def test_local_and_slurm_pools_on_one_scheduler(tmp_path):
         assert {job for _, job in login} == {None}
 
 
+def test_a_block_launched_with_srun_names_its_workers_by_node(tmp_path):
+    """launcher: srun — the worker runs as a job step, one per node (one node here)."""
+    profile = tmp_path / "srun.yaml"
+    profile.write_text(ELASTIC.replace("provider: slurm", "provider: slurm\n    launcher: srun"))
+    step = python_app(lambda: (__import__("distributed").get_worker().name,
+                               os.environ.get("SLURM_STEP_ID"), os.environ.get("SLURM_PROCID")))
+    with daskflow.Client(profile=str(profile), set_as_default=False) as c, c.as_current():
+        name, step_id, rank = step().result(timeout=120)
+    assert name == "cpu-0-n0" and step_id == "0" and rank == "0"
+
+
 def test_tls_reaches_the_batch_jobs(tmp_path):
     profile = tmp_path / "secure.yaml"
     profile.write_text(ELASTIC.replace("scheduler: {dashboard: 127.0.0.1:0}",

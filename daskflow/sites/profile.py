@@ -25,7 +25,8 @@ LAUNCHERS = ("single", "srun", "mpiexec", "aprun")
 STRATEGIES = ("simple", "none")
 #: provider-specific pool keys and their defaults (``None`` after ``hosts``: required)
 PROVIDER_OPTIONS: dict[str, dict[str, Any]] = {
-    "ssh": {"hosts": None, "port": 22, "username": None, "connect_options": {}},
+    "ssh": {"hosts": None, "port": 22, "username": None, "connect_options": {},
+            "remote_python": None},
     "kubernetes": {"image": "ghcr.io/dask/dask:latest", "namespace": "default"},
 }
 SHIPPED_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "site_profiles")

@@ -24,6 +24,8 @@ import math
 import time
 from typing import Callable
 
+from distributed.diagnostics.plugin import SchedulerPlugin
+
 from .pools import worker_resources
 from .profile import Pool
 
@@ -57,6 +59,8 @@ class PoolScaler:
             self.cluster.loop.add_callback(self._start)
 
     async def _start(self) -> None:
+        # a worker may join and die between two steps: note every arrival
+        self.cluster.scheduler.add_plugin(_Arrivals(self.seen), name="daskflow-pool-arrivals")
         self._task = asyncio.ensure_future(self._run())
 
     def stop(self) -> None:
@@ -142,15 +146,24 @@ class PoolScaler:
             self.cluster.worker_spec.pop(name, None)
 
 
+class _Arrivals(SchedulerPlugin):
+    """Adds the name of every worker that joins to ``seen``."""
+
+    def __init__(self, seen: set[str]):
+        self.seen = seen
+
+    def add_worker(self, scheduler, worker: str) -> None:
+        self.seen.add(str(scheduler.workers[worker].name))
+
+
 def _slots(pool: Pool) -> int:
     return max(1, (pool.workers_per_node or 1) * pool.block.nodes * pool.threads_per_worker)
 
 
 def _members(block: list[str], names) -> list[str]:
-    """Worker names of a block: its spec names, or those plus ``-I`` when a
-    batch job runs several workers (dask-jobqueue's naming)."""
-    return [n for n in names if n in block or any(n.startswith(b + "-") and
-                                                  n[len(b) + 1:].isdigit() for b in block)]
+    """Worker names of a block: its spec names, or those plus a suffix when
+    one spec runs several workers (``-I`` per process, ``-nR`` per node)."""
+    return [n for n in names if n in block or any(n.startswith(b + "-") for b in block)]
 
 
 def _tasks_in(scheduler, state: str):

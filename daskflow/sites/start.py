@@ -1,22 +1,27 @@
 """Start a profile's cluster: one Dask ``SpecCluster`` (one scheduler) whose
 "workers" are the blocks of every pool: Nannies for ``local`` pools,
-dask-jobqueue job classes (one batch job each) for batch-system pools. Every
-worker is tagged with its pool's label (see ``pools``)."""
+dask-jobqueue job classes (one batch job each, see ``launchers`` for
+multi-node blocks) for batch-system pools, distributed's SSH workers for
+``ssh`` pools (see ``ssh``) and pods for ``kubernetes`` pools (see
+``kubernetes``). Every worker is tagged with its pool's label (see ``pools``)."""
 
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
+import uuid
 
 from dask.utils import format_bytes
 from distributed import Nanny, Scheduler, SpecCluster
 from distributed.utils import import_term
 
+from .kubernetes import PodBlock
+from .launchers import MULTI_NODE_PROVIDERS, multi_node_options, node_suffixes, worker_python
 from .pools import worker_resources
 from .profile import Pool, Profile
 from .scaling import PoolScaler
 from .security import cluster_security, with_files
+from .ssh import pick_host, ssh_block
 
 DEATH_TIMEOUT = 30  # seconds a batch job's workers wait for a lost scheduler
 
@@ -36,21 +41,14 @@ def start_cluster(profile: Profile,
     each pool) and the scaler of its elastic pools, started.
     ``log_directory`` receives the batch jobs' output."""
     for pool in profile.pools:
-        if pool.provider != "local" and pool.provider not in JOB_CLASSES:
-            raise NotImplementedError(
-                f"profile '{profile.name}': pool '{pool.label}' uses provider "
-                f"'{pool.provider}'; this version of daskflow starts local and batch-system "
-                "pools only")
-        if pool.provider in JOB_CLASSES and pool.block.nodes != 1:
-            raise NotImplementedError(
-                f"profile '{profile.name}': pool '{pool.label}' asks for {pool.block.nodes} "
-                "nodes per block; this version starts single-node blocks only")
+        check_pool(profile, pool)
     labels = [p.label for p in profile.pools]
     host = profile.scheduler.host
     security = cluster_security(profile.scheduler.security)
     tls = {"security": security, "protocol": "tls"} if security else {}
     job_tls = dict(tls)
-    if security and any(p.provider in JOB_CLASSES for p in profile.pools):
+    if security and any(p.provider in JOB_CLASSES or p.provider == "ssh"
+                        for p in profile.pools):
         job_tls["security"] = with_files(security, os.path.join(
             log_directory or tempfile.gettempdir(), f"daskflow-tls-{os.getpid()}"))
     scheduler = {"cls": Scheduler,
@@ -61,12 +59,29 @@ def start_cluster(profile: Profile,
     job_classes = {p.provider: import_term(JOB_CLASSES[p.provider])
                    for p in profile.pools if p.provider in JOB_CLASSES}
 
+    token = uuid.uuid4().hex[:8]
+    started: list[SpecCluster] = []  # the cluster, once it exists
+
     def make_block(pool: Pool, index: int) -> dict:
         resources = {**pool.resources, **worker_resources(pool.label, labels)}
+        name = f"{pool.label}-{index}"
         if pool.provider == "local":
             return _local_block(pool, index, host, resources, tls)
-        return {f"{pool.label}-{index}": _job_block(pool, job_classes[pool.provider],
-                                                    resources, log_directory, job_tls)}
+        if pool.provider == "ssh":
+            spec = started[0].worker_spec if started else workers
+            return ssh_block(pool, index, pick_host(pool, spec), resources, DEATH_TIMEOUT,
+                             job_tls.get("security"))
+        if pool.provider == "kubernetes":
+            block = {"cls": PodBlock, "options": {
+                "pool": pool, "resources": resources, "token": token, "index": index,
+                "death_timeout": DEATH_TIMEOUT, "security": security}}
+        else:
+            block = _job_block(pool, job_classes[pool.provider], resources, log_directory,
+                               job_tls)
+        suffixes = node_suffixes(pool)
+        if suffixes != [""]:  # the block's workers are named NAME-n0, NAME-0, ...
+            block["group"] = suffixes
+        return {name: block}
 
     workers, initial = {}, {}
     for pool in profile.pools:
@@ -76,6 +91,7 @@ def start_cluster(profile: Profile,
             initial.setdefault(pool.label, {})[index] = list(block)
     cluster = SpecCluster(workers=workers, scheduler=scheduler, name=profile.name,
                           security=security)
+    started.append(cluster)
     scaler = PoolScaler(cluster, list(profile.pools), make_block, initial)
     scaler.start()
     return cluster, scaler
@@ -103,7 +119,7 @@ def _job_block(pool: Pool, job_class, resources: dict, log_directory: str | None
         "job_script_prologue": list(pool.block.worker_init),
         "worker_extra_args": ["--resources",
                               ",".join(f"{k}={v}" for k, v in resources.items())],
-        "python": sys.executable,
+        "python": worker_python(pool),
         "log_directory": log_directory,
         "job_name": f"daskflow-{pool.label}",
         # workers that lose the scheduler (driver killed) stop, and their job
@@ -111,11 +127,35 @@ def _job_block(pool: Pool, job_class, resources: dict, log_directory: str | None
         "death_timeout": DEATH_TIMEOUT,
         **tls,
     }
+    for key, value in multi_node_options(pool).items():
+        options[key] = options.get(key, []) + value if isinstance(value, list) else value
     if pool.block.queue:
         options["queue"] = pool.block.queue
     if pool.block.account:
         options["account"] = pool.block.account
-    spec = {"cls": job_class, "options": options}
-    if processes > 1:  # the job's workers are named NAME-0, NAME-1, ...
-        spec["group"] = [f"-{i}" for i in range(processes)]
-    return spec
+    return {"cls": job_class, "options": options}
+
+
+def check_pool(profile: Profile, pool: Pool) -> None:
+    """Refuse, naming the pool, what this version cannot start."""
+    where = f"profile '{profile.name}': pool '{pool.label}'"
+    if pool.block.nodes > 1 and pool.provider not in MULTI_NODE_PROVIDERS:
+        raise NotImplementedError(
+            f"{where} asks for {pool.block.nodes} nodes per block; multi-node blocks are "
+            f"supported for providers {', '.join(MULTI_NODE_PROVIDERS)}, not {pool.provider!r}")
+    if pool.block.nodes > 1 and pool.launcher == "single":
+        raise ValueError(
+            f"{where} asks for {pool.block.nodes} nodes per block with launcher 'single', "
+            "which would start workers on the first node only; set launcher to srun, "
+            "mpiexec or aprun")
+    needs = {"ssh": ("asyncssh", "ssh"), "kubernetes": ("dask_kubernetes", "kubernetes")}
+    if pool.provider in needs:
+        module, extra = needs[pool.provider]
+        try:
+            __import__(module)
+        except ImportError:
+            raise ImportError(f"{where} uses provider {pool.provider!r}, which needs the "
+                              f"{module} package: pip install 'daskflow[{extra}]'") from None
+    if pool.launcher != "single" and pool.provider not in JOB_CLASSES:
+        raise ValueError(f"{where}: launcher {pool.launcher!r} applies to batch-system "
+                         f"providers only, not {pool.provider!r}")

@@ -1,0 +1,42 @@
+"""Run by a launcher (srun, mpiexec, aprun) on every node of a multi-node
+block: ``python -m daskflow.sites.onnode -m distributed.cli.dask_worker ARGS``.
+
+Gives this node's worker a name of its own (``--name NAME`` becomes
+``NAME-nRANK``, the rank read from the launcher's environment), then becomes
+the Dask worker process.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+#: variables holding a task's rank, by launcher (Slurm, PMI/Hydra, PMIx, Open MPI, ALPS)
+RANK_VARIABLES = ("SLURM_PROCID", "PMI_RANK", "PMIX_RANK", "OMPI_COMM_WORLD_RANK", "ALPS_APP_PE")
+
+
+def node_rank(environ=os.environ) -> int:
+    for name in RANK_VARIABLES:
+        if environ.get(name, "").isdigit():
+            return int(environ[name])
+    raise SystemExit("daskflow.sites.onnode: no rank in the environment (looked for "
+                     f"{', '.join(RANK_VARIABLES)}); start it with srun, mpiexec or aprun")
+
+
+def worker_argv(argv: list[str], rank: int) -> list[str]:
+    """``argv`` (after ``onnode``) with ``-nRANK`` appended to the ``--name`` value."""
+    out = list(argv)
+    for i, word in enumerate(out[:-1]):
+        if word == "--name":
+            out[i + 1] = f"{out[i + 1]}-n{rank}"
+            return out
+    raise SystemExit("daskflow.sites.onnode: the worker command has no --name")
+
+
+def main() -> None:
+    argv = worker_argv(sys.argv[1:], node_rank())
+    os.execv(sys.executable, [sys.executable, *argv])
+
+
+if __name__ == "__main__":
+    main()
