@@ -144,7 +144,11 @@ def node_cache(settings: Settings) -> NodeCache:
 def fingerprint(f: File, settings: Settings | None = None) -> tuple:
     """What identifies the current version of a remote File (for memo keys)."""
     settings = settings or snapshot((f.scheme,))
-    return (f.url, *_mover(f.scheme, settings).fingerprint(f.url))
+    mover = _mover(f.scheme, settings)
+    fp = mover.fingerprint(f.url)
+    if settings.cache_enabled and mover.cacheable:  # the node cache must not lag behind
+        node_cache(settings).remember(f.url, fp)
+    return (f.url, *fp)
 
 
 @contextlib.contextmanager

@@ -72,28 +72,35 @@ class NodeCache:
         for a given URL; other callers wait and then find the entry.
         """
         ukey = _sha(url)
-        record_path = os.path.join(self.root, "urls", f"{ukey}.json")
         with self._lock(str(int(ukey[:3], 16) % STRIPES)):
-            record = _read_json(record_path)
-            fresh = record and time.time() - record.get("checked", 0) < self.check_every
-            if fresh:
-                path = self._entry(record["key"], filename)
-                if _complete(path, record.get("size")):
-                    _touch(path)
-                    return path, True
-            fp = list(map(_plain, fingerprint()))
+            record = _read_json(self._record(ukey))
+            if record and time.time() - record.get("checked", 0) < self.check_every:
+                fp, checked = record["fingerprint"], record["checked"]  # trusted for now
+            else:
+                fp, checked = list(map(_plain, fingerprint())), time.time()
             size = fp[0] if fp and isinstance(fp[0], int) else None
-            key = _sha(url, json.dumps(fp))
-            path = self._entry(key, filename)
+            path = self._entry(_sha(url, json.dumps(fp)), filename)
             hit = _complete(path, size)
             if not hit:
                 self._download(path, size, fetch)
             _touch(path)
-            _write_json(record_path, {"url": url, "key": key, "size": size, "fingerprint": fp,
-                                      "checked": time.time()})
+            self._write_record(ukey, url, fp, checked)
         if not hit:
             self.evict(keep=os.path.dirname(path))
         return path, hit
+
+    def remember(self, url: str, fingerprint: tuple) -> None:
+        """Note what the source just said about ``url`` (asked by someone else,
+        e.g. a memo look-up), so the next ``get`` uses it."""
+        ukey = _sha(url)
+        with self._lock(str(int(ukey[:3], 16) % STRIPES)):
+            self._write_record(ukey, url, list(map(_plain, fingerprint)), time.time())
+
+    def _record(self, ukey: str) -> str:
+        return os.path.join(self.root, "urls", f"{ukey}.json")
+
+    def _write_record(self, ukey: str, url: str, fp: list, checked: float) -> None:
+        _write_json(self._record(ukey), {"url": url, "fingerprint": fp, "checked": checked})
 
     def _download(self, path: str, size: int | None, fetch: Callable[[str], None]) -> None:
         tmp = os.path.join(self.root, "tmp", f"{uuid.uuid4().hex}.part")
