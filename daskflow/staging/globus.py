@@ -59,9 +59,10 @@ def store_tokens(storage: JSONTokenStorage, response) -> None:
     os.chmod(storage.filepath, 0o600)
 
 
-def login(client_id: str, token_file: str | None = None, *, ask=input, say=print) -> str:
+def login(client_id: str, token_file: str | None = None, *, ask=None, say=None) -> str:
     """Native-app login: print the Globus authorization URL, read the code the
     user pastes, store the tokens (with a refresh token); returns the file."""
+    ask, say = ask or input, say or print
     auth = globus_sdk.NativeAppAuthClient(client_id)
     auth.oauth2_start_flow(requested_scopes=TransferScopes.all, refresh_tokens=True)
     say(f"Log in to Globus at:\n\n  {auth.oauth2_get_authorize_url()}\n")
@@ -192,7 +193,7 @@ class GlobusMover:
         if not done:
             try:
                 self.client.cancel_task(task_id)
-            except globus_sdk.GlobusAPIError:
+            except globus_sdk.GlobusError:  # best effort: the timeout is the news
                 pass
             raise TimeoutError(f"Globus transfer task {task_id} did not finish within "
                                f"{timeout} s and was cancelled")
