@@ -80,7 +80,13 @@ def s3_bucket():
     return fs, bucket
 
 
-def http_requests(path: str) -> dict[str, int]:
+@pytest.fixture
+def http_requests():
+    """``count(path)``: how many requests of each method the HTTP server logged for it."""
+    return count_http_requests
+
+
+def count_http_requests(path: str) -> dict[str, int]:
     """How many requests of each method the HTTP server logged for ``path``."""
     counts: dict[str, int] = {}
     pattern = re.compile(r'"(GET|HEAD|POST|PUT) (\S+) HTTP')

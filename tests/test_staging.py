@@ -5,6 +5,7 @@ s3fs with endpoint_url), all started by scripts/test."""
 from __future__ import annotations
 
 import http.server
+import importlib.util
 import os
 import pickle
 import threading
@@ -19,8 +20,7 @@ from daskflow import (BashExitFailure, DependencyError, File, MissingOutputs, St
 from daskflow.staging import staging_options
 from daskflow.staging.options import Settings, snapshot
 
-from staging_servers import (FTP_OPTIONS, S3_OPTIONS, ftp_files, http_files,  # noqa: F401
-                             http_requests, s3_bucket, staging_config)
+pytest_plugins = ("staging_servers",)  # its fixtures: staging_config, http_files, ftp_files, s3_bucket
 
 
 @python_app
@@ -84,11 +84,8 @@ def test_unknown_scheme_fails_at_call_time(client):
 
 
 def test_scheme_whose_package_is_missing_fails_at_call_time(client):
-    try:
-        import adlfs  # noqa: F401
+    if importlib.util.find_spec("adlfs") is not None:
         pytest.skip("adlfs is installed here, so abfs:// can be staged")
-    except ImportError:
-        pass
     with pytest.raises(UnstageableFile, match="fsspec cannot load the 'abfs' filesystem"):
         read(File("abfs://container/x"))
 
@@ -276,7 +273,7 @@ def test_upload_failure_names_the_output(client, staging_config):
 
 # ------------------------------------------------------------------ the node cache
 def test_a_file_read_by_many_tasks_is_fetched_once_per_node(client, staging_config,
-                                                            http_files):
+                                                            http_files, http_requests):
     directory, url = http_files
     with open(os.path.join(directory, "shared.bin"), "wb") as fh:
         fh.write(os.urandom(200_000))
@@ -287,7 +284,8 @@ def test_a_file_read_by_many_tasks_is_fetched_once_per_node(client, staging_conf
     assert counts.get("HEAD", 0) <= 1, counts  # and trust its fingerprint for check-every
 
 
-def test_a_changed_source_is_fetched_again(client, staging_config, http_files):
+def test_a_changed_source_is_fetched_again(client, staging_config, http_files,
+                                           http_requests):
     directory, url = http_files
     target = os.path.join(directory, "v.txt")
     with open(target, "w") as fh:

@@ -161,10 +161,11 @@ def _seceded(settings: Settings):
         return
     try:
         from distributed import rejoin, secede
-        from distributed.worker import get_worker, thread_state
+        from distributed.threadpoolexecutor import thread_state as pool_thread
+        from distributed.worker import get_worker
 
         get_worker()
-        if getattr(thread_state, "executor", None) is None:
+        if getattr(pool_thread, "executor", None) is None:
             raise ValueError("not in a worker's task thread")
     except (ImportError, ValueError):
         yield
