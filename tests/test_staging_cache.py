@@ -34,7 +34,7 @@ def _get_in_process(root: str, counter: str, out: str) -> None:
 
 def test_processes_of_a_node_fetch_a_url_once(tmp_path):
     root, counter = str(tmp_path / "cache"), str(tmp_path / "fetches")
-    ctx = multiprocessing.get_context("fork")
+    ctx = multiprocessing.get_context("spawn")  # no fork of a process with threads
     procs = [ctx.Process(target=_get_in_process, args=(root, counter, str(tmp_path / f"o{i}")))
              for i in range(4)]
     for p in procs:
