@@ -20,6 +20,8 @@ from .errors import (
     JoinError,
     MissingInputs,
     MissingOutputs,
+    StagingError,
+    UnstageableFile,
 )
 from .files import File
 from .futures import AppFuture, DataFuture, gather_values as gather
@@ -38,6 +40,8 @@ __all__ = [
     "JoinError",
     "MissingInputs",
     "MissingOutputs",
+    "StagingError",
+    "UnstageableFile",
     "bash_app",
     "checkpoint",
     "gather",

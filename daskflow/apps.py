@@ -20,7 +20,7 @@ from dask.base import tokenize
 from distributed import Future
 
 from . import client as _client
-from . import report
+from . import report, staging
 from .bash import std_target
 from .errors import UnknownExecutor, UnpicklableArgument
 from .files import File
@@ -95,6 +95,9 @@ class App:
         special = self._special(kwargs)
         opts = self._call_options(special, run, session.default_retries)
         kwargs = self._function_kwargs(kwargs, special)
+        settings = staging.check_call(self.name, args, kwargs, opts.outputs)
+        if settings is not None:  # remote Files: the worker stages them (staging/)
+            opts = _with(opts, staging=settings)
         if session.has_chunks:
             args, kwargs, has_members = _substitute((args, kwargs))
             if has_members:
@@ -147,6 +150,14 @@ class App:
         special = self._special(kwargs)
         opts = self._call_options(special, run, session.default_retries)
         kwargs = self._function_kwargs(kwargs, special)
+        settings = staging.check_call(self.name, (), kwargs, ())
+        schemes = set(settings.schemes) if settings else set()
+        for args in calls:
+            if any(isinstance(a, File) for a in args):
+                settings = staging.check_call(self.name, args, {}, ())
+                schemes.update(settings.schemes if settings else ())
+        if schemes:
+            opts = _with(opts, staging=staging.snapshot(sorted(schemes)))
         single, chunked, held = [], [], {}
         for tid, args in zip(tids, calls):
             args, kw, has_members, has_futures = _scan_call(args, kwargs)
@@ -251,10 +262,6 @@ class App:
             if unknown:
                 raise ValueError(f"app '{self.name}': unknown resource specification keys "
                                  f"{sorted(unknown)}; known: {sorted(RESOURCE_KEYS)}")
-        for f in list(special.get("inputs") or ()) + list(special.get("outputs") or ()):
-            if isinstance(f, File) and not f.is_local:
-                raise ValueError(f"app '{self.name}': File {f.url!r} uses the scheme "
-                                 f"'{f.scheme}', which daskflow cannot stage yet")
 
     def _call_options(self, special: dict, run: RunSettings,
                       site_retries: int | None = None) -> Options:
@@ -447,8 +454,14 @@ def _walk(obj):
 
 
 def _with_members(opts: Options) -> Options:
-    return Options(opts.walltime, opts.stdout, opts.stderr, opts.outputs, opts.retries, True,
-                   opts.run, opts.retry_handler)
+    return _with(opts, has_members=True)
+
+
+def _with(opts: Options, **changes) -> Options:
+    """A copy of ``opts`` with some fields changed (Options are shared between calls)."""
+    fields = {name: getattr(opts, name) for name in Options.__slots__}
+    fields.update(changes)
+    return Options(**fields)
 
 
 def _by_key(obj):

@@ -171,6 +171,45 @@ class MissingInputs(_MissingFiles):
     problem = "cannot start: its input files do not exist"
 
 
+class StagingError(AppError):
+    """A File could not be moved between its URL and the worker.
+
+    ``direction`` is ``"in"`` (fetching an input before the app ran) or
+    ``"out"`` (uploading an output after it ran); ``cause`` is the text of
+    the underlying error (kept as text: transport errors often do not pickle).
+    """
+
+    def __init__(self, app_name: str, tid: int | str, url: str, direction: str, cause: str):
+        super().__init__(app_name, tid, url, direction, cause)
+
+    @property
+    def url(self) -> str:
+        return self.args[2]
+
+    @property
+    def direction(self) -> str:
+        return self.args[3]
+
+    @property
+    def cause(self) -> str:
+        return self.args[4]
+
+    def __str__(self) -> str:
+        verb = "stage in" if self.direction == "in" else "stage out"
+        return f"{self._where()} could not {verb} {self.url}: {self.cause}"
+
+
+class UnstageableFile(DaskflowError, ValueError):
+    """A File given to an app cannot be staged: raised at call time, in the driver."""
+
+    def __init__(self, app_name: str, url: str, reason: str):
+        super().__init__(app_name, url, reason)
+
+    def __str__(self) -> str:
+        app, url, reason = self.args
+        return f"app '{app}': File {url!r} cannot be staged: {reason}"
+
+
 class BadCommand(AppError):
     """A bash app's function returned something that is not a command string."""
 

@@ -3,8 +3,10 @@
 A File names data by URL (a bare path means ``file://``). Apps receive Files
 as arguments (``inputs=``/``outputs=`` or anywhere else) and use
 ``f.filepath`` (or ``os.fspath(f)``, or ``f"{f}"`` in a bash command) to reach
-the data on the worker. Files are small, immutable and picklable; their Dask
-token is their URL, so calls with equal Files get equal cache keys.
+the data on the worker; a remote File (``https://``, ``s3://``, ``globus://``…)
+is given a local path there by staging (``daskflow.staging``). Files are
+small, immutable and picklable; their Dask token is their URL, so calls with
+equal Files get equal cache keys.
 """
 
 from __future__ import annotations

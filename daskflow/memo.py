@@ -36,8 +36,12 @@ _pending_lock = threading.Lock()
 _flusher: threading.Thread | None = None
 
 
-def call_key(app, args: tuple, kwargs: dict) -> str:
-    """The memo key of calling ``app`` with these (resolved) arguments."""
+def call_key(app, args: tuple, kwargs: dict, staging=None) -> str:
+    """The memo key of calling ``app`` with these (resolved) arguments.
+
+    ``staging`` (the call's staging settings) reaches the sources of remote
+    Files, whose fingerprint (size, ETag, mtime) stands for their content.
+    """
     try:
         bound = _signature(app.func).bind_partial(*args, **kwargs).arguments
     except TypeError:  # the call itself is wrong; let it fail when it runs
@@ -45,7 +49,7 @@ def call_key(app, args: tuple, kwargs: dict) -> str:
     values = {k: v for k, v in bound.items()
               if k not in app.ignore_for_cache and k not in NOT_IN_KEY}
     if app.cache == "content":
-        values = _by_content(values)
+        values = _by_content(values, staging)
     return tokenize(app.identity, values)
 
 
@@ -54,15 +58,19 @@ def _signature(func) -> inspect.Signature:
     return inspect.signature(func)
 
 
-def _by_content(obj):
+def _by_content(obj, staging=None):
     if isinstance(obj, File):
+        if not obj.is_local:  # what the source says about its current version
+            from .staging import fingerprint
+
+            return ("file-remote", fingerprint(obj, staging))
         from .report import sha256_file
 
-        return ("file-content", sha256_file(obj.filepath) if obj.is_local else obj.url)
+        return ("file-content", sha256_file(obj.filepath))
     if isinstance(obj, (list, tuple)):
-        return type(obj)(_by_content(o) for o in obj)
+        return type(obj)(_by_content(o, staging) for o in obj)
     if isinstance(obj, dict):
-        return {k: _by_content(v) for k, v in obj.items()}
+        return {k: _by_content(v, staging) for k, v in obj.items()}
     return obj
 
 

@@ -68,13 +68,14 @@ def note_shared(client, token: str, app, tid, key: str) -> None:
 
 
 def file_facts(inputs: Iterable, outputs: Iterable, checksum_limit: int) -> list[tuple]:
-    """``(direction, url, size, sha256)`` of local Files read and written."""
+    """``(direction, url, size, sha256)`` of local Files read and written
+    (staged Files count by URL, measured on their local copy)."""
     from .files import File
 
     facts = []
     for direction, files in (("in", inputs), ("out", outputs)):
         for f in files:
-            if not isinstance(f, File) or not f.is_local:
+            if not isinstance(f, File) or not (f.is_local or f.local_path is not None):
                 continue
             try:
                 size = os.path.getsize(f.filepath)

@@ -24,7 +24,7 @@ from typing import Any, Callable
 import cloudpickle
 from distributed.utils import import_term
 
-from . import memo, recovery, report
+from . import memo, recovery, report, staging
 from .bash import run_command, std_target
 from .errors import BadCommand, BashExitFailure, MissingInputs, MissingOutputs, RemoteError
 from .files import File
@@ -125,11 +125,11 @@ class Options:
     """Per-call settings of an app call (shared by calls that do not override them)."""
 
     __slots__ = ("walltime", "stdout", "stderr", "outputs", "retries", "has_members", "run",
-                 "retry_handler")
+                 "retry_handler", "staging")
 
     def __init__(self, walltime=None, stdout=None, stderr=None, outputs=(), retries=0,
                  has_members=False, run: RunSettings | None = None,
-                 retry_handler: str | None = None):
+                 retry_handler: str | None = None, staging=None):
         self.walltime = walltime
         self.stdout = stdout
         self.stderr = stderr
@@ -138,10 +138,11 @@ class Options:
         self.has_members = has_members
         self.run = run or RunSettings("")
         self.retry_handler = retry_handler  # dotted path of the run-wide cost model
+        self.staging = staging  # staging.Settings of a call that names remote Files
 
     def _fields(self) -> tuple:
         return (self.walltime, self.stdout, self.stderr, self.outputs, self.retries,
-                self.has_members, self.run, self.retry_handler)
+                self.has_members, self.run, self.retry_handler, self.staging)
 
     def __reduce__(self):
         return (Options, self._fields())
@@ -232,7 +233,7 @@ def run_call(app: AppDef, record: CallRecord, opts: Options, args: tuple, kwargs
     record.start = time.time()
     key = None
     if app.cache and opts.run.checkpoint:
-        key = memo.call_key(app, args, kwargs)
+        key = memo.call_key(app, args, kwargs, opts.staging)
         hit, value = memo.lookup(opts.run, app.name, key)
         record.memo = "hit" if hit else "miss"
         if hit:
@@ -248,7 +249,7 @@ def run_call(app: AppDef, record: CallRecord, opts: Options, args: tuple, kwargs
     if key is not None:
         memo.save(opts.run, app.name, key, value)
     record.end = time.time()
-    if opts.run.report and (opts.outputs or "inputs" in kwargs):
+    if opts.run.report and (opts.outputs or "inputs" in kwargs) and not record.files:
         record.files = report.file_facts(kwargs.get("inputs", ()), opts.outputs,
                                          opts.run.checksum_limit)
     return value
@@ -265,7 +266,7 @@ def run_with_retries(app: AppDef, record: CallRecord, opts: Options, args: tuple
     while True:
         start = time.time()
         try:
-            return run_app(app, record.tid, args, kwargs, opts)
+            return run_app(app, record.tid, args, kwargs, opts, record)
         except Exception as exc:
             record.tries.append((len(record.tries) + 1, start, time.time(), brief(exc)))
             if opts.retries <= 0:
@@ -299,19 +300,33 @@ def file_ready(_app_result: Any, file):
     return file
 
 
-def run_app(app: AppDef, tid: int | str, args: tuple, kwargs: dict, opts: Options):
-    if "inputs" in kwargs:
-        kwargs = check_inputs(app, tid, kwargs)
-    if app.kind == "python":
-        value = call_with_walltime(app, tid, opts.walltime, args, kwargs)
-    elif app.kind == "bash":
-        value = run_bash(app, tid, opts, args, kwargs)
-    else:
-        from .join import run_join  # join apps are rare: load it when one runs
+def run_app(app: AppDef, tid: int | str, args: tuple, kwargs: dict, opts: Options,
+            record: CallRecord | None = None):
+    """One try: stage in, run the app, check its outputs, stage out."""
+    outputs = opts.outputs
+    staged = staging.stage_in(app.name, tid, args, kwargs, outputs, opts.staging)
+    if staged is not None:
+        args, kwargs, outputs = staged.args, staged.kwargs, staged.outputs
+    try:
+        if "inputs" in kwargs:
+            kwargs = check_inputs(app, tid, kwargs)
+        if app.kind == "python":
+            value = call_with_walltime(app, tid, opts.walltime, args, kwargs)
+        elif app.kind == "bash":
+            value = run_bash(app, tid, opts, args, kwargs)
+        else:
+            from .join import run_join  # join apps are rare: load it when one runs
 
-        value = run_join(app, tid, args, kwargs, opts.walltime, opts.run)
-    if opts.outputs:
-        check_outputs(app.name, tid, opts.outputs)
+            value = run_join(app, tid, args, kwargs, opts.walltime, opts.run)
+        if outputs:
+            check_outputs(app.name, tid, outputs)
+        if staged is not None:
+            staged.stage_out()
+            if record is not None and opts.run.report:
+                record.files = report.file_facts(staged.read(), outputs, opts.run.checksum_limit)
+    finally:
+        if staged is not None:
+            staged.close()
     return value
 
 
@@ -337,7 +352,8 @@ def check_inputs(app: AppDef, tid, kwargs: dict) -> dict:
 
 
 def check_outputs(app_name: str, tid, outputs) -> None:
-    missing = [f.url for f in outputs if f.is_local and not os.path.exists(f.filepath)]
+    missing = [f.url for f in outputs if (f.is_local or f.local_path is not None)
+               and not os.path.exists(f.filepath)]
     if missing:
         raise MissingOutputs(app_name, tid, missing)
 

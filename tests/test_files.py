@@ -131,9 +131,9 @@ def test_missing_input_file_is_a_clear_error(client, tmp_path):
     assert isinstance(f.exception(), MissingInputs)
 
 
-def test_remote_scheme_cannot_be_staged_yet(client):
-    with pytest.raises(ValueError, match="scheme 'https'"):
-        read(inputs=[File("https://example.org/x")])
+def test_unknown_scheme_is_refused_at_call_time(client):
+    with pytest.raises(ValueError, match="scheme 'nosuch'"):
+        read(inputs=[File("nosuch://example.org/x")])
 
 
 def test_file_in_bash_f_string(client, tmp_path):
