@@ -77,7 +77,7 @@ class WorkflowPage:
                            toolbar_location=None, tools="")
         self.bars.hbar_stack(list(SHOWN), y="app", height=0.7, source=self.bar_source,
                              color=[STATE_COLORS[s] for s in SHOWN],
-                             legend_label=[LABELS.get(s, s) for s in SHOWN])
+                             legend_label=[LABELS.get(s, s) for s in SHOWN], line_alpha=0)
         self.bars.legend.orientation = "horizontal"
         self.bars.add_layout(self.bars.legend[0], "below")
         self.bars.x_range.start = 0
@@ -276,18 +276,39 @@ def _short_of(a: tuple, b: tuple, gap: float = 0.15) -> tuple[float, float]:
 
 
 def layout(apps: list[str], edges: list) -> dict[str, tuple[float, float]]:
-    """Positions of the app graph: columns by longest path from a source app
-    (cycles, e.g. recursive apps, stop growing after len(apps) rounds)."""
+    """Positions of the app graph: columns by longest path from a source app,
+    ignoring the edges that close a cycle (recursive apps, joins)."""
+    out: dict[str, list[str]] = {a: [] for a in apps}
+    for a, b, _n in edges:
+        if a != b and a in out and b in out:
+            out[a].append(b)
+    order: list[str] = []  # reverse post-order of a depth-first search: a topological order
+    visiting: set[str] = set()
+    done: set[str] = set()
+    back: set[tuple[str, str]] = set()
+    for root in sorted(apps):
+        if root in done:
+            continue
+        stack = [(root, iter(sorted(out[root])))]
+        visiting.add(root)
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                stack.pop()
+                visiting.discard(node)
+                done.add(node)
+                order.append(node)
+            elif child in visiting:
+                back.add((node, child))
+            elif child not in done:
+                visiting.add(child)
+                stack.append((child, iter(sorted(out[child]))))
     depth = dict.fromkeys(apps, 0)
-    for _ in range(len(apps)):
-        changed = False
-        for a, b, _n in edges:
-            if a != b and a in depth and b in depth and depth[b] <= depth[a] \
-                    and depth[a] + 1 < len(apps):
-                depth[b] = depth[a] + 1
-                changed = True
-        if not changed:
-            break
+    for node in reversed(order):
+        for child in out[node]:
+            if (node, child) not in back:
+                depth[child] = max(depth[child], depth[node] + 1)
     layers: dict[int, list[str]] = {}
     for app in sorted(apps):
         layers.setdefault(depth[app], []).append(app)
