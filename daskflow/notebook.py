@@ -166,10 +166,11 @@ class ProgressTracker:
         with self.lock:
             self.counts[app][outcome] += 1
             self._left -= 1
-            if self._left == 0:
-                self.finished.set()
+            last = self._left == 0
         for listener in list(self.listeners):
             listener()
+        if last:  # after the listeners: a waiter then sees the final display
+            self.finished.set()
 
     def snapshot(self) -> dict[str, dict[str, int]]:
         with self.lock:
