@@ -125,14 +125,14 @@ class ProvenancePlugin(SchedulerPlugin):
                 items, stop = self._drain()
                 if items:
                     batch, end = _to_batch(items, memo_hits, chunks, bash)
+                    try:  # the live views first: they need not wait for the disk
+                        self.state.apply(batch)
+                    except Exception:
+                        logger.exception("daskflow: could not update the live run state")
                     try:
                         store.record(batch)
                     except Exception:  # never let provenance break the run
                         logger.exception("daskflow: could not record provenance batch")
-                    try:
-                        self.state.apply(batch)
-                    except Exception:
-                        logger.exception("daskflow: could not update the live run state")
                     if end is not None and not ended:
                         store.end_run(self.run["run_id"], *end)
                         self.state.ended(*end)

@@ -97,8 +97,9 @@ class WorkflowPage:
 
         self.node_source = ColumnDataSource({"x": [], "y": [], "app": [], "label": [],
                                              "color": []})
-        self.edge_source = ColumnDataSource({"x0": [], "y0": [], "x1": [], "y1": [], "xm": [],
-                                             "ym": [], "width": [], "count": []})
+        self.edge_source = ColumnDataSource({"source": [], "target": [], "x0": [], "y0": [],
+                                             "x1": [], "y1": [], "xm": [], "ym": [], "width": [],
+                                             "count": []})
         self.graph = figure(height=300, width=520, title="Apps (edges: task dependencies)",
                             toolbar_location=None, tools="", x_range=Range1d(-1, 1),
                             y_range=Range1d(-1, 1))
@@ -229,6 +230,7 @@ class WorkflowPage:
         shown = [(a, b, n) for a, b, n in edges if a != b and a in pos and b in pos]
         ends = [_short_of(pos[a], pos[b]) for a, b, _ in shown]  # the head stays outside the node
         self.edge_source.data = {
+            "source": [a for a, _, _ in shown], "target": [b for _, b, _ in shown],
             "x0": [pos[a][0] for a, _, _ in shown], "y0": [pos[a][1] for a, _, _ in shown],
             "x1": [e[0] for e in ends], "y1": [e[1] for e in ends],
             "xm": [(pos[a][0] + pos[b][0]) / 2 for a, b, _ in shown],
