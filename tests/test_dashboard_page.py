@@ -7,7 +7,6 @@ import time
 import urllib.request
 
 import distributed
-import pytest
 
 import daskflow
 from daskflow import python_app
@@ -157,5 +156,24 @@ def test_a_scheduler_without_a_dashboard_still_answers_the_handler():
         assert c.sync(c.scheduler.daskflow_workflow, run_id="no-such-run") is None
 
 
-if __name__ == "__main__":  # pragma: no cover
-    pytest.main([__file__])
+
+def test_a_preloaded_scheduler_shows_the_page_before_any_run():
+    """``dask scheduler --preload daskflow.dashboard``, in process."""
+    import asyncio
+
+    from distributed import Scheduler
+    from tornado.httpclient import AsyncHTTPClient
+
+    async def main():
+        async with Scheduler(dashboard_address="127.0.0.1:0", preload=["daskflow.dashboard"],
+                             host="127.0.0.1") as s:
+            assert s.extensions[EXTENSION].get() is None and "daskflow_workflow" in s.handlers
+            port = s.http_server.port
+            response = await AsyncHTTPClient().fetch(f"http://127.0.0.1:{port}/workflow")
+            assert response.code == 200
+            page = WorkflowPage(s)
+            page.update()
+            assert "No daskflow run on this scheduler yet" in page.header.text
+            assert page.pool_source.data["pool"] == []  # no workers
+
+    asyncio.run(main())
