@@ -99,6 +99,10 @@ def test_100k_tasks_keep_the_drawn_parts_bounded():
                                  for i in range(n)]})
     assert state.sizes()["tasks"] == 0
     assert sum(a["done"] for a in state.snapshot()["apps"].values()) == n - n // 100
+    # a run that ended keeps its counts, not its tasks (the registry keeps finished runs)
+    state.apply({"tasks": [_task("late-0-tok", "late", 0)]})
+    state.ended(1.0, "completed")
+    assert state.sizes()["tasks"] == 0 and state.snapshot()["apps"]["late"]["pending"] == 1
 
 
 def test_registry_prefers_the_newest_live_run_and_forgets_old_finished_ones():

@@ -82,8 +82,11 @@ class WorkflowState:
             self.version += 1
 
     def ended(self, when: float, status: str) -> None:
+        """The run ended: keep its counts, drop its per-task map (no more events come)."""
         with self.lock:
             self.end, self.status = when, status
+            self._tasks.clear()
+            self._chunks.clear()
             self.version += 1
 
     def _new(self, row: dict) -> None:
