@@ -105,7 +105,8 @@ def test_workflow_page_in_headless_chromium(tmp_path):
     trigger = tmp_path / "go"
     proc = subprocess.Popen([sys.executable, "wf.py", "profile.yaml", str(trigger)], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ, PYTHONPATH=os.path.dirname(ARTIFACTS)))
+                            env=dict(os.environ, PYTHONPATH=os.path.dirname(ARTIFACTS),
+                                     DASK_DASKFLOW__RUN_DIR=str(tmp_path / "runinfo")))
     try:
         link = _read_line(proc, "DASHBOARD").split()[1]
         url = re.sub(r"/status$", "/workflow", link)
@@ -153,11 +154,12 @@ def test_workflow_page_in_headless_chromium(tmp_path):
         status = subprocess.run(["curl", "-s", link], capture_output=True, text=True, timeout=30)
         assert 'href="workflow"' in status.stdout
     finally:
+        trigger.write_text("")  # let the script finish whichever phase it is in
         (tmp_path / "go.stop").write_text("")
         try:
             proc.wait(timeout=60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            proc.stdout.close()
-            proc.stderr.close()
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()

@@ -13,7 +13,7 @@ from daskflow import python_app
 from daskflow.dashboard.page import FOLLOW, WorkflowPage, counts_html, layout
 from daskflow.dashboard.pools import SCALER, pool_rows
 from daskflow.dashboard.register import EXTENSION, add_page
-from daskflow.dashboard.state import INTERVALS
+from daskflow.dashboard.state import INTERVALS, WorkflowState
 
 
 @python_app
@@ -75,10 +75,20 @@ def test_the_page_draws_the_run_from_its_live_state(client):
     assert all(left <= right for left, right in zip(gantt["left"], gantt["right"]))
     assert set(page.gantt.y_range.factors) <= set(scheduler.workers)
     assert page.select.options[0] == FOLLOW and any(
-        o.startswith(session.run_id) for o in page.select.options)
-    # picking the run by name shows the same run
-    page.select.value = next(o for o in page.select.options if o.startswith(session.run_id))
-    client.sync(_call, page.update)
+        o.endswith(session.token) for o in page.select.options)
+    # a newer run on the scheduler: followed by default, unless a run is picked
+    registry = scheduler.extensions[EXTENSION]
+    other = WorkflowState({"run_id": "999", "start": time.time()}, token="other-run")
+    client.sync(_call, lambda: registry.add(other))
+    try:
+        client.sync(_call, page.update)
+        assert page.shown[0] == "other-run" and "999" in page.header.text
+        page.select.value = next(o for o in page.select.options if o.endswith(session.token))
+        client.sync(_call, page.update)
+        assert page.shown[0] == session.token
+    finally:
+        client.sync(_call, lambda: registry.runs.pop("other-run"))
+    client.sync(_call, page.update)  # the picked run stays picked
     assert page.shown[0] == session.token
     # the pools of a plain LocalCluster: one anonymous block of its workers
     assert page.pool_source.data["workers"] == [len(scheduler.workers)]

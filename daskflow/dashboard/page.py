@@ -143,10 +143,12 @@ class WorkflowPage:
     def update(self) -> None:
         registry = self.scheduler.extensions.get(EXTENSION)
         runs = list(registry.runs.values()) if registry is not None else []
-        options = [FOLLOW] + [f"{s.run_id} ({s.token[:6]})" for s in reversed(runs)]
+        options = [FOLLOW] + [f"{s.run_id} · {s.token}" for s in reversed(runs)]
         if options != self.select.options:
             self.select.options = options
-        chosen = None if self.select.value == FOLLOW else self.select.value.split(" ")[0]
+        if self.select.value not in options:  # that run left the registry
+            self.select.value = FOLLOW
+        chosen = None if self.select.value == FOLLOW else self.select.value.split(" · ")[-1]
         state = registry.get(chosen) if registry is not None else None
         self._update_pools()
         if state is None:
