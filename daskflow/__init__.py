@@ -26,6 +26,9 @@ from .errors import (
 from .files import File
 from .futures import AppFuture, DataFuture, gather_values as gather
 from .client import checkpoint
+from .notebook import FutureList, install_formatter, progress
+
+install_formatter()  # in IPython: lists of AppFutures show as tables
 
 __all__ = [
     "App",
@@ -37,6 +40,7 @@ __all__ = [
     "DataFuture",
     "DependencyError",
     "File",
+    "FutureList",
     "JoinError",
     "MissingInputs",
     "MissingOutputs",
@@ -46,5 +50,6 @@ __all__ = [
     "checkpoint",
     "gather",
     "join_app",
+    "progress",
     "python_app",
 ]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import runpy
 import sys
 
 import click
@@ -20,40 +18,32 @@ def main() -> None:
     """daskflow: Parsl-style apps on Dask distributed."""
 
 
-@main.command(context_settings={"ignore_unknown_options": True})
+@main.command(context_settings={"ignore_unknown_options": True,
+                                "allow_interspersed_args": False})
 @click.option("--profile", "-p", default=None,
               help="Site profile to run on (a name or a YAML file); default: the local cluster.")
+@click.option("--progress/--no-progress", default=True, show_default=True,
+              help="Show live progress per app on a terminal (stderr).")
 @click.argument("script", type=click.Path(exists=True, dir_okay=False))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def run(profile: str | None, script: str, args: tuple[str, ...]) -> None:
-    """Run a workflow SCRIPT (with its ARGS) as ``python SCRIPT ARGS`` would.
+def run(profile: str | None, progress: bool, script: str, args: tuple[str, ...]) -> None:
+    """Run a workflow SCRIPT (with its ARGS) as ``python SCRIPT ARGS`` would,
+    showing live progress per app, then a summary table and the run id.
 
     The script need not create a client: with --profile, the profile's
     cluster is started first; without, the script's first app call starts the
-    embedded local cluster. The exit code is 1 if the script raises.
+    embedded local cluster. The exit code is 0 only if the script succeeded
+    and every task of its run succeeded (done or a cache hit); 1 if the
+    script raised or a task failed or never finished.
     """
-    if profile is not None:
-        import atexit
+    from .cli_run import run_script
+    from .sites.profile import ProfileError
 
-        from .client import Client
-        from .sites.profile import ProfileError
-
-        try:
-            client = Client(profile=profile, set_as_default=True)
-        except (ProfileError, NotImplementedError) as exc:
-            raise click.UsageError(str(exc)) from exc
-        atexit.register(client.close)
-    sys.argv = [script, *args]
-    sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
     try:
-        runpy.run_path(script, run_name="__main__")
-    except SystemExit:
-        raise
-    except BaseException as exc:  # report like python would, then fail
-        import traceback
-
-        traceback.print_exc()
-        raise SystemExit(1) from exc
+        code = run_script(script, args, profile=profile, progress=progress)
+    except (ProfileError, NotImplementedError) as exc:
+        raise click.UsageError(str(exc)) from exc
+    sys.exit(code)
 
 
 main.add_command(cache)

@@ -138,7 +138,10 @@ class AppFuture(_Fetchable):
         return f"<AppFuture {self.app_name} tid={self.tid}: {self.status}, key: {self.key}{where}>"
 
     def _repr_html_(self) -> str:
-        return f"<b>AppFuture</b> {self.app_name} tid={self.tid}: <i>{self.status}</i>"
+        """Jupyter's view: status, and what the client knows without a round trip."""
+        from .notebook import future_html
+
+        return future_html(self)
 
 
 class DataFuture(Future):

@@ -5,7 +5,9 @@ tasks' transitions, and the reports the task body sends (failed tries, memo
 hits, files, chunked calls). The hooks run in the scheduler's event loop, so
 they only append to a queue; a writer thread turns the queue into batches
 written to the run's SQLite store (``provenance.ProvenanceStore``) twice a
-second, off the loop.
+second, off the loop. The thread also applies each batch to the run's
+``dashboard.state.WorkflowState``, the live aggregate that the dashboard's
+Workflow page and ``daskflow run`` read.
 """
 
 from __future__ import annotations
@@ -44,13 +46,31 @@ class ProvenancePlugin(SchedulerPlugin):
         self._thread: threading.Thread | None = None
         self._client: str | None = None
         self.scheduler = None
+        self.state = None  # the live aggregate (dashboard.state.WorkflowState)
 
     # ---------------------------------------------------------------- hooks
     async def start(self, scheduler) -> None:
         self.scheduler = scheduler
         self._queue = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._write_loop, name=self.name, daemon=True)
+        from .dashboard.register import attach
+        from .dashboard.state import WorkflowState
+
+        self.state = WorkflowState(self.run, self.token)
+        self.state.settle = self.settle
+        try:
+            attach(scheduler, self.state)
+        except Exception:  # never let monitoring break the run
+            logger.exception("daskflow: could not attach the run to the dashboard")
         self._thread.start()
+
+    async def settle(self, timeout: float = 5) -> None:
+        """Wait until the events queued so far are applied to ``state``."""
+        if self._thread is None or not self._thread.is_alive():
+            return
+        applied = threading.Event()
+        self._queue.put(("settle", applied))
+        await asyncio.to_thread(applied.wait, timeout)
 
     def update_graph(self, scheduler, *, client=None, tasks=(), **kwargs) -> None:
         now = time.time()
@@ -106,13 +126,21 @@ class ProvenancePlugin(SchedulerPlugin):
                 items, stop = self._drain()
                 if items:
                     batch, end = _to_batch(items, memo_hits, chunks, bash)
+                    try:  # the live views first: they need not wait for the disk
+                        self.state.apply(batch)
+                    except Exception:
+                        logger.exception("daskflow: could not update the live run state")
                     try:
                         store.record(batch)
                     except Exception:  # never let provenance break the run
                         logger.exception("daskflow: could not record provenance batch")
                     if end is not None and not ended:
                         store.end_run(self.run["run_id"], *end)
+                        self.state.ended(*end)
                         ended = True
+                    for item in items:
+                        if item[0] == "settle":
+                            item[1].set()
                 if stop:
                     return
         finally:

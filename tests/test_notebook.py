@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 
@@ -16,7 +17,7 @@ NOTEBOOK = os.path.join(os.path.dirname(__file__), "..", "notebooks", "tutorial.
 def test_tutorial_notebook_executes(tmp_path, monkeypatch):
     monkeypatch.setenv("DASK_DASKFLOW__LOCAL__DASHBOARD_ADDRESS", "127.0.0.1:0")
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    nbclient.NotebookClient(nb, timeout=180, kernel_name="python3",
+    nbclient.NotebookClient(nb, timeout=180, kernel_name="python3", store_widget_state=True,
                             resources={"metadata": {"path": str(tmp_path)}}).execute()
     cells = [cell.get("outputs", []) for cell in nb.cells if cell.cell_type == "code"]
 
@@ -34,3 +35,26 @@ def test_tutorial_notebook_executes(tmp_path, monkeypatch):
     assert outputs[4].strip() == str(sum(sum(range(1, i + 1)) for i in range(1, 6)))
     assert outputs[5].startswith("21\n")
     assert "did not run: its dependency 'fails'" in outputs[5]
+
+    # 5. Watching a run: the Workflow page's link, progress bars, HTML views
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+/workflow\n", outputs[6])
+    mimes = [o.get("data", {}) for o in cells[6] if o.get("output_type") == "display_data"]
+    assert any("application/vnd.jupyter.widget-view+json" in m for m in mimes)
+    future_view = _html(cells[7])
+    assert "<b>AppFuture</b> <code>simulate</code>" in future_view and "<code>0</code>" in future_view
+    list_view = _html(cells[8])
+    assert "<b>8 AppFutures</b>" in list_view and "<code>fails</code>" in list_view
+    assert outputs[9].splitlines() == [
+        "fails {'done': 0, 'failed': 2, 'cancelled': 0, 'total': 2}",
+        "simulate {'done': 6, 'failed': 0, 'cancelled': 0, 'total': 6}"]
+    # the widgets' last state, as the kernel sent it
+    states = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    bars = {m["state"]["description"]: m["state"] for m in states.values()
+            if m["model_name"] == "IntProgressModel"}
+    assert (bars["simulate"]["value"], bars["simulate"]["max"]) == (6, 6)
+    assert bars["fails"]["bar_style"] == "danger"
+
+
+def _html(outputs) -> str:
+    return "".join(o["data"]["text/html"] for o in outputs
+                   if o.get("output_type") == "execute_result" and "text/html" in o.get("data", {}))

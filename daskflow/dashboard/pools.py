@@ -1,0 +1,69 @@
+"""Pools and blocks as the scheduler sees them, for the Workflow page.
+
+Live workers say which pool they belong to through their pool resources
+(``pool:LABEL``, see ``sites.pools``) and which block through their names
+(``LABEL-INDEX`` or ``LABEL-INDEX-I``, see ``sites.start``). Blocks that were
+asked for but whose workers have not joined yet (a batch job waiting in its
+queue) are known only to the ``PoolScaler``; it is read, defensively, when
+it is registered on the scheduler as ``scheduler.extensions["daskflow-pools"]``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SCALER = "daskflow-pools"  # where the sites room may register its PoolScaler
+DEFAULT_POOL = "(no pool)"  # workers without pool resources (a plain LocalCluster)
+
+
+def pool_of(ws) -> str:
+    """The pool label of a worker: its single-label pool resource."""
+    for name in getattr(ws, "resources", None) or {}:
+        if isinstance(name, str) and name.startswith("pool:") and "+" not in name:
+            return name[5:]
+    return DEFAULT_POOL
+
+
+def block_of(name: str, pool: str) -> str:
+    """The block index in a worker name ``POOL-INDEX[-I]`` (else the name)."""
+    if name.startswith(pool + "-"):
+        index = name[len(pool) + 1:].split("-", 1)[0]
+        if index.isdigit():
+            return index
+    return "-" if pool == DEFAULT_POOL else name
+
+
+def pool_rows(scheduler) -> list[dict[str, Any]]:
+    """One row per block: ``pool, block, state, workers, processing``.
+
+    ``state`` is ``busy`` (a worker has tasks), ``idle``, ``pending`` (asked
+    for, no worker joined yet) or ``gone`` (its workers left). Cost: one
+    pass over the workers, plus the scaler's blocks.
+    """
+    blocks: dict[tuple[str, str], dict[str, Any]] = {}
+    for ws in list(scheduler.workers.values()):
+        pool = pool_of(ws)
+        key = (pool, block_of(str(ws.name), pool))
+        row = blocks.setdefault(key, {"pool": key[0], "block": key[1], "state": "idle",
+                                      "workers": 0, "processing": 0})
+        row["workers"] += 1
+        row["processing"] += len(ws.processing)
+        if ws.processing:
+            row["state"] = "busy"
+    scaler = scheduler.extensions.get(SCALER)
+    declared = getattr(scaler, "blocks", None)
+    if isinstance(declared, dict):
+        seen = getattr(scaler, "seen", set())
+        for pool, indexes in declared.items():
+            for index, names in dict(indexes).items():
+                key = (str(pool), str(index))
+                if key not in blocks:
+                    gone = any(n in seen for n in names)
+                    blocks[key] = {"pool": key[0], "block": key[1],
+                                   "state": "gone" if gone else "pending",
+                                   "workers": 0, "processing": 0}
+    return sorted(blocks.values(), key=lambda r: (r["pool"], _order(r["block"])))
+
+
+def _order(block: str) -> tuple:
+    return (0, int(block), "") if block.isdigit() else (1, 0, block)

@@ -1,0 +1,201 @@
+"""The live aggregate of a run that the Workflow page and ``daskflow run`` read.
+
+The provenance plugin's writer thread applies every batch it writes to the
+SQLite store to a ``WorkflowState`` too, so the live views never read the
+database. Each event costs O(1) (a chunk's start costs one step per call in
+it), and what is kept for drawing is bounded: per-app counters, the last
+``intervals`` task intervals for the Gantt chart, app-to-app edge counts and
+the last ``failures`` failures. The only structure that grows with the run
+is the current state of each task the scheduler still holds (keys leave it
+when the scheduler forgets them), which the counters need to move a task
+from one state to the next.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from typing import Any, Callable
+
+STATES = ("pending", "running", "done", "failed", "memo", "cancelled")
+FINAL = ("done", "failed", "memo")
+INTERVALS = 2000  # task intervals kept for the Gantt chart
+FAILURES = 50  # failures kept with their messages
+MESSAGE_LIMIT = 1000  # characters of a failure's message
+
+
+def app_of_key(key: str) -> str:
+    """The app of a key ``"{app}-{tid}-{token}"`` (a call of a chunk: ``"...[i]"``)."""
+    base = key.split("[", 1)[0]
+    parts = base.rsplit("-", 2)
+    return parts[0] if len(parts) == 3 else base
+
+
+class WorkflowState:
+    """Per-app counts, recent task intervals, the app graph and recent
+    failures of one run, updated from the plugin's batches.
+
+    ``apply`` runs in the plugin's writer thread, ``snapshot`` wherever a
+    view runs (the scheduler's event loop); a lock keeps each consistent.
+    """
+
+    def __init__(self, run: dict[str, Any], token: str | None = None,
+                 intervals: int = INTERVALS, failures: int = FAILURES):
+        self.run_id: str = run.get("run_id", "?")
+        self.token = token or self.run_id  # unique on the scheduler (run ids are per directory)
+        self.script: str | None = run.get("script")
+        self.start: float = run.get("start") or time.time()
+        self.end: float | None = None
+        self.status: str = "running"
+        self.version = 0  # bumped by every change: views redraw only when it moved
+        self.lock = threading.Lock()
+        self.settle: Callable | None = None  # async (timeout) -> None, set by the plugin
+        self._tasks: dict[str, list] = {}  # key -> [app, state, tid]
+        self._chunks: dict[str, int] = {}  # chunk key -> calls in it
+        self.counts: dict[str, dict[str, int]] = {}  # app -> state -> tasks
+        self.compute: dict[str, float] = {}  # app -> seconds of finished tries
+        self.intervals: deque = deque(maxlen=intervals)  # (worker, start, end, app, tid, state)
+        self.edges: dict[tuple[str, str], int] = {}  # (upstream app, app) -> dependencies
+        self.failures: deque = deque(maxlen=failures)
+        self.n_failed = 0
+
+    # ------------------------------------------------------------ writer side
+    def apply(self, batch: dict[str, list]) -> None:
+        """Take one batch as the plugin writes it (``plugin._to_batch``)."""
+        with self.lock:
+            for row in batch.get("tasks") or ():
+                self._new(row)
+            for key, dep in batch.get("deps") or ():
+                edge = (self._app(dep), self._app(key))
+                self.edges[edge] = self.edges.get(edge, 0) + 1
+            for update in batch.get("updates") or ():
+                self._update(update)
+            for key, _start, finish, _when, _worker in batch.get("transitions") or ():
+                if finish == "processing" and key in self._chunks:
+                    for i in range(self._chunks[key]):
+                        entry = self._tasks.get(f"{key}[{i}]")
+                        if entry is not None and entry[1] == "pending":
+                            self._move(entry, "running")
+                elif finish == "forgotten":
+                    self._forget(key)
+            self.version += 1
+
+    def ended(self, when: float, status: str) -> None:
+        """The run ended: keep its counts, drop its per-task map (no more events come)."""
+        with self.lock:
+            self.end, self.status = when, status
+            self._tasks.clear()
+            self._chunks.clear()
+            self.version += 1
+
+    def _new(self, row: dict) -> None:
+        key = row["key"]
+        if key in self._tasks:
+            return
+        app = row.get("app") or app_of_key(key)
+        self._tasks[key] = entry = [app, None, row.get("tid")]
+        self._move(entry, "pending")
+        if row.get("chunk_key") is not None:
+            self._chunks[row["chunk_key"]] = self._chunks.get(row["chunk_key"], 0) + 1
+
+    def _update(self, update: dict) -> None:
+        key = update["key"]
+        entry = self._tasks.get(key)
+        if entry is None:  # its row came in an earlier run of the plugin's queue
+            self._new({"key": key})
+            entry = self._tasks[key]
+        state = update.get("state")
+        if state is None or state == entry[1]:
+            return
+        self._move(entry, state)
+        if state not in FINAL:
+            return
+        started, finished = update.get("started"), update.get("finished")
+        if started is not None and finished is not None and state != "memo":
+            self.compute[entry[0]] = self.compute.get(entry[0], 0.0) + (finished - started)
+            self.intervals.append((update.get("worker") or "?", started, finished, entry[0],
+                                   entry[2], state))
+        if state == "failed":
+            self.n_failed += 1
+            message = str(update.get("exception") or "(no message)")
+            self.failures.append({"key": key, "app": entry[0], "tid": entry[2],
+                                  "worker": update.get("worker"), "time": finished or time.time(),
+                                  "message": message[:MESSAGE_LIMIT]})
+
+    def _forget(self, key: str) -> None:
+        entry = self._tasks.pop(key, None)
+        if entry is not None and entry[1] in ("pending", "running"):
+            self._move(entry, "cancelled")  # released before it finished
+        for i in range(self._chunks.pop(key, 0)):
+            member = self._tasks.pop(f"{key}[{i}]", None)
+            if member is not None and member[1] in ("pending", "running"):
+                self._move(member, "cancelled")
+
+    def _move(self, entry: list, state: str) -> None:
+        counts = self.counts.get(entry[0])
+        if counts is None:
+            counts = self.counts[entry[0]] = dict.fromkeys(STATES, 0)
+        if entry[1] is not None:
+            counts[entry[1]] -= 1
+        counts[state] = counts.get(state, 0) + 1
+        entry[1] = state
+
+    def _app(self, key: str) -> str:
+        entry = self._tasks.get(key)
+        return entry[0] if entry is not None else app_of_key(key)
+
+    # -------------------------------------------------------------- readers
+    def snapshot(self, intervals: bool = False) -> dict[str, Any]:
+        """A copy of the aggregate (plain types, so it can travel over a comm).
+
+        Its cost depends on the number of apps, edges and kept intervals and
+        failures, never on the number of tasks in the run.
+        """
+        with self.lock:
+            apps = {app: {**counts, "total": sum(counts.values()),
+                          "compute": round(self.compute.get(app, 0.0), 6)}
+                    for app, counts in self.counts.items()}
+            snap = {"run_id": self.run_id, "token": self.token, "script": self.script, "start": self.start,
+                    "end": self.end, "status": self.status, "version": self.version,
+                    "apps": apps, "n_failed": self.n_failed,
+                    "edges": [[a, b, n] for (a, b), n in self.edges.items()],
+                    "failures": list(self.failures)}
+            if intervals:
+                snap["intervals"] = [list(i) for i in self.intervals]
+        return snap
+
+    def sizes(self) -> dict[str, int]:
+        """How many entries each structure holds (for tests and benchmarks)."""
+        with self.lock:
+            return {"tasks": len(self._tasks), "chunks": len(self._chunks),
+                    "intervals": len(self.intervals), "failures": len(self.failures),
+                    "edges": len(self.edges), "apps": len(self.counts)}
+
+
+class WorkflowRegistry:
+    """The runs a scheduler has seen, newest last (a scheduler extension:
+    ``scheduler.extensions["daskflow-workflow"]``). Finished runs stay
+    visible until ``keep`` newer runs pushed them out."""
+
+    def __init__(self, keep: int = 8):
+        self.keep = keep
+        self.runs: dict[str, WorkflowState] = {}
+
+    def add(self, state: WorkflowState) -> None:
+        self.runs.pop(state.token, None)
+        self.runs[state.token] = state
+        while len(self.runs) > self.keep:
+            finished = [r for r, s in self.runs.items() if s.end is not None]
+            del self.runs[finished[0] if finished else next(iter(self.runs))]
+
+    def get(self, run_id: str | None = None) -> WorkflowState | None:
+        """The run ``run_id`` (or token); without one, the newest live run
+        (else the newest)."""
+        if run_id is not None:
+            found = [s for s in self.runs.values() if run_id in (s.run_id, s.token)]
+            return found[-1] if found else None
+        live = [s for s in self.runs.values() if s.end is None]
+        if live:
+            return live[-1]
+        return next(reversed(self.runs.values()), None)
