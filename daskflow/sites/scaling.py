@@ -32,6 +32,7 @@ from .profile import Pool
 logger = logging.getLogger("daskflow.sites")
 
 UNFINISHED = ("queued", "no-worker", "processing", "waiting")
+EXTENSION = "daskflow-pools"  # the scheduler extension under which the scaler is found
 
 
 class PoolScaler:
@@ -55,15 +56,18 @@ class PoolScaler:
         self._task: asyncio.Task | None = None
 
     def start(self) -> None:
-        if self.pools:
-            self.cluster.loop.add_callback(self._start)
+        self.cluster.loop.add_callback(self._start)
 
     async def _start(self) -> None:
+        scheduler = self.cluster.scheduler
+        scheduler.extensions[EXTENSION] = self  # the Workflow page shows its blocks
         # a worker may join and die between two steps: note every arrival
-        self.cluster.scheduler.add_plugin(_Arrivals(self.seen), name="daskflow-pool-arrivals")
-        self._task = asyncio.ensure_future(self._run())
+        scheduler.add_plugin(_Arrivals(self.seen), name="daskflow-pool-arrivals")
+        if self.pools:
+            self._task = asyncio.ensure_future(self._run())
 
     def stop(self) -> None:
+        self.cluster.scheduler.extensions.pop(EXTENSION, None)
         if self._task is not None:
             self.cluster.loop.add_callback(self._task.cancel)
 
