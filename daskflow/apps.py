@@ -22,9 +22,14 @@ from distributed import Future
 from . import client as _client
 from . import report, staging
 from .bash import std_target
+from .containers import as_container
 from .errors import UnknownExecutor, UnpicklableArgument
 from .files import File
 from .futures import AppFuture, ChunkFuture, DataFuture, as_app_future, enqueue
+from .limits import check_limits
+from .limits import resolve as resolve_limits
+from .mpi import MpiSpec
+from .mpi import plan as plan_mpi
 from .sites.pools import task_resources
 from .sites.routing import route
 from .task import AppDef, MemberRef, Options, RunSettings, execute, execute_chunk, file_ready
@@ -46,7 +51,8 @@ class App:
                  walltime: float | None = None, cache: bool | str = False,
                  executors: str | list[str] = "all",
                  ignore_for_cache: Iterable[str] | None = None,
-                 retry_handler: Callable | None = None):
+                 retry_handler: Callable | None = None, limits: dict | None = None,
+                 container: dict | None = None):
         if not callable(func):
             raise TypeError(f"@{kind}_app must decorate a function, got {func!r}")
         functools.update_wrapper(self, func)
@@ -83,6 +89,10 @@ class App:
         self.executors = executors
         self.signature = sig
         self.retry_handler = retry_handler
+        self.limits = check_limits(name, limits)
+        if container is not None and kind != "bash":
+            raise ValueError(f"app '{name}': container= applies to bash apps only")
+        self.container = as_container(name, container)
         self.definition = AppDef(func, name, kind, accepts, _identity(func), cache,
                                  tuple(self.ignore_for_cache), retry_handler)
         self.defaults = {n: p.default for n, p in sig.parameters.items()
@@ -93,11 +103,12 @@ class App:
     def __call__(self, *args, **kwargs) -> AppFuture:
         session, tid, run = _client.current()
         special = self._special(kwargs)
-        opts = self._call_options(special, run, session.default_retries)
+        opts = self._call_options(special, run, session)
+        resources, opts = self._placement(session, special, opts)
         kwargs = self._function_kwargs(kwargs, special)
         settings = staging.check_call(self.name, args, kwargs, opts.outputs)
         if settings is not None:  # remote Files: the worker stages them (staging/)
-            opts = _with(opts, staging=settings)
+            opts = opts.replace(staging=settings)
         if session.has_chunks:
             args, kwargs, has_members = _substitute((args, kwargs))
             if has_members:
@@ -111,7 +122,7 @@ class App:
         try:
             future = client.submit(
                 execute, self.definition, tid, key, opts, args, kwargs, key=key,
-                pure=False, resources=self._resources(session),
+                pure=False, resources=resources,
             )
         except Exception as exc:
             raise self._explain_submit_error(exc, args, kwargs) from exc
@@ -148,7 +159,8 @@ class App:
             return []
         session, tids, run = _client.next_tids(len(calls))
         special = self._special(kwargs)
-        opts = self._call_options(special, run, session.default_retries)
+        opts = self._call_options(special, run, session)
+        resources, opts = self._placement(session, special, opts)
         kwargs = self._function_kwargs(kwargs, special)
         settings = staging.check_call(self.name, (), kwargs, ())
         schemes = set(settings.schemes) if settings else set()
@@ -157,7 +169,7 @@ class App:
                 settings = staging.check_call(self.name, args, {}, ())
                 schemes.update(settings.schemes if settings else ())
         if schemes:
-            opts = _with(opts, staging=staging.snapshot(sorted(schemes)))
+            opts = opts.replace(staging=staging.snapshot(sorted(schemes)))
         single, chunked, held = [], [], {}
         for tid, args in zip(tids, calls):
             args, kw, has_members, has_futures = _scan_call(args, kwargs)
@@ -165,19 +177,21 @@ class App:
                 args, kw, held[tid] = route(session, self.name, self.executors, args, kw)
             plain = chunksize is None or chunksize == 1 or has_futures
             (single if plain else chunked).append((tid, args, kw, has_members))
-        futures = self._submit_single(session, run.token, opts, single, special)
+        futures = self._submit_single(session, run.token, opts, single, special, resources)
         for future in futures:
             if held.get(future.tid):
                 future.relays = held[future.tid]
         if chunked:
-            futures += self._submit_chunks(session, run.token, opts, chunked, chunksize)
+            futures += self._submit_chunks(session, run.token, opts, chunked, chunksize,
+                                           resources)
         if single and chunked:  # back to call order
             order = {tid: i for i, tid in enumerate(tids)}
             futures.sort(key=lambda f: order[f.tid])
         return futures
 
     # --------------------------------------------------------------- helpers
-    def _submit_single(self, session, token, opts, calls, special) -> list[AppFuture]:
+    def _submit_single(self, session, token, opts, calls, special,
+                       resources) -> list[AppFuture]:
         if not calls:
             return []
         keys = [self._key(token, tid, a, kw) for tid, a, kw, _ in calls]
@@ -187,7 +201,7 @@ class App:
                 execute, [self.definition] * len(calls), [c[0] for c in calls], keys,
                 [_with_members(opts) if c[3] else opts for c in calls],
                 [c[1] for c in calls], [c[2] for c in calls],
-                key=keys, pure=False, resources=self._resources(session),
+                key=keys, pure=False, resources=resources,
             )
         except Exception as exc:
             raise self._explain_submit_error(exc, *calls[0][1:3]) from exc
@@ -203,7 +217,8 @@ class App:
                 future.pools = self.executors
         return out
 
-    def _submit_chunks(self, session, token, opts, calls, chunksize) -> list[AppFuture]:
+    def _submit_chunks(self, session, token, opts, calls, chunksize,
+                       resources) -> list[AppFuture]:
         session.has_chunks = True
         chunks, keys = [], []
         for start in range(0, len(calls), chunksize):
@@ -217,7 +232,7 @@ class App:
             chunk_futures = client.map(
                 execute_chunk, [self.definition] * len(chunks),
                 [_with_members(opts) if has_members else opts] * len(chunks), chunks,
-                key=keys, pure=False, resources=self._resources(session),
+                key=keys, pure=False, resources=resources,
             )
         except Exception as exc:
             raise self._explain_submit_error(exc, *calls[0][1:3]) from exc
@@ -263,10 +278,10 @@ class App:
                 raise ValueError(f"app '{self.name}': unknown resource specification keys "
                                  f"{sorted(unknown)}; known: {sorted(RESOURCE_KEYS)}")
 
-    def _call_options(self, special: dict, run: RunSettings,
-                      site_retries: int | None = None) -> Options:
+    def _call_options(self, special: dict, run: RunSettings, session) -> Options:
         """The call's options; retries come from the app, else the site
         profile, else the ``daskflow.retries`` config."""
+        site_retries = session.default_retries
         retries = self.retries
         if retries is None:
             retries = site_retries if site_retries is not None else \
@@ -280,10 +295,24 @@ class App:
             stdout=special.get("stdout"), stderr=special.get("stderr"),
             outputs=tuple(_as_file(self.name, "outputs", f) for f in special.get("outputs") or ()),
             retries=retries, run=run, retry_handler=handler,
+            limits=resolve_limits(self.name, self.limits, session.limits) if self.limits else (),
+            containers=(("*", self.container),) if self.container else (
+                session.containers if self.kind == "bash" else ()),
         )
         if special is self.defaults:
             self._options[(run.token, retries, handler)] = opts
         return opts
+
+    def _placement(self, session, special: dict, opts: Options) -> tuple[dict | None, Options]:
+        """The Dask resources of the call (its pools; MPI slots for an MPI
+        call, whose options then carry what the worker needs to launch it)."""
+        resources = self._resources(session)
+        spec = MpiSpec.parse(self.name, special.get("parsl_resource_specification"))
+        if spec is None or self.kind == "join":
+            return resources, opts
+        resources, call = plan_mpi(self.name, spec, session.mpi, self.executors,
+                                   session.pools or [])
+        return resources, opts.replace(mpi=call)
 
     def _function_kwargs(self, kwargs: dict, special: dict) -> dict:
         """The keywords sent to the task: Parsl keywords the function takes.
@@ -355,7 +384,8 @@ class App:
     def __reduce__(self):
         # An app referred to by another app's function travels by value too.
         return (_rebuild_app, (self.definition, self.retries, self.walltime, self.cache,
-                               self.executors, self.ignore_for_cache, self.retry_handler))
+                               self.executors, self.ignore_for_cache, self.retry_handler,
+                               self.limits, self.container))
 
     def __get__(self, obj, objtype=None):
         # An app defined in a class body behaves like a function (bound method).
@@ -363,10 +393,10 @@ class App:
 
 
 def _rebuild_app(definition: AppDef, retries, walltime, cache, executors, ignore_for_cache,
-                 retry_handler):
+                 retry_handler, limits=None, container=None):
     return App(definition.func, definition.kind, retries=retries, walltime=walltime,
                cache=cache, executors=executors, ignore_for_cache=ignore_for_cache,
-               retry_handler=retry_handler)
+               retry_handler=retry_handler, limits=limits, container=container)
 
 
 def _identity(func: Callable) -> str:
@@ -391,7 +421,8 @@ def _decorator(kind: str):
     decorator.__name__ = f"{kind}_app"
     decorator.__doc__ = (
         f"Make a function a {kind} app: ``@{kind}_app`` or ``@{kind}_app(retries=2, "
-        "walltime=5, cache=True, executors=['gpu'], ignore_for_cache=['seed'])``."
+        "walltime=5, cache=True, executors=['gpu'], ignore_for_cache=['seed'], "
+        "limits={'matlab': 1}, container={'runtime': 'apptainer', 'image': 'x.sif'})``."
     )
     return decorator
 
@@ -454,14 +485,7 @@ def _walk(obj):
 
 
 def _with_members(opts: Options) -> Options:
-    return _with(opts, has_members=True)
-
-
-def _with(opts: Options, **changes) -> Options:
-    """A copy of ``opts`` with some fields changed (Options are shared between calls)."""
-    fields = {name: getattr(opts, name) for name in Options.__slots__}
-    fields.update(changes)
-    return Options(**fields)
+    return opts.replace(has_members=True)
 
 
 def _by_key(obj):

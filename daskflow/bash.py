@@ -53,13 +53,15 @@ def run_command(
     stdout: tuple[str, str] | None,
     stderr: tuple[str, str] | None,
     walltime: float | None,
+    env: dict[str, str] | None = None,
 ) -> int:
-    """Run ``command``; return 0, or raise BashExitFailure / AppTimeout."""
+    """Run ``command`` (with ``env`` added to the environment); return 0, or
+    raise BashExitFailure / AppTimeout."""
     out = _open(stdout) if stdout else None
     # Without a stderr file, keep stderr in a temporary file so that a failure
     # can quote its tail; memory stays bounded whatever the command prints.
     err = _open(stderr) if stderr else tempfile.TemporaryFile()
-    env = dict(os.environ, DASKFLOW_APP=app_name, DASKFLOW_TID=str(tid))
+    env = dict(os.environ, **(env or {}), DASKFLOW_APP=app_name, DASKFLOW_TID=str(tid))
     try:
         proc = subprocess.Popen(
             ["bash", "-c", command],

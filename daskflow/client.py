@@ -29,6 +29,9 @@ from distributed.worker import get_worker
 from . import __version__, config  # noqa: F401  (config loads daskflow's defaults)
 from .context import parent_task
 from .futures import AppFuture, Line, gather_values
+from .local import local_cluster, split_client_kwargs
+from .mpi import PoolMpi
+from .mpi import local_default as local_mpi
 from .sites.routing import Reach
 from .task import RunSettings
 
@@ -65,6 +68,7 @@ class Client(distributed.Client):
     def __init__(self, address=None, *args, profile=None, **kwargs):
         self.pools: list[str] | None = None
         self.profile = None
+        self.mpi_pools: dict = {}  # pool label -> PoolMpi, for the clusters daskflow starts
         if profile is not None:
             from .sites.start import start_cluster
             from .sites.profile import Profile, load_profile
@@ -75,8 +79,18 @@ class Client(distributed.Client):
             cluster, self._scaler = start_cluster(self.profile, os.path.join(
                 dask.config.get("daskflow.run-dir"), "blocks"))
             self.pools = [p.label for p in self.profile.pools]
+            self.mpi_pools = {p.label: PoolMpi.of(p) for p in self.profile.pools}
+            # the profile's staging settings hold while this client lives
+            self._staging_config = dask.config.set(
+                {f"daskflow.staging.{k}": v for k, v in self.profile.staging.items()})
             kwargs.setdefault("security", cluster.security)
-            super().__init__(cluster, **kwargs)
+            try:
+                super().__init__(cluster, **kwargs)
+            except BaseException:
+                self._scaler.stop()
+                cluster.close()
+                self._staging_config.__exit__(None, None, None)
+                raise
             self._owns_cluster = cluster
             return
         if address is None and not kwargs.get("scheduler_file") and not args:
@@ -86,6 +100,17 @@ class Client(distributed.Client):
                 kwargs.setdefault(arg, dask.config.get(f"daskflow.local.{key}"))
             kwargs.setdefault("processes", True)
             self.pools = ["local"]
+            kwargs, cluster_kwargs = split_client_kwargs(kwargs)
+            self.mpi_pools = local_mpi()
+            cluster = local_cluster(self.mpi_pools["local"], **cluster_kwargs)
+            try:
+                super().__init__(cluster, **kwargs)
+                self.wait_for_workers(len(cluster.worker_spec))
+            except BaseException:
+                cluster.close()
+                raise
+            self._owns_cluster = cluster
+            return
         super().__init__(address, *args, **kwargs)
 
     def close(self, *args, **kwargs):
@@ -106,6 +131,9 @@ class Client(distributed.Client):
         cluster = self.__dict__.pop("_owns_cluster", None)
         if cluster is not None:
             cluster.close()
+        staging_config = self.__dict__.pop("_staging_config", None)
+        if staging_config is not None:
+            staging_config.__exit__(None, None, None)
         return result
 
     def gather(self, futures, *args, **kwargs):
@@ -130,6 +158,11 @@ class Session:
         profile = client.__dict__.get("profile")  # (distributed.Client.profile is a method)
         self.default_retries: int | None = getattr(profile, "retries", None)
         self.reach = Reach.of(profile)  # None unless some pool is reachable from only some
+        # MPI slots per pool: a cluster daskflow did not start has none it knows of
+        self.mpi: dict[str, PoolMpi] = client.__dict__.get("mpi_pools", {})
+        self.limits = {**dask.config.get("daskflow.limits"), **getattr(profile, "limits", {})}
+        self.containers = tuple((p.label, p.container) for p in getattr(profile, "pools", ())
+                                if p.container is not None)
         self.run = run_settings(self.token, record)
         self.run_id: str | None = None
         self.run_dir: str | None = None

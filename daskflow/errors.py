@@ -269,6 +269,31 @@ class UnroutableCall(DaskflowError, ValueError):
         )
 
 
+class MpiUnavailable(DaskflowError, ValueError):
+    """An MPI app call that no pool it may run on can take."""
+
+    def __init__(self, app_name: str, spec: Any, reason: str):
+        super().__init__(app_name, spec, reason)
+
+    def __str__(self) -> str:
+        app, spec, reason = self.args
+        return (f"app '{app}' asks for MPI ({spec.ranks} ranks on {spec.nodes} node(s)), "
+                f"but {reason}")
+
+
+class UnknownLimit(DaskflowError, ValueError):
+    """An app names a licence limit that neither the profile nor the config declares."""
+
+    def __init__(self, app_name: str, name: str, known: Sequence[str]):
+        super().__init__(app_name, name, sorted(known))
+
+    def __str__(self) -> str:
+        app, name, known = self.args
+        return (f"app '{app}' uses limit {name!r}, which is not declared (declared: "
+                f"{known or 'none'}); declare it under limits: in the site profile or in "
+                "the daskflow.limits config")
+
+
 class RemoteError(AppError):
     """Stands in for an app's exception that could not be pickled back."""
 

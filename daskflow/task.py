@@ -26,8 +26,12 @@ from distributed.utils import import_term
 
 from . import memo, recovery, report, staging
 from .bash import run_command, std_target
+from .containers import in_container
 from .errors import BadCommand, BashExitFailure, MissingInputs, MissingOutputs, RemoteError
 from .files import File
+from .limits import held
+from .mpi import PREFIX_VARIABLES, mpi_command, seceded, worker_pool_label
+from .mpi_python import run_python_mpi
 from .report import CallRecord, brief
 from .walltime import call_with_walltime
 
@@ -122,14 +126,19 @@ class RunSettings:
 
 
 class Options:
-    """Per-call settings of an app call (shared by calls that do not override them)."""
+    """Per-call settings of an app call (shared by calls that do not override them).
+
+    ``mpi``: an ``MpiCall`` (see ``mpi``) or None; ``limits``: licence
+    leases ``(name, count, total)``; ``containers``: ``(pool label or "*"
+    for the app's own, Container)`` pairs."""
 
     __slots__ = ("walltime", "stdout", "stderr", "outputs", "retries", "has_members", "run",
-                 "retry_handler", "staging")
+                 "retry_handler", "staging", "mpi", "limits", "containers")
 
     def __init__(self, walltime=None, stdout=None, stderr=None, outputs=(), retries=0,
                  has_members=False, run: RunSettings | None = None,
-                 retry_handler: str | None = None, staging=None):
+                 retry_handler: str | None = None, staging=None, mpi=None, limits=(),
+                 containers=()):
         self.walltime = walltime
         self.stdout = stdout
         self.stderr = stderr
@@ -139,10 +148,17 @@ class Options:
         self.run = run or RunSettings("")
         self.retry_handler = retry_handler  # dotted path of the run-wide cost model
         self.staging = staging  # staging.Settings of a call that names remote Files
+        self.mpi = mpi
+        self.limits = limits
+        self.containers = containers
 
     def _fields(self) -> tuple:
-        return (self.walltime, self.stdout, self.stderr, self.outputs, self.retries,
-                self.has_members, self.run, self.retry_handler, self.staging)
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def replace(self, **changes) -> Options:
+        """A copy with some fields changed."""
+        fields = dict(zip(self.__slots__, self._fields()), **changes)
+        return Options(**fields)
 
     def __reduce__(self):
         return (Options, self._fields())
@@ -302,7 +318,8 @@ def file_ready(_app_result: Any, file):
 
 def run_app(app: AppDef, tid: int | str, args: tuple, kwargs: dict, opts: Options,
             record: CallRecord | None = None):
-    """One try: stage in, run the app, check its outputs, stage out."""
+    """One try: stage in, run the app (holding its licences; an MPI run off
+    the worker's threads), check its outputs, stage out."""
     outputs = opts.outputs
     staged = staging.stage_in(app.name, tid, args, kwargs, outputs, opts.staging)
     if staged is not None:
@@ -310,14 +327,19 @@ def run_app(app: AppDef, tid: int | str, args: tuple, kwargs: dict, opts: Option
     try:
         if "inputs" in kwargs:
             kwargs = check_inputs(app, tid, kwargs)
-        if app.kind == "python":
-            value = call_with_walltime(app, tid, opts.walltime, args, kwargs)
-        elif app.kind == "bash":
-            value = run_bash(app, tid, opts, args, kwargs)
-        else:
-            from .join import run_join  # join apps are rare: load it when one runs
+        with held(opts.limits), seceded(opts.mpi is not None):
+            if app.kind == "python" and opts.mpi is None:
+                value = call_with_walltime(app, tid, opts.walltime, args, kwargs)
+            elif app.kind == "python":
+                value = run_python_mpi(app.func, app.name, tid, _mpi_prefix(opts)[0], args,
+                                       kwargs, std_target(opts.stdout), std_target(opts.stderr),
+                                       opts.walltime)
+            elif app.kind == "bash":
+                value = run_bash(app, tid, opts, args, kwargs)
+            else:
+                from .join import run_join  # join apps are rare: load it when one runs
 
-            value = run_join(app, tid, args, kwargs, opts.walltime, opts.run)
+                value = run_join(app, tid, args, kwargs, opts.walltime, opts.run)
         if outputs:
             check_outputs(app.name, tid, outputs)
         if staged is not None:
@@ -334,8 +356,23 @@ def run_bash(app: AppDef, tid, opts: Options, args: tuple, kwargs: dict) -> int:
     command = app.func(*args, **kwargs)
     if not isinstance(command, str):
         raise BadCommand(app.name, tid, f"{type(command).__name__}: {command!r:.200}")
+    label = worker_pool_label() if opts.mpi is not None or opts.containers else None
+    containers = dict(opts.containers)
+    container = containers.get("*") or containers.get(label)
+    if container is not None:
+        command = in_container(command, container)
+    env = None
+    if opts.mpi is not None:
+        prefix, env = _mpi_prefix(opts, label)
+        command = mpi_command(command, prefix)
     return run_command(command, app.name, tid, std_target(opts.stdout),
-                       std_target(opts.stderr), opts.walltime)
+                       std_target(opts.stderr), opts.walltime, env)
+
+
+def _mpi_prefix(opts: Options, label: str | None = None) -> tuple[str, dict]:
+    """The MPI launch prefix on this worker, and the variables that expose it."""
+    prefix = opts.mpi.prefix(label or worker_pool_label())
+    return prefix, {name: prefix for name in PREFIX_VARIABLES}
 
 
 def check_inputs(app: AppDef, tid, kwargs: dict) -> dict:

@@ -193,3 +193,29 @@ def test_cli_ls_show_check(tmp_path, user_dir):
     r = CliRunner().invoke(profiles, ["check", bad])
     assert r.exit_code == 1
     assert f"{bad}: pools[0].block.walltme: unknown key; did you mean 'walltime'?" in r.output
+
+
+def test_a_profiles_staging_section_holds_while_its_client_lives(tmp_path):
+    import dask
+
+    import daskflow
+    from daskflow.staging.options import staging_options
+
+    path = tmp_path / "staged.yaml"
+    path.write_text("name: staged\nscheduler: {dashboard: 127.0.0.1:0}\n"
+                    "staging: {s3: {endpoint_url: 'http://127.0.0.1:9'}, transfers: 2}\n"
+                    "pools:\n  - label: cpu\n    provider: local\n    workers_per_node: 1\n"
+                    "    scaling: {strategy: none, init_blocks: 1, max_blocks: 1}\n")
+    before = dask.config.get("daskflow.staging.transfers")
+    with daskflow.Client(profile=str(path), set_as_default=False):
+        assert staging_options("s3") == {"endpoint_url": "http://127.0.0.1:9"}
+        assert dask.config.get("daskflow.staging.transfers") == 2
+    assert dask.config.get("daskflow.staging.transfers") == before
+    assert staging_options("s3") == {}
+
+
+def test_bad_staging_section(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("staging: {s3: 'http://x'}\npools: [{label: a, provider: local}]\n")
+    with pytest.raises(ProfileError, match="staging.s3: expected a mapping of storage options"):
+        validate_file(path)

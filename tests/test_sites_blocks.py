@@ -158,3 +158,28 @@ def test_shipped_kubernetes_and_ssh_profiles_are_accepted_by_the_client():
         profile = load_profile(name)
         for pool in profile.pools:
             check_pool(profile, pool)
+
+
+def test_a_blocks_mpi_slots_go_to_its_first_worker_only():
+    profile = _profile({"label": "cpu", "provider": "local", "workers_per_node": 3,
+                        "mpi": {"slots": 6}, "scaling": {"init_blocks": 0, "max_blocks": 1}},
+                       scheduler={"dashboard": "127.0.0.1:0"})
+    cluster, scaler = start_cluster(profile)
+    try:
+        block = scaler.make_block(profile.pools[0], 0)
+        assert [spec["options"]["resources"].get("mpi-ranks") for spec in block.values()] == [
+            6, None, None]
+    finally:
+        scaler.stop()
+        cluster.close()
+    argv = ["-m", "distributed.cli.dask_worker", "tcp://h:1", "--name", "big-0",
+            "--resources", "pool:big=2147483648,mpi-nodes=2"]
+    assert onnode.worker_argv(argv, 0)[-1] == "pool:big=2147483648,mpi-nodes=2"
+    assert onnode.worker_argv(argv, 1)[-1] == "pool:big=2147483648"  # node 0 launches
+
+
+def test_batch_mpi_pools_need_one_worker_per_node():
+    profile = _profile({"label": "big", "provider": "slurm", "workers_per_node": 2,
+                        "mpi": {"slots": 1}})
+    with pytest.raises(ValueError, match="pool 'big' declares MPI slots with 2 workers per node"):
+        check_pool(profile, profile.pools[0])

@@ -130,6 +130,44 @@ def test_a_block_launched_with_srun_names_its_workers_by_node(tmp_path):
     assert name == "cpu-0-n0" and step_id == "0" and rank == "0"
 
 
+MPI_POOL = """
+name: slurm-mpi
+scheduler: {dashboard: 127.0.0.1:0}
+pools:
+  - label: cpu
+    provider: slurm
+    mpi: {launcher: srun, slots: 1}
+    block: {cores: 2, memory: 1GB, walltime: "00:10:00", queue: debug}
+    scaling: {strategy: simple, init_blocks: 0, min_blocks: 0, max_blocks: 1, max_idletime: 3s}
+"""
+
+
+def test_mpi_apps_on_a_slurm_block_are_launched_with_srun(tmp_path):
+    """One MPI slot (node) per block: two 2-rank apps run as srun steps, one after the other."""
+    from daskflow import bash_app
+
+    @bash_app
+    def ranks(stdout=None, parsl_resource_specification=None):
+        return 'echo "start $SLURM_PROCID/$SLURM_NTASKS step $SLURM_STEP_ID $(date +%s.%N)"; ' \
+               'sleep 1; echo "end $(date +%s.%N)"'
+
+    profile = tmp_path / "mpi.yaml"
+    profile.write_text(MPI_POOL)
+    spec = {"num_nodes": 1, "num_ranks": 2}
+    with daskflow.Client(profile=str(profile), set_as_default=False) as c, c.as_current():
+        outs = [tmp_path / f"run{i}.out" for i in range(2)]
+        c.gather([ranks(stdout=str(o), parsl_resource_specification=spec) for o in outs])
+    runs = []
+    for out in outs:
+        words = out.read_text().split()
+        assert sorted(w for w in words if "/" in w) == ["0/2", "1/2"]  # two ranks under srun
+        stamps = [float(words[i + 1]) for i, w in enumerate(words) if w in ("end",)]
+        starts = [float(words[i + 4]) for i, w in enumerate(words) if w == "start"]
+        runs.append((min(starts), max(stamps)))
+    runs.sort()
+    assert runs[1][0] >= runs[0][1]  # the block's one slot: never both at once
+
+
 def test_tls_reaches_the_batch_jobs(tmp_path):
     profile = tmp_path / "secure.yaml"
     profile.write_text(ELASTIC.replace("scheduler: {dashboard: 127.0.0.1:0}",

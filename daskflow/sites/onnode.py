@@ -24,13 +24,17 @@ def node_rank(environ=os.environ) -> int:
 
 
 def worker_argv(argv: list[str], rank: int) -> list[str]:
-    """``argv`` (after ``onnode``) with ``-nRANK`` appended to the ``--name`` value."""
+    """``argv`` (after ``onnode``) with ``-nRANK`` appended to the ``--name``
+    value; the block's MPI slots (``mpi-*`` resources) stay with node 0."""
     out = list(argv)
+    if "--name" not in out[:-1]:
+        raise SystemExit("daskflow.sites.onnode: the worker command has no --name")
     for i, word in enumerate(out[:-1]):
         if word == "--name":
             out[i + 1] = f"{out[i + 1]}-n{rank}"
-            return out
-    raise SystemExit("daskflow.sites.onnode: the worker command has no --name")
+        elif word == "--resources" and rank != 0:
+            out[i + 1] = ",".join(r for r in out[i + 1].split(",") if not r.startswith("mpi-"))
+    return out
 
 
 def main() -> None:

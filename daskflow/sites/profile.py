@@ -22,6 +22,8 @@ from dask.utils import parse_bytes, parse_timedelta
 
 PROVIDERS = ("local", "slurm", "pbs", "lsf", "sge", "htcondor", "oar", "kubernetes", "ssh")
 LAUNCHERS = ("single", "srun", "mpiexec", "aprun")
+MPI_LAUNCHERS = ("mpiexec", "srun", "aprun")
+CONTAINER_RUNTIMES = ("apptainer", "singularity", "podman", "docker")
 STRATEGIES = ("simple", "none")
 #: provider-specific pool keys and their defaults (``None`` after ``hosts``: required)
 PROVIDER_OPTIONS: dict[str, dict[str, Any]] = {
@@ -89,6 +91,26 @@ class Scaling:
 
 
 @dataclass(frozen=True)
+class Mpi:
+    """How a pool runs MPI apps: ``launcher`` (a name in ``MPI_LAUNCHERS`` or
+    a command template with ``{ranks}``, ``{nodes}``, ``{ranks_per_node}``)
+    and the ``slots`` of one block (ranks for local and ssh pools, nodes for
+    batch pools; 0: no MPI apps). ``slots`` None: the provider's default."""
+
+    launcher: str | None = None
+    slots: int | None = None
+
+
+@dataclass(frozen=True)
+class Container:
+    """A container that bash apps run in."""
+
+    runtime: str
+    image: str
+    options: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Pool:
     """A pool of workers (a Parsl executor). ``options`` holds the provider-specific keys."""
 
@@ -101,6 +123,8 @@ class Pool:
     resources: dict = field(default_factory=dict)
     scaling: Scaling = field(default_factory=Scaling)
     reachable_from: str | tuple[str, ...] = "all"
+    mpi: Mpi = field(default_factory=Mpi)
+    container: Container | None = None
     options: dict = field(default_factory=dict)
 
 
@@ -113,6 +137,8 @@ class Profile:
     retries: int = 0
     scheduler: Scheduler = field(default_factory=Scheduler)
     pools: tuple[Pool, ...] = ()
+    limits: dict = field(default_factory=dict)
+    staging: dict = field(default_factory=dict)
     path: str | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict:
@@ -249,7 +275,50 @@ def _resources(v):
 
 
 _POOL_KEYS = ("label", "provider", "launcher", "block", "workers_per_node", "threads_per_worker",
-              "resources", "scaling", "reachable_from")
+              "resources", "scaling", "reachable_from", "mpi", "container")
+
+
+def _mpi(c: _Checker, raw, path: str) -> Mpi:
+    m = c.mapping(raw, path, ("launcher", "slots"))
+    launcher = c.string(m, "launcher", path, None, nullable=True)
+    if launcher is not None and launcher not in MPI_LAUNCHERS and "{ranks}" not in launcher:
+        c.err(_join(path, "launcher"), f"expected one of: {', '.join(MPI_LAUNCHERS)}, or a "
+              f"command template using {{ranks}} (and {{nodes}}, {{ranks_per_node}}), "
+              f"got {launcher!r}")
+    return Mpi(launcher=launcher, slots=c.integer(m, "slots", path, None, nullable=True))
+
+
+def _container(c: _Checker, raw, path: str) -> Container | None:
+    if raw is None:
+        return None
+    m = c.mapping(raw, path, ("runtime", "image", "options"))
+    runtime = c.choice(m, "runtime", path, _MISSING, CONTAINER_RUNTIMES)
+    image = c.string(m, "image", path, _MISSING)
+    options = c.strings(m, "options", path)
+    return Container(runtime, image, options) if runtime and image else None
+
+
+_STAGING_SETTINGS = ("dir", "transfers", "secede", "cache")
+
+
+def _staging(c: _Checker, raw) -> dict:
+    """The ``staging:`` section: daskflow's staging settings and, per URL
+    scheme, a mapping of that scheme's storage options (see docs/staging.md)."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        c.err("staging", f"expected a mapping, got {_show(raw)}")
+        return {}
+    for key, value in raw.items():
+        if key not in _STAGING_SETTINGS and not isinstance(value, dict):
+            c.err(_join("staging", key), "expected a mapping of storage options for URL "
+                  f"scheme {key!r} (or one of: {', '.join(_STAGING_SETTINGS)}), got {_show(value)}")
+    return dict(raw)
+
+
+def _limits(v):
+    return dict(_ok(isinstance(v, dict) and all(
+        isinstance(k, str) and _isint(n) and n >= 1 for k, n in v.items()), v))
 
 
 def _pool(c: _Checker, raw, path: str) -> Pool | None:
@@ -314,7 +383,9 @@ def _pool(c: _Checker, raw, path: str) -> Pool | None:
         threads_per_worker=c.integer(raw, "threads_per_worker", path, 1, minimum=1),
         resources=c.get(raw, "resources", path, {}, _resources,
                         "a mapping of name to positive number", True) or {},
-        scaling=scaling, options=options, reachable_from=reach)
+        scaling=scaling, options=options, reachable_from=reach,
+        mpi=_mpi(c, raw.get("mpi"), _join(path, "mpi")),
+        container=_container(c, raw.get("container"), _join(path, "container")))
 
 
 def parse_profile(data, source: str, default_name: str) -> Profile:
@@ -323,7 +394,8 @@ def parse_profile(data, source: str, default_name: str) -> Profile:
         raise ProfileError(source, [
             f"expected a mapping (a site profile) at the top level, got {_show(data)}"])
     c = _Checker()
-    c.mapping(data, "", ("name", "description", "retries", "scheduler", "pools"))
+    c.mapping(data, "", ("name", "description", "retries", "scheduler", "pools", "limits",
+                         "staging"))
     sm = c.mapping(data.get("scheduler"), "scheduler", ("host", "dashboard", "security"))
     scheduler = Scheduler(
         host=c.string(sm, "host", "scheduler", "127.0.0.1"),
@@ -352,6 +424,9 @@ def parse_profile(data, source: str, default_name: str) -> Profile:
         name=c.string(data, "name", "", default_name),
         description=c.string(data, "description", "", "", nullable=True) or "",
         retries=c.integer(data, "retries", "", 0), scheduler=scheduler, pools=tuple(pools),
+        limits=c.get(data, "limits", "", {}, _limits,
+                     "a mapping of licence name to a count >= 1", True) or {},
+        staging=_staging(c, data.get("staging")),
         path=source)
     if c.problems:
         raise ProfileError(source, c.problems)

@@ -41,9 +41,10 @@ def pick_host(pool: Pool, worker_spec: dict) -> str:
     return min(hosts, key=lambda h: (used[h], hosts.index(h)))
 
 
-def ssh_block(pool: Pool, index: int, host: str, resources: dict, death_timeout: float,
-              security: Security | None) -> dict:
-    """Worker specs (name -> spec) of block ``index`` of ``pool`` on ``host``.
+def ssh_block(pool: Pool, index: int, host: str, resources: dict, first: dict,
+              death_timeout: float, security: Security | None) -> dict:
+    """Worker specs (name -> spec) of block ``index`` of ``pool`` on ``host``;
+    the first worker also carries ``first`` (the block's MPI slots).
 
     With TLS, the workers read their certificates from files given to them
     through the environment (the SSH worker passes its options as JSON, which
@@ -63,9 +64,12 @@ def ssh_block(pool: Pool, index: int, host: str, resources: dict, death_timeout:
     specs = {}
     for i in range(count):
         name = f"{pool.label}-{index}-{i}"
+        kwargs = {**worker_kwargs, "name": name}
+        if i == 0:
+            kwargs["resources"] = {**resources, **first}
         specs[name] = {"cls": SSH_WORKER, "options": {
             "address": host, "connect_options": connect, "remote_python": python,
-            "kwargs": {**worker_kwargs, "name": name}}}
+            "kwargs": kwargs}}
     return specs
 
 

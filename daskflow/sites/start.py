@@ -15,6 +15,7 @@ from dask.utils import format_bytes
 from distributed import Nanny, Scheduler, SpecCluster
 from distributed.utils import import_term
 
+from ..mpi import PoolMpi
 from .kubernetes import PodBlock
 from .launchers import MULTI_NODE_PROVIDERS, multi_node_options, node_suffixes, worker_python
 from .pools import worker_resources
@@ -64,13 +65,15 @@ def start_cluster(profile: Profile,
 
     def make_block(pool: Pool, index: int) -> dict:
         resources = {**pool.resources, **worker_resources(pool.label, labels)}
+        slots = PoolMpi.of(pool).worker_resources  # MPI slots: the block's first worker
         name = f"{pool.label}-{index}"
         if pool.provider == "local":
-            return _local_block(pool, index, host, resources, tls)
+            return _local_block(pool, index, host, resources, slots, tls)
         if pool.provider == "ssh":
             spec = started[0].worker_spec if started else workers
-            return ssh_block(pool, index, pick_host(pool, spec), resources, DEATH_TIMEOUT,
-                             job_tls.get("security"))
+            return ssh_block(pool, index, pick_host(pool, spec), resources, slots,
+                             DEATH_TIMEOUT, job_tls.get("security"))
+        resources.update(slots)  # one worker per node here; onnode keeps them on node 0
         if pool.provider == "kubernetes":
             block = {"cls": PodBlock, "options": {
                 "pool": pool, "resources": resources, "token": token, "index": index,
@@ -97,12 +100,13 @@ def start_cluster(profile: Profile,
     return cluster, scaler
 
 
-def _local_block(pool: Pool, block: int, host: str, resources: dict, tls: dict) -> dict:
+def _local_block(pool: Pool, block: int, host: str, resources: dict, first: dict,
+                 tls: dict) -> dict:
     per_block = (pool.workers_per_node or os.cpu_count() or 1) * pool.block.nodes
     return {f"{pool.label}-{block}-{i}": {
         "cls": Nanny,
-        "options": {"nthreads": pool.threads_per_worker, "host": host, "resources": resources,
-                    **tls},
+        "options": {"nthreads": pool.threads_per_worker, "host": host,
+                    "resources": {**resources, **first} if i == 0 else resources, **tls},
     } for i in range(per_block)}
 
 
@@ -148,6 +152,11 @@ def check_pool(profile: Profile, pool: Pool) -> None:
             f"{where} asks for {pool.block.nodes} nodes per block with launcher 'single', "
             "which would start workers on the first node only; set launcher to srun, "
             "mpiexec or aprun")
+    if PoolMpi.of(pool).slots and pool.provider not in ("local", "ssh") and \
+            (pool.workers_per_node or 1) > 1:
+        raise ValueError(f"{where} declares MPI slots with {pool.workers_per_node} workers per "
+                         "node; MPI pools of batch systems and Kubernetes need "
+                         "workers_per_node: 1 (the node's worker launches the MPI apps)")
     needs = {"ssh": ("asyncssh", "ssh"), "kubernetes": ("dask_kubernetes", "kubernetes")}
     if pool.provider in needs:
         module, extra = needs[pool.provider]
