@@ -8,6 +8,7 @@ import click
 
 from . import __version__
 from .cli_cache import cache
+from .cli_globus import globus
 from .cli_profiles import profiles
 from .cli_provenance import register as register_provenance
 
@@ -47,6 +48,7 @@ def run(profile: str | None, progress: bool, script: str, args: tuple[str, ...])
 
 
 main.add_command(cache)
+main.add_command(globus)
 main.add_command(profiles)
 register_provenance(main)
 

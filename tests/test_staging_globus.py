@@ -212,7 +212,7 @@ def test_missing_credentials_say_what_to_do(tmp_path):
     with pytest.raises(PermissionError, match="client-id"):
         GlobusMover("globus", {}).authorizer()
     token_file = str(tmp_path / "none.json")
-    with pytest.raises(PermissionError, match="python -m daskflow.staging.globus login"):
+    with pytest.raises(PermissionError, match="daskflow globus login"):
         GlobusMover("globus", {"client_id": "cid", "token_file": token_file}).authorizer()
     with pytest.raises(ValueError, match="local-endpoint"):
         GlobusMover("globus", {"client_id": "c", "client_secret": "s"}).fetch(
@@ -226,12 +226,27 @@ def test_globus_urls_are_accepted_at_call_time():
     assert "globus" in settings.schemes
 
 
-def test_login_command(tmp_path, rsps, monkeypatch, capsys):
-    from daskflow.staging.globus import main
+def test_login_command(tmp_path, rsps):
+    from click.testing import CliRunner
+
+    from daskflow.cli import main
 
     load_response("auth.oauth2_exchange_code_for_tokens", requests_mock=rsps)
-    monkeypatch.setattr("builtins.input", lambda prompt: "pasted-code")
     token_file = str(tmp_path / "t.json")
-    assert main(["login", "--client-id", "cid", "--token-file", token_file]) == 0
-    assert f"Globus tokens stored in {token_file}" in capsys.readouterr().out
+    result = CliRunner().invoke(main, ["globus", "login", "--client-id", "cid",
+                                       "--token-file", token_file], input="pasted-code\n")
+    assert result.exit_code == 0, result.output
+    assert "auth.globus.org" in result.output
+    assert f"Globus tokens stored in {token_file}" in result.output
     assert stat.S_IMODE(os.stat(token_file).st_mode) == 0o600
+    (call,) = [c for c in rsps.calls if c.request.url.endswith("/v2/oauth2/token")]
+    assert "code=pasted-code" in call.request.body
+
+
+def test_login_command_needs_a_client_id():
+    from click.testing import CliRunner
+
+    from daskflow.cli import main
+
+    result = CliRunner().invoke(main, ["globus", "login"])
+    assert result.exit_code == 2 and "give --client-id" in result.output

@@ -18,7 +18,7 @@ Authentication, from the staging options (``daskflow.staging.globus.*``):
   credentials grant), e.g. from a site profile;
 * ``client_id`` alone: a native app whose tokens a login stored in
   ``token_file`` (default ``~/.config/daskflow/globus-tokens.json``, mode
-  0600). Log in once with ``python -m daskflow.staging.globus login``;
+  0600). Log in once with ``daskflow globus login``;
   refreshed tokens are written back to the same file.
 """
 
@@ -27,7 +27,6 @@ from __future__ import annotations
 import os
 import posixpath
 import shutil
-import sys
 import uuid
 from urllib.parse import urlsplit
 
@@ -108,7 +107,7 @@ class GlobusMover:
         tokens = storage.get_token_data(TransferScopes.resource_server)
         if tokens is None:
             raise PermissionError(f"no Globus transfer tokens in {storage.filepath}; log in "
-                                  "with: python -m daskflow.staging.globus login")
+                                  "with: daskflow globus login")
         if tokens.refresh_token:
             return globus_sdk.RefreshTokenAuthorizer(
                 tokens.refresh_token, globus_sdk.NativeAppAuthClient(client_id),
@@ -204,29 +203,3 @@ class GlobusMover:
             detail = "; ".join(str(e) for e in events) or task.get("nice_status") or "no details"
             raise OSError(f"Globus transfer task {task_id} ended {task['status']}: {detail}")
         return task_id
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m daskflow.staging.globus login [--client-id ID] [--token-file PATH]``."""
-    import argparse
-
-    from .options import staging_options
-
-    parser = argparse.ArgumentParser(prog="python -m daskflow.staging.globus")
-    sub = parser.add_subparsers(dest="command", required=True)
-    cmd = sub.add_parser("login", help="log in to Globus (native app) and store the tokens")
-    cmd.add_argument("--client-id", help="default: daskflow.staging.globus.client-id")
-    cmd.add_argument("--token-file", help="default: daskflow.staging.globus.token-file or "
-                     + default_token_file())
-    args = parser.parse_args(argv)
-    options = staging_options("globus")
-    client_id = args.client_id or options.get("client_id")
-    if not client_id:
-        parser.error("give --client-id or set daskflow.staging.globus.client-id")
-    path = login(client_id, args.token_file or options.get("token_file"))
-    print(f"Globus tokens stored in {path} (readable by you only)")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
