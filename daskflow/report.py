@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
+from collections import OrderedDict
 from typing import Any, Iterable
 
 TOPIC = "daskflow"
@@ -86,7 +88,24 @@ def file_facts(inputs: Iterable, outputs: Iterable, checksum_limit: int) -> list
     return facts
 
 
+_DIGESTS: OrderedDict[tuple, str] = OrderedDict()  # (dev, inode, size, mtime) -> sha256
+_DIGESTS_KEPT = 4096
+_digests_lock = threading.Lock()
+
+
 def sha256_file(path: str) -> str | None:
+    """The file's sha256; remembered per process by inode, size and mtime, so
+    that many tasks reading one file (or links to one cached copy) hash it once."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    with _digests_lock:
+        known = _DIGESTS.get(key)
+        if known is not None:
+            _DIGESTS.move_to_end(key)
+            return known
     digest = hashlib.sha256()
     try:
         with open(path, "rb") as fh:
@@ -94,4 +113,9 @@ def sha256_file(path: str) -> str | None:
                 digest.update(block)
     except OSError:
         return None
-    return digest.hexdigest()
+    hexdigest = digest.hexdigest()
+    with _digests_lock:
+        _DIGESTS[key] = hexdigest
+        while len(_DIGESTS) > _DIGESTS_KEPT:
+            _DIGESTS.popitem(last=False)
+    return hexdigest

@@ -585,3 +585,21 @@ def test_docs_examples_run(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "1 fit ValueError: singular matrix" in out and "[('1', '0')]" in out
     assert "000 failed 2 1 1 0" in out and "digraph daskflow {" in out
+
+
+def test_file_digests_are_remembered_until_the_file_changes(tmp_path):
+    import hashlib
+    import os
+
+    from daskflow.report import sha256_file
+
+    path = tmp_path / "data.bin"
+    path.write_bytes(b"first")
+    first = sha256_file(str(path))
+    assert first == hashlib.sha256(b"first").hexdigest()
+    os.link(path, tmp_path / "link.bin")  # a link to the same content: same digest
+    assert sha256_file(str(tmp_path / "link.bin")) == first
+    path.write_bytes(b"other")
+    os.utime(path, ns=(1, 1))  # a new mtime whatever the clock's resolution
+    assert sha256_file(str(path)) == hashlib.sha256(b"other").hexdigest()
+    assert sha256_file(str(tmp_path / "missing")) is None
