@@ -107,3 +107,23 @@ def test_a_short_or_failed_download_leaves_no_entry(tmp_path):
         cache.get(URL, "d", lambda: (10,), broken)
     assert cache.entries() == []
     assert os.listdir(tmp_path / "c" / "tmp") == []
+
+
+def test_task_directories_of_dead_workers_are_swept(tmp_path):
+    """A worker killed mid-task leaves its copies; the next process sweeps them."""
+    import subprocess
+    import sys
+
+    from daskflow.staging import sweep_orphans
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    tasks = tmp_path / "tasks"
+    dead = tasks / f"read-7-p{gone}-abc123"
+    live = tasks / f"read-8-p{os.getpid()}-def456"
+    other = tasks / "not-a-task-directory"
+    for d in (dead, live, other):
+        (d / "in").mkdir(parents=True)
+        (d / "in" / "copy.bin").write_bytes(b"x")
+    sweep_orphans(str(tasks))
+    assert not dead.exists() and live.exists() and other.exists()

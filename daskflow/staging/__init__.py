@@ -223,14 +223,43 @@ def stage_in(app_name: str, tid, args: tuple, kwargs: dict, outputs: tuple,
     return staged
 
 
+_OWNER = re.compile(r"-p(\d+)-[^-]*$")
+_swept: set[str] = set()
+
+
+def sweep_orphans(tasks: str) -> None:
+    """Remove, once per process and directory, the task directories of
+    processes that are gone (a worker killed mid-task left its copies)."""
+    if tasks in _swept:
+        return
+    _swept.add(tasks)
+    for name in os.listdir(tasks):
+        owner = _OWNER.search(name)
+        if owner is None or _alive(int(owner.group(1))):
+            continue
+        shutil.rmtree(os.path.join(tasks, name), ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 class Staged:
-    """One call's staged Files: local copies in a directory of its own."""
+    """One call's staged Files: local copies in a directory of its own (named
+    with the worker's pid, so that a later worker can sweep it if this one dies)."""
 
     def __init__(self, app_name: str, tid, settings: Settings):
         self.app_name, self.tid, self.settings = app_name, tid, settings
         tasks = os.path.join(settings.root, "tasks")
         os.makedirs(tasks, exist_ok=True)
-        prefix = re.sub(r"[^\w.-]", "_", f"{app_name}-{tid}-")
+        sweep_orphans(tasks)
+        prefix = re.sub(r"[^\w.-]", "_", f"{app_name}-{tid}-") + f"p{os.getpid()}-"
         self.workdir = tempfile.mkdtemp(prefix=prefix, dir=tasks)
         self.local: dict[str, str] = {}  # input URL -> local path
         self.out_local: dict[str, str] = {}  # output URL -> local path
