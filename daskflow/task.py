@@ -327,19 +327,11 @@ def run_app(app: AppDef, tid: int | str, args: tuple, kwargs: dict, opts: Option
     try:
         if "inputs" in kwargs:
             kwargs = check_inputs(app, tid, kwargs)
-        with held(opts.limits), seceded(opts.mpi is not None):
-            if app.kind == "python" and opts.mpi is None:
-                value = call_with_walltime(app, tid, opts.walltime, args, kwargs)
-            elif app.kind == "python":
-                value = run_python_mpi(app.func, app.name, tid, _mpi_prefix(opts)[0], args,
-                                       kwargs, std_target(opts.stdout), std_target(opts.stderr),
-                                       opts.walltime)
-            elif app.kind == "bash":
-                value = run_bash(app, tid, opts, args, kwargs)
-            else:
-                from .join import run_join  # join apps are rare: load it when one runs
-
-                value = run_join(app, tid, args, kwargs, opts.walltime, opts.run)
+        if opts.limits or opts.mpi is not None:
+            with held(opts.limits), seceded(opts.mpi is not None):
+                value = run_body(app, tid, args, kwargs, opts)
+        else:  # the common case, without the context managers
+            value = run_body(app, tid, args, kwargs, opts)
         if outputs:
             check_outputs(app.name, tid, outputs)
         if staged is not None:
@@ -350,6 +342,21 @@ def run_app(app: AppDef, tid: int | str, args: tuple, kwargs: dict, opts: Option
         if staged is not None:
             staged.close()
     return value
+
+
+def run_body(app: AppDef, tid, args: tuple, kwargs: dict, opts: Options):
+    """Run the app itself: a Python function (under MPI if asked), a bash
+    command or a join."""
+    if app.kind == "python" and opts.mpi is None:
+        return call_with_walltime(app, tid, opts.walltime, args, kwargs)
+    if app.kind == "python":
+        return run_python_mpi(app.func, app.name, tid, _mpi_prefix(opts)[0], args, kwargs,
+                              std_target(opts.stdout), std_target(opts.stderr), opts.walltime)
+    if app.kind == "bash":
+        return run_bash(app, tid, opts, args, kwargs)
+    from .join import run_join  # join apps are rare: load it when one runs
+
+    return run_join(app, tid, args, kwargs, opts.walltime, opts.run)
 
 
 def run_bash(app: AppDef, tid, opts: Options, args: tuple, kwargs: dict) -> int:

@@ -48,24 +48,25 @@ def staging_config(tmp_path):
         yield tmp_path / "staging"
 
 
+def _served_dir(kind: str, port: int, base_url: str) -> tuple[str, str]:
+    """A fresh directory under the ``kind`` server's root: (local dir, its URL)."""
+    _need(kind.upper(), port)
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    path = os.path.join(ROOT, kind, name)
+    os.makedirs(path)
+    return path, f"{base_url}/{name}"
+
+
 @pytest.fixture
 def http_files():
     """A fresh directory served over HTTP: (local dir, its URL)."""
-    _need("HTTP", HTTP_PORT)
-    name = f"t-{uuid.uuid4().hex[:10]}"
-    path = os.path.join(ROOT, "http", name)
-    os.makedirs(path)
-    return path, f"{HTTP}/{name}"
+    return _served_dir("http", HTTP_PORT, HTTP)
 
 
 @pytest.fixture
 def ftp_files():
     """A fresh directory served over FTP: (local dir, its URL)."""
-    _need("FTP", FTP_PORT)
-    name = f"t-{uuid.uuid4().hex[:10]}"
-    path = os.path.join(ROOT, "ftp", name)
-    os.makedirs(path)
-    return path, f"{FTP}/{name}"
+    return _served_dir("ftp", FTP_PORT, FTP)
 
 
 @pytest.fixture

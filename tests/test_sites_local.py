@@ -7,6 +7,7 @@ import os
 
 import distributed
 import pytest
+from waiting import until
 
 import daskflow
 from daskflow import python_app
@@ -139,8 +140,6 @@ pools:
 
 
 def test_elastic_pool_grows_with_its_work_and_shrinks_when_idle(tmp_path):
-    import time
-
     path = tmp_path / "elastic.yaml"
     path.write_text(ELASTIC)
 
@@ -157,16 +156,10 @@ def test_elastic_pool_grows_with_its_work_and_shrinks_when_idle(tmp_path):
     with daskflow.Client(profile=str(path), set_as_default=False) as c, c.as_current():
         assert burst_workers(c) == []  # no work, no block
         futures = [slow(i) for i in range(6)]
-        deadline = time.time() + 60
-        while len(burst_workers(c)) < 2:
-            assert time.time() < deadline, "the elastic pool did not grow to max_blocks"
-            time.sleep(0.2)
+        until(lambda: len(burst_workers(c)) >= 2, "the elastic pool did not grow to max_blocks")
         assert len(burst_workers(c)) == 2  # never above max_blocks
         assert set(c.gather(futures)) <= {"burst-0-0", "burst-1-0"}
-        deadline = time.time() + 60
-        while burst_workers(c):
-            assert time.time() < deadline, "idle blocks were not removed"
-            time.sleep(0.2)
+        until(lambda: not burst_workers(c), "idle blocks were not removed")
         names = [w["name"] for w in c.scheduler_info()["workers"].values()]
         assert names == ["fixed-0-0"]  # the other pool was left alone
 

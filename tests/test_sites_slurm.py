@@ -9,6 +9,7 @@ import subprocess
 import time
 
 import pytest
+from waiting import until
 
 import daskflow
 from daskflow import python_app
@@ -64,13 +65,6 @@ def slow(seconds):
     return os.environ.get("SLURM_JOB_ID")
 
 
-def _wait(condition, what, timeout=90):
-    deadline = time.time() + timeout
-    while not condition():
-        assert time.time() < deadline, what
-        time.sleep(0.3)
-
-
 def test_blocks_scale_0_n_0_in_squeue(tmp_path):
     profile = tmp_path / "elastic.yaml"
     profile.write_text(ELASTIC)
@@ -78,10 +72,10 @@ def test_blocks_scale_0_n_0_in_squeue(tmp_path):
         time.sleep(2)
         assert _our_jobs() == []  # no work, no job
         futures = [slow(2) for _ in range(6)]
-        _wait(lambda: len(_our_jobs()) == 2, "two sbatch jobs for the work")
+        until(lambda: len(_our_jobs()) == 2, "two sbatch jobs for the work", timeout=90)
         jobs = set(_our_jobs())
         assert set(c.gather(futures)) <= jobs
-        _wait(lambda: _our_jobs() == [], "idle jobs were not cancelled")
+        until(lambda: _our_jobs() == [], "idle jobs were not cancelled", timeout=90)
 
 
 def test_a_cancelled_block_is_replaced_and_its_tasks_complete(tmp_path):
@@ -89,20 +83,20 @@ def test_a_cancelled_block_is_replaced_and_its_tasks_complete(tmp_path):
     profile.write_text(ELASTIC.replace("max_blocks: 2", "max_blocks: 1"))
     with daskflow.Client(profile=str(profile), set_as_default=False) as c, c.as_current():
         futures = [slow(1) for _ in range(8)]
-        _wait(lambda: any(f.done() for f in futures), "no task finished on the first block")
+        until(lambda: any(f.done() for f in futures), "no task finished on the first block", timeout=90)
         (first,) = _our_jobs()
         subprocess.run(["scancel", first], check=True)
         results = c.gather(futures)
         assert len(results) == 8
         assert any(job != first for job in results)  # a replacement block ran the rest
-    _wait(lambda: _our_jobs() == [], "jobs outlived the client", timeout=30)
+    until(lambda: _our_jobs() == [], "jobs outlived the client", timeout=30)
 
 
 def test_workers_come_from_sbatch_jobs_and_leave_with_the_client(tmp_path):
     with daskflow.Client(profile="slurm-localhost", set_as_default=False) as c, c.as_current():
         name, job_id = where().result(timeout=120)
         assert job_id in _our_jobs() and name.startswith("cpu-")
-    _wait(lambda: _our_jobs() == [], "the Slurm job outlived the client", timeout=30)
+    until(lambda: _our_jobs() == [], "the Slurm job outlived the client", timeout=30)
 
 
 def test_local_and_slurm_pools_on_one_scheduler(tmp_path):
@@ -237,6 +231,6 @@ def test_jobs_end_by_themselves_after_the_driver_is_killed(tmp_path):
     proc.wait()
     proc.stdout.close()
     killed = time.time()
-    _wait(lambda: _our_jobs() == [], "the job did not end without its driver",
+    until(lambda: _our_jobs() == [], "the job did not end without its driver",
           timeout=DEATH_TIMEOUT + 60)
     print(f"job ended {time.time() - killed:.1f} s after the driver was killed")

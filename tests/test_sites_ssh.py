@@ -7,9 +7,9 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import time
 
 import pytest
+from waiting import until
 
 import daskflow
 from daskflow import python_app
@@ -57,13 +57,6 @@ def where(seconds=0):
     return distributed.get_worker().name, os.getpid(), os.getppid()
 
 
-def _wait(condition, what, timeout=60):
-    deadline = time.time() + timeout
-    while not condition():
-        assert time.time() < deadline, what
-        time.sleep(0.2)
-
-
 def _names(c) -> set[str]:
     return {w["name"] for w in c.scheduler_info()["workers"].values()}
 
@@ -78,7 +71,7 @@ def test_ssh_blocks_spread_over_the_hosts_and_retire_when_idle(tmp_path):
         hosts = {spec["options"]["address"] for spec in c.cluster.worker_spec.values()}
         assert hosts == {"127.0.0.1", "localhost"}  # one block on each host
         assert os.getpid() not in {pid for _, pid, _ in results}
-        _wait(lambda: _names(c) == set(), "idle SSH blocks were not retired")
+        until(lambda: _names(c) == set(), "idle SSH blocks were not retired")
 
 
 def test_ssh_and_local_pools_share_one_tls_scheduler(tmp_path):
@@ -106,7 +99,7 @@ def test_a_killed_ssh_block_is_replaced_and_its_tasks_complete(tmp_path):
                        + SSH_POOL.replace("max_blocks: 2", "max_blocks: 1"))
     with daskflow.Client(profile=profile, set_as_default=False) as c, c.as_current():
         futures = [where(0.5) for _ in range(10)]
-        _wait(lambda: any(f.done() for f in futures), "no task finished on the first block")
+        until(lambda: any(f.done() for f in futures), "no task finished on the first block")
         name, worker_pid, nanny_pid = next(f.result() for f in futures if f.done())
         for pid in (nanny_pid, worker_pid):  # the whole block dies at once
             os.kill(pid, signal.SIGKILL)
