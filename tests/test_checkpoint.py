@@ -304,6 +304,8 @@ while True:
     for k in keys:
         n = base + i
         store.put("big", k, {{"key": k, "n": n, "blob": bytes([n % 251]) * size}})
+        if i == 0:
+            print("replaced", flush=True)
         i += 1
 """
 
@@ -334,6 +336,9 @@ def test_sigkill_mid_write(tmp_path, logs):
                 hit, value = store.get("big", k)
                 assert hit and _valid(value, k, size)
                 seen.add(value["n"])
+            # at least one entry replaced (a loaded machine may be slow to
+            # write 20 MiB); the kill then lands in the middle of the next one
+            assert proc.stdout.readline().strip() == "replaced"
         finally:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
