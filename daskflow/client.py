@@ -33,6 +33,7 @@ from .local import local_cluster, split_client_kwargs
 from .mpi import PoolMpi
 from .mpi import local_default as local_mpi
 from .sites.routing import Reach
+from .sites.watch import wait_for_processes
 from .task import RunSettings
 
 logger = logging.getLogger("daskflow")
@@ -54,7 +55,10 @@ class Client(distributed.Client):
     docstring); ``Client(profile="NAME")`` starts the cluster a site profile
     describes (a shipped name, one in ``~/.config/dask/daskflow/profiles/``,
     a path, or a ``Profile``); any other arguments are those of
-    ``distributed.Client``.
+    ``distributed.Client``. The clusters daskflow starts run their local
+    workers in processes of their own (the driver's ``__main__`` is never
+    imported there); ``wait_for_workers=False`` returns before they joined
+    (tasks wait for them, or fail with ``WorkersUnavailable`` if none can).
 
     Attributes
     ----------
@@ -65,7 +69,8 @@ class Client(distributed.Client):
         The site profile the cluster was started from.
     """
 
-    def __init__(self, address=None, *args, profile=None, **kwargs):
+    def __init__(self, address=None, *args, profile=None, wait_for_workers: bool = True,
+                 **kwargs):
         self.pools: list[str] | None = None
         self.profile = None
         self.mpi_pools: dict = {}  # pool label -> PoolMpi, for the clusters daskflow starts
@@ -102,11 +107,15 @@ class Client(distributed.Client):
             self.pools = ["local"]
             kwargs, cluster_kwargs = split_client_kwargs(kwargs)
             self.mpi_pools = local_mpi()
-            cluster = local_cluster(self.mpi_pools["local"], **cluster_kwargs)
+            cluster, watch = local_cluster(self.mpi_pools["local"], **cluster_kwargs)
             try:
                 super().__init__(cluster, **kwargs)
-                self.wait_for_workers(len(cluster.worker_spec))
+                if wait_for_workers and watch is not None:
+                    wait_for_processes(cluster, watch, cluster.worker_spec)
+                elif wait_for_workers:
+                    self.wait_for_workers(len(cluster.worker_spec))
             except BaseException:
+                super().close()
                 cluster.close()
                 raise
             self._owns_cluster = cluster
@@ -290,7 +299,8 @@ def embedded() -> Client:
             return distributed.default_client()
         except ValueError:
             pass
-        client = Client(set_as_default=True)
+        # an app call returns at once: its task waits for the workers
+        client = Client(set_as_default=True, wait_for_workers=False)
         atexit.register(client.close)
         logger.info("daskflow started a local Dask cluster; dashboard: %s", client.dashboard_link)
         return client

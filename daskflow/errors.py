@@ -303,3 +303,26 @@ class RemoteError(AppError):
     def __str__(self) -> str:
         app, tid, type_name, text = self.args
         return f"app '{app}' (tid {tid}) raised {type_name} (not picklable): {text}"
+
+
+class WorkersUnavailable(DaskflowError, RuntimeError):
+    """No worker of a pool daskflow started on this machine can run the task:
+    none could start, none joined in time, or all were lost.
+
+    Parameters: pool (its label), why, processes (what became of each worker
+    process, with the end of its stderr).
+    """
+
+    def __init__(self, pool: str, why: str, processes: Sequence[str]):
+        super().__init__(pool, why, list(processes))
+
+    @property
+    def pool(self) -> str:
+        return self.args[0]
+
+    def __str__(self) -> str:
+        pool, why, processes = self.args
+        text = f"no worker of pool '{pool}' can run this task: {why}"
+        if processes:
+            text += "\n  " + "\n  ".join(processes)
+        return text

@@ -26,6 +26,7 @@ if __name__ == "__main__":
     print(echo_hello().result())
     print(multiply(2, 2).result())
     client = distributed.default_client()
+    client.wait_for_workers(os.cpu_count(), timeout=60)  # the app calls did not wait for all
     info = client.scheduler_info()
     print("SCHEDULER", info["address"])
     print("WORKERS", len(info["workers"]), os.cpu_count())

@@ -1,28 +1,32 @@
 """Start a profile's cluster: one Dask ``SpecCluster`` (one scheduler) whose
-"workers" are the blocks of every pool: Nannies for ``local`` pools,
-dask-jobqueue job classes (one batch job each, see ``launchers`` for
-multi-node blocks) for batch-system pools, distributed's SSH workers for
-``ssh`` pools (see ``ssh``) and pods for ``kubernetes`` pools (see
-``kubernetes``). Every worker is tagged with its pool's label (see ``pools``)."""
+"workers" are the blocks of every pool: Nannies in processes of their own
+for ``local`` pools (see ``nanny_process``; ``watch`` fails their tasks when
+they cannot start), dask-jobqueue job classes (one batch job each, see
+``launchers`` for multi-node blocks) for batch-system pools, distributed's
+SSH workers for ``ssh`` pools (see ``ssh``) and pods for ``kubernetes``
+pools (see ``kubernetes``). Every worker is tagged with its pool's label (see ``pools``)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import uuid
 
 from dask.utils import format_bytes
-from distributed import Nanny, Scheduler, SpecCluster
+from distributed import Scheduler, SpecCluster
 from distributed.utils import import_term
 
 from ..mpi import PoolMpi
 from .kubernetes import PodBlock
 from .launchers import MULTI_NODE_PROVIDERS, multi_node_options, node_suffixes, worker_python
+from .nanny_process import NannyProcess
 from .pools import worker_resources
 from .profile import Pool, Profile
 from .scaling import PoolScaler
 from .security import cluster_security, with_files
 from .ssh import pick_host, ssh_block
+from .watch import WorkerWatch, wait_for_processes
 
 DEATH_TIMEOUT = 30  # seconds a batch job's workers wait for a lost scheduler
 
@@ -97,16 +101,38 @@ def start_cluster(profile: Profile,
     started.append(cluster)
     scaler = PoolScaler(cluster, list(profile.pools), make_block, initial)
     scaler.start()
+    local = [name for name, spec in workers.items() if spec["cls"] is NannyProcess]
+    if any(p.provider == "local" for p in profile.pools):
+        watch = WorkerWatch(lambda name: _pool_of(str(name), labels), labels)
+        try:
+            cluster.sync(_install, watch, cluster)
+            if local:  # as started as the other providers' blocks: joined
+                wait_for_processes(cluster, watch, local)
+        except BaseException:
+            scaler.stop()
+            cluster.close()
+            raise
     return cluster, scaler
+
+
+async def _install(watch: WorkerWatch, cluster: SpecCluster) -> None:
+    watch.install(cluster.scheduler, cluster)
+
+
+def _pool_of(name: str, labels: list[str]) -> str:
+    """The pool of a worker named ``LABEL-BLOCK-...`` (labels may hold dashes)."""
+    return max((label for label in labels if name.startswith(label + "-")), key=len,
+               default=name)
 
 
 def _local_block(pool: Pool, block: int, host: str, resources: dict, first: dict,
                  tls: dict) -> dict:
     per_block = (pool.workers_per_node or os.cpu_count() or 1) * pool.block.nodes
     return {f"{pool.label}-{block}-{i}": {
-        "cls": Nanny,
-        "options": {"nthreads": pool.threads_per_worker, "host": host,
-                    "resources": {**resources, **first} if i == 0 else resources, **tls},
+        "cls": NannyProcess,  # its own process: the driver's __main__ is not imported
+        "options": {"options": {
+            "nthreads": pool.threads_per_worker, "host": host, "silence_logs": logging.WARNING,
+            "resources": {**resources, **first} if i == 0 else resources, **tls}},
     } for i in range(per_block)}
 
 
