@@ -5,6 +5,7 @@ no process left behind, and no block started once stopping began."""
 from __future__ import annotations
 
 import logging
+from contextlib import suppress
 
 import distributed
 import psutil
@@ -31,7 +32,14 @@ def on_burst():
 
 
 def _children() -> set[int]:
-    return {p.pid for p in psutil.Process().children(recursive=True)}
+    """Our child processes, but multiprocessing's resource tracker: started
+    with the first worker process, it lives as long as we do."""
+    pids = set()
+    for process in psutil.Process().children(recursive=True):
+        with suppress(psutil.NoSuchProcess):
+            if "resource_tracker" not in " ".join(process.cmdline()):
+                pids.add(process.pid)
+    return pids
 
 
 class _Errors(logging.Handler):
