@@ -33,6 +33,7 @@ logger = logging.getLogger("daskflow.sites")
 
 UNFINISHED = ("queued", "no-worker", "processing", "waiting")
 EXTENSION = "daskflow-pools"  # the scheduler extension under which the scaler is found
+STOP_TIMEOUT = 10  # seconds stop() waits for the scaling task
 
 
 class PoolScaler:
@@ -54,11 +55,14 @@ class PoolScaler:
         self.idle_since: dict[str, float] = {}
         self.next_index = {p.label: len(self.blocks[p.label]) for p in self.pools}
         self._task: asyncio.Task | None = None
+        self._stopping = False
 
     def start(self) -> None:
         self.cluster.loop.add_callback(self._start)
 
     async def _start(self) -> None:
+        if self._stopping:  # stopped before the loop ran this
+            return
         scheduler = self.cluster.scheduler
         scheduler.extensions[EXTENSION] = self  # the Workflow page shows its blocks
         # a worker may join and die between two steps: note every arrival
@@ -66,10 +70,35 @@ class PoolScaler:
         if self.pools:
             self._task = asyncio.ensure_future(self._run())
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Stop scaling; return once the scaling task has ended.
+
+        Called from the caller's thread, before the cluster is closed:
+        ``SpecCluster._close`` asserts that every worker it created is closed,
+        and a scaling task still running could start one the close does not
+        see. A step under way starts no further block, and a block it was
+        starting finishes starting (see ``step``), so that the close closes it.
+        Calling it again does nothing.
+
+        Parameters
+        ----------
+        timeout : float
+            Seconds to wait for the task; past them a warning is logged and
+            the cluster is left to close what it has.
+        """
+        if self._stopping:
+            return
+        self._stopping = True  # seen at once by a step running in the loop's thread
+        self.cluster.sync(self._stop, timeout)
+
+    async def _stop(self, timeout: float) -> None:
         self.cluster.scheduler.extensions.pop(EXTENSION, None)
-        if self._task is not None:
-            self.cluster.loop.add_callback(self._task.cancel)
+        if self._task is None:
+            return
+        self._task.cancel()
+        done, _ = await asyncio.wait([self._task], timeout=timeout)
+        if not done:
+            logger.warning("daskflow: pool scaling did not stop within %s s", timeout)
 
     async def _run(self) -> None:
         while True:
@@ -99,7 +128,7 @@ class PoolScaler:
             slots = _slots(pool)
             wanted = math.ceil(demand * pool.scaling.parallelism / slots) if demand else 0
             wanted = max(pool.scaling.min_blocks, min(pool.scaling.max_blocks, wanted))
-            while len(blocks) < wanted:
+            while len(blocks) < wanted and not self._stopping:
                 index = self.next_index[pool.label]
                 self.next_index[pool.label] += 1
                 spec = self.make_block(pool, index)
@@ -109,7 +138,10 @@ class PoolScaler:
             if demand == 0 and len(blocks) > pool.scaling.min_blocks:
                 changed |= await self._shrink(scheduler, pool, names)
         if changed:
-            await self.cluster._correct_state()
+            # shielded: cancelling it (stop) would abandon the workers it is
+            # starting, outside ``cluster.workers``, where no close reaches
+            # them; left to finish, the cluster's lock makes a close wait for it
+            await asyncio.shield(self.cluster._correct_state())
 
     def _demand(self, scheduler, pool: Pool) -> int:
         mine = set(worker_resources(pool.label, self.labels))
