@@ -43,7 +43,7 @@ venv_install() {
             if [ -f "$a" ]; then cat "$a"; fi
         done
     } | _venv_hash)
-    local line="$base ${extras:--} $args"
+    local line="$base ${extras:--} $args" start=$SECONDS
     if [ -x "$venv/bin/python" ] && grep -qxF "$line" "$stamp" 2>/dev/null \
         && venv_installed "$venv" "$extras"; then
         return 0
@@ -57,4 +57,5 @@ venv_install() {
     { grep "^$base " "$stamp" 2>/dev/null | grep -v "^$base ${extras:--} " || true
       echo "$line"; } >"$stamp.new"
     mv "$stamp.new" "$stamp"
+    echo "daskflow: installed in $((SECONDS - start)) s" >&2
 }
