@@ -21,6 +21,8 @@ dir_option = click.option(
     "--dir", "base", type=click.Path(file_okay=False), default=None,
     help="The runinfo directory (default: dask config daskflow.run-dir, 'runinfo').")
 run_argument = click.argument("run", default="latest", required=False)
+# so that a RUN of "-1" is not taken for an unknown option
+RUN_SETTINGS = {"ignore_unknown_options": True}
 
 
 def fmt_duration(seconds) -> str:
@@ -89,7 +91,7 @@ def runs(base: str | None) -> None:
                       "done", "failed", "memo"], rows))
 
 
-@click.command("show")
+@click.command("show", context_settings=RUN_SETTINGS)
 @run_argument
 @dir_option
 def show(run: str, base: str | None) -> None:
@@ -127,7 +129,7 @@ def show(run: str, base: str | None) -> None:
                 click.echo(f"      {text}")
 
 
-@click.command("tasks")
+@click.command("tasks", context_settings=RUN_SETTINGS)
 @run_argument
 @click.option("--state", multiple=True, type=click.Choice(STATES, case_sensitive=False),
               help="Only tasks in this state (repeatable).")
@@ -145,7 +147,7 @@ def tasks(run: str, state: tuple[str, ...], app: tuple[str, ...], base: str | No
     click.echo(table(["tid", "app", "state", "duration", "tries", "worker", "exception"], rows))
 
 
-@click.command("graph")
+@click.command("graph", context_settings=RUN_SETTINGS)
 @run_argument
 @click.option("--format", "fmt", type=click.Choice(["dot", "json", "prov"]), default="dot",
               show_default=True, help="Graphviz DOT, a JSON graph, or W3C PROV-JSON.")
