@@ -16,7 +16,12 @@ from .cli_provenance import register as register_provenance
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="daskflow")
 def main() -> None:
-    """daskflow: Parsl-style apps on Dask distributed."""
+    """daskflow: Parsl-style apps on Dask distributed.
+
+    Run a workflow script (run); look at the runs it recorded (runs, show,
+    tasks, graph); manage cached app results (cache), site profiles
+    (profiles) and Globus logins (globus). Each command has its own --help.
+    """
 
 
 @main.command(context_settings={"ignore_unknown_options": True,
@@ -28,8 +33,11 @@ def main() -> None:
 @click.argument("script", type=click.Path(exists=True, dir_okay=False))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def run(profile: str | None, progress: bool, script: str, args: tuple[str, ...]) -> None:
-    """Run a workflow SCRIPT (with its ARGS) as ``python SCRIPT ARGS`` would,
-    showing live progress per app, then a summary table and the run id.
+    """Run a workflow SCRIPT, showing live progress per app.
+
+    SCRIPT runs with its ARGS as "python SCRIPT ARGS" would. While it runs,
+    a terminal shows progress per app on stderr; at the end come a summary
+    table and the run id.
 
     The script need not create a client: with --profile, the profile's
     cluster is started first; without, the script's first app call starts the

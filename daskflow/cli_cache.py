@@ -108,7 +108,7 @@ def ls(app: str | None, url: str | None, summary: bool) -> None:
 @dir_option
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 def prune(app: str | None, older_than: float | None, url: str | None, yes: bool) -> None:
-    """Remove the entries of one app and/or older than an age."""
+    """Remove the entries of one app (--app), older than an age (--older-than), or both."""
     if app is None and older_than is None:
         raise click.UsageError("give --app and/or --older-than (or use 'daskflow cache clear')")
     store = _open(url)

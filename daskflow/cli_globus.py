@@ -17,7 +17,12 @@ def globus() -> None:
               help="Where to store the tokens (mode 0600); default: "
                    "daskflow.staging.globus.token-file or ~/.config/daskflow/globus-tokens.json.")
 def login(client_id: str | None, token_file: str | None) -> None:
-    """Log in to Globus in a browser and store the tokens (with a refresh token)."""
+    """Log in to Globus in a browser and store the tokens.
+
+    Prints a Globus login link to open in a browser, asks for the code the
+    page then shows, and stores the tokens with a refresh token, so that
+    globus:// Files keep working after the access token expires.
+    """
     from .staging.globus import login as native_login
     from .staging.options import staging_options
 

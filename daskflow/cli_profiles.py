@@ -12,7 +12,11 @@ from .sites.profile import ProfileError, available_profiles, load_profile, valid
 
 @click.group()
 def profiles():
-    """Site profiles: where a workflow runs (scheduler and pools of workers)."""
+    """List, show and check site profiles.
+
+    A site profile is a YAML file that says where a workflow runs: one Dask
+    scheduler and its pools of workers (see docs/sites.md).
+    """
 
 
 def _pools(profile) -> str:
@@ -21,7 +25,11 @@ def _pools(profile) -> str:
 
 @profiles.command("ls")
 def ls_cmd():
-    """List the available profiles (user's in the dask config dir shadow the shipped ones)."""
+    """List the available profiles, with their pools and files.
+
+    Yours, in daskflow/profiles/ under the dask config directory
+    (~/.config/dask by default), shadow the shipped ones of the same name.
+    """
     rows = [["NAME", "DESCRIPTION", "POOLS", "PATH"]]
     for name, path in available_profiles().items():
         try:
@@ -37,7 +45,11 @@ def ls_cmd():
 @profiles.command("show")
 @click.argument("name")
 def show_cmd(name):
-    """Print the validated profile NAME (or a path) as YAML, with the defaults filled in."""
+    """Print profile NAME (or a YAML file) with its defaults filled in.
+
+    The profile is validated first: if it has problems, they are printed
+    instead and the exit code is 1.
+    """
     try:
         p = load_profile(name)
     except ProfileError as e:

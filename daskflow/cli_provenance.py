@@ -2,8 +2,9 @@
 
 The commands are plain click commands; the main ``daskflow`` group adds them
 with ``main.add_command(...)`` (or :func:`register`). Every command takes
-``--dir RUNINFO`` (default: dask config ``daskflow.run-dir``, ``runinfo``);
-``RUN`` is a run number ("003", "3"), "latest" (the default) or "-N".
+``--dir DIR``, the runinfo directory (default: dask config ``daskflow.run-dir``,
+``runinfo``); ``RUN`` is a run number ("003", "3"), "latest" (the default) or
+"-N" (``-1`` is the latest).
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from .provenance import (DB_NAME, STATES, ProvenanceStore, default_base, find_ru
                          list_runs)
 
 dir_option = click.option(
-    "--dir", "base", type=click.Path(file_okay=False), default=None,
+    "--dir", "base", type=click.Path(file_okay=False), default=None, metavar="DIR",
     help="The runinfo directory (default: dask config daskflow.run-dir, 'runinfo').")
 run_argument = click.argument("run", default="latest", required=False)
+# so that a RUN of "-1" is not taken for an unknown option
+RUN_SETTINGS = {"ignore_unknown_options": True}
 
 
 def fmt_duration(seconds) -> str:
@@ -75,7 +78,7 @@ def open_run(base: str | None, run: str) -> ProvenanceStore:
 @click.command("runs")
 @dir_option
 def runs(base: str | None) -> None:
-    """List the runs recorded under RUNINFO, oldest first."""
+    """List the runs recorded in the runinfo directory, oldest first."""
     base = base or default_base()
     found = list_runs(base)
     if not found:
@@ -89,11 +92,15 @@ def runs(base: str | None) -> None:
                       "done", "failed", "memo"], rows))
 
 
-@click.command("show")
+@click.command("show", context_settings=RUN_SETTINGS)
 @run_argument
 @dir_option
 def show(run: str, base: str | None) -> None:
-    """Summarise RUN: the run, per-app counts by state and durations, failures."""
+    """Summarise RUN: counts by app and state, durations, failures.
+
+    RUN is a run number (3 or 003), latest (the default) or -N (-1 is the
+    latest run, -2 the one before).
+    """
     with open_run(base, run) as store:
         s = store.summary()
     r = s["run"] or {}
@@ -127,14 +134,18 @@ def show(run: str, base: str | None) -> None:
                 click.echo(f"      {text}")
 
 
-@click.command("tasks")
+@click.command("tasks", context_settings=RUN_SETTINGS)
 @run_argument
 @click.option("--state", multiple=True, type=click.Choice(STATES, case_sensitive=False),
               help="Only tasks in this state (repeatable).")
 @click.option("--app", multiple=True, help="Only tasks of this app (repeatable).")
 @dir_option
 def tasks(run: str, state: tuple[str, ...], app: tuple[str, ...], base: str | None) -> None:
-    """List the tasks of RUN, one line each, in task-id order."""
+    """List the tasks of RUN, one line each, in task-id order.
+
+    RUN is a run number (3 or 003), latest (the default) or -N (-1 is the
+    latest run, -2 the one before).
+    """
     with open_run(base, run) as store:
         found = store.tasks(state=[s.lower() for s in state] or None, app=list(app) or None)
     if not found:
@@ -145,7 +156,7 @@ def tasks(run: str, state: tuple[str, ...], app: tuple[str, ...], base: str | No
     click.echo(table(["tid", "app", "state", "duration", "tries", "worker", "exception"], rows))
 
 
-@click.command("graph")
+@click.command("graph", context_settings=RUN_SETTINGS)
 @run_argument
 @click.option("--format", "fmt", type=click.Choice(["dot", "json", "prov"]), default="dot",
               show_default=True, help="Graphviz DOT, a JSON graph, or W3C PROV-JSON.")
@@ -153,9 +164,13 @@ def tasks(run: str, state: tuple[str, ...], app: tuple[str, ...], base: str | No
               help="Write to this file instead of standard output.")
 @dir_option
 def graph(run: str, fmt: str, output: str | None, base: str | None) -> None:
-    """Export the task graph of RUN as Graphviz DOT, JSON or W3C PROV-JSON.
+    """Export the task graph of RUN as DOT, JSON or W3C PROV-JSON.
 
-    Render the DOT with Graphviz: ``daskflow graph 3 | dot -Tsvg > graph.svg``.
+    RUN is a run number (3 or 003), latest (the default) or -N (-1 is the
+    latest run, -2 the one before). To draw run 3 with Graphviz:
+
+    \b
+        daskflow graph 3 | dot -Tsvg > graph.svg
     """
     from .provenance_export import to_dot, to_json, to_prov
 

@@ -419,6 +419,7 @@ def test_cli_show(cli, base):
     assert f"analyze 3 ({key('analyze', 3)})" in out and "ValueError: bad input" in out
     assert "second line" in out and "[exit code 2" in out
     assert cli("show", "--dir", base).output == out  # "latest" by default
+    assert cli("show", "-1", "--dir", base).output == out  # "-N" is no option
 
 
 def test_cli_tasks(cli, base):
@@ -434,12 +435,14 @@ def test_cli_tasks(cli, base):
                "--dir", base).output.splitlines()[1:]
     assert [line.split()[:3] for line in sims] == [["2", "simulate", "memo"]]
     assert cli("tasks", "0", "--app", "nope", "--dir", base).output == "no tasks\n"
+    assert cli("tasks", "-1", "--state", "failed", "--dir", base).output.splitlines()[1:] == failed
 
 
 def test_cli_graph(cli, base, tmp_path):
     write_run(base)
     dot = cli("graph", "0", "--dir", base).output
     assert dot.startswith("digraph daskflow") and dot.count(" -> ") == len(DEPS)
+    assert cli("graph", "--dir", base, "-1").output == dot
     doc = json.loads(cli("graph", "0", "--format", "json", "--dir", base).output)
     assert len(doc["nodes"]) == len(TASKS) and len(doc["edges"]) == len(DEPS)
     out = tmp_path / "prov.json"
