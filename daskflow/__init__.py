@@ -22,6 +22,7 @@ from .errors import (
     MissingOutputs,
     StagingError,
     UnstageableFile,
+    WorkersUnavailable,
 )
 from .files import File
 from .futures import AppFuture, DataFuture, gather_values as gather
@@ -46,6 +47,7 @@ __all__ = [
     "MissingOutputs",
     "StagingError",
     "UnstageableFile",
+    "WorkersUnavailable",
     "bash_app",
     "checkpoint",
     "gather",

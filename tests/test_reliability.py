@@ -116,7 +116,14 @@ def tick(i):
     return i
 
 if __name__ == "__main__":
+    import distributed
     futures = [tick(i) for i in range(2000)]
+    client = distributed.default_client()
+    while True:  # every call recorded in the store (settle: written), then the kill
+        snap = client.sync(client.scheduler.daskflow_workflow, settle=True)
+        if snap and snap["apps"].get("tick", {{}}).get("total") == 2000:
+            break
+        time.sleep(0.1)
     print("submitted", flush=True)
     time.sleep(60)
 """

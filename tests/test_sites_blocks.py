@@ -167,8 +167,9 @@ def test_a_blocks_mpi_slots_go_to_its_first_worker_only():
     cluster, scaler = start_cluster(profile)
     try:
         block = scaler.make_block(profile.pools[0], 0)
-        assert [spec["options"]["resources"].get("mpi-ranks") for spec in block.values()] == [
-            6, None, None]
+        # local blocks are NannyProcess specs: the Nanny's options are nested
+        assert [spec["options"]["options"]["resources"].get("mpi-ranks")
+                for spec in block.values()] == [6, None, None]
     finally:
         scaler.stop()
         cluster.close()

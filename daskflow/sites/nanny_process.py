@@ -38,7 +38,7 @@ import psutil
 from distributed.deploy.spec import ProcessInterface
 
 _LENGTH = struct.Struct("!Q")
-TAIL_LINES = 40  # stderr lines kept per process
+TAIL_LINES = 200  # stderr lines kept per process
 CLOSE_GRACE = 10.0  # seconds a process gets to close its worker after SIGTERM
 
 
@@ -134,7 +134,10 @@ class NannyProcess(ProcessInterface):
         else:
             state = f"exited with code {self.returncode}"
         text = f"worker {self.name!r} (pid {self.process.pid if self.process else '-'}) {state}"
-        lines = [line for line in self.tail if line.strip()][-8:]
+        # the messages, not the traceback frames around them
+        lines = [line for line in self.tail if line.strip() and not line[0].isspace()
+                 and not line.startswith(("Traceback (most recent", "The above exception",
+                                          "During handling of"))][-8:]
         if lines:
             text += "; the end of its stderr:\n    " + "\n    ".join(lines)
         return text

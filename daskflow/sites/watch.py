@@ -24,6 +24,7 @@ import time
 from typing import Callable
 
 import dask
+from distributed.diagnostics.plugin import SchedulerPlugin
 from tornado.ioloop import PeriodicCallback
 
 from ..errors import WorkersUnavailable
@@ -32,7 +33,7 @@ from .pools import worker_resources
 
 logger = logging.getLogger("daskflow")
 
-CALLBACK = "daskflow-worker-watch"  # key in scheduler.periodic_callbacks
+CALLBACK = "daskflow-worker-watch"  # its name as a plugin and periodic callback
 INTERVAL_MS = 500
 
 
@@ -45,7 +46,7 @@ class _Pool:
         self.failure: WorkersUnavailable | None = None
 
 
-class WorkerWatch:
+class WorkerWatch(SchedulerPlugin):
     """Watches the local worker processes of one cluster (see module docstring).
 
     Parameters
@@ -80,24 +81,28 @@ class WorkerWatch:
     def install(self, scheduler, cluster) -> None:
         """Start watching, in the scheduler's event loop (stopped with the scheduler)."""
         self.scheduler, self.cluster = scheduler, cluster
+        scheduler.add_plugin(self, name=CALLBACK)
         pc = PeriodicCallback(self.check, INTERVAL_MS)
         scheduler.periodic_callbacks[CALLBACK] = pc
         pc.start()
 
+    def add_worker(self, scheduler, worker: str) -> None:
+        """A worker joined: noted at once (it may be gone before the next check)."""
+        name = scheduler.workers[worker].name
+        self._pool(name).ever_joined = True
+        process = self.cluster.workers.get(name)
+        if isinstance(process, NannyProcess):
+            process.joined()
+
     def check(self) -> None:
         now = time.monotonic()
-        scheduler, cluster = self.scheduler, self.cluster
         live: dict[str, int] = {}
-        names = set()
-        for ws in scheduler.workers.values():
+        for ws in self.scheduler.workers.values():
             label = self.pool_of(ws.name)
             live[label] = live.get(label, 0) + 1
-            names.add(str(ws.name))
-        for name, process in list(cluster.workers.items()):
+        for name, process in list(self.cluster.workers.items()):
             if isinstance(process, NannyProcess):
                 self._pool(name).processes[name] = process
-                if str(name) in names:
-                    process.joined()
         for pool in self.pools.values():
             self._update(pool, live.get(pool.label, 0), now)
         failed = {p.label for p in self.pools.values() if p.failure is not None}
@@ -106,7 +111,7 @@ class WorkerWatch:
 
     def _update(self, pool: _Pool, joined: int, now: float) -> None:
         if joined:
-            pool.ever_joined, pool.empty_since, pool.failure = True, None, None
+            pool.empty_since, pool.failure = None, None
             return
         # the pool's processes that should be running (a block the scaler
         # retired is not missed)
