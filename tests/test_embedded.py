@@ -31,6 +31,9 @@ if __name__ == "__main__":
     print("SCHEDULER", info["address"])
     print("WORKERS", len(info["workers"]), os.cpu_count())
     print("THREADS", sorted({w["nthreads"] for w in info["workers"].values()}))
+    print("LISTEN", sorted({a.rsplit(":", 1)[0] for addr, w in info["workers"].items()
+                            for a in (addr, w["nanny"])}))
+    print("MPI", sorted(w["resources"].get("mpi-ranks", 0) for w in info["workers"].values()))
     print("DASHBOARD", client.dashboard_link)
     print("POOLS", client.pools, type(client).__name__)
 '''
@@ -47,6 +50,9 @@ def test_first_app_call_starts_a_local_cluster_and_exits_cleanly(run_script, tmp
     workers, cores = out["WORKERS"].split()
     assert workers == cores
     assert out["THREADS"] == "[1]"
+    # workers and their nannies listen on loopback only; the MPI slots sit on one worker
+    assert out["LISTEN"] == "['tcp://127.0.0.1']", out["LISTEN"]
+    assert out["MPI"] == str([0] * (int(cores) - 1) + [int(cores)]), out["MPI"]
     assert out["DASHBOARD"].startswith("http://127.0.0.1:")
     assert out["POOLS"] == "['local'] Client"
     # the dashboard link is logged once; the shutdown is quiet
