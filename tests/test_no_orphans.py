@@ -109,17 +109,21 @@ def _check_gone(tree):
     assert not alive, _describe(alive)
 
 
-def test_driver_killed_with_sigkill(tmp_path):
-    proc = _start(tmp_path, "time.sleep(600)\n")
+def _kill_when_ready(proc: subprocess.Popen, at_least: int) -> None:
     try:
-        tree = _tree_when_ready(proc, at_least=4)  # 2 x (nanny process + worker process)
-        assert len(tree) >= 4, _describe(tree)
+        tree = _tree_when_ready(proc, at_least)
+        assert len(tree) >= at_least, _describe(tree)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
     finally:
         proc.kill()
         proc.communicate()
     _check_gone(tree)
+
+
+def test_driver_killed_with_sigkill(tmp_path):
+    # 2 x (nanny process + worker process)
+    _kill_when_ready(_start(tmp_path, "time.sleep(600)\n"), at_least=4)
 
 
 @pytest.mark.slow
@@ -158,13 +162,5 @@ def test_driver_interrupted_with_ctrl_c(tmp_path):
 @pytest.mark.slow
 def test_driver_of_local_pools_killed_with_sigkill(tmp_path):
     (tmp_path / "two.yaml").write_text(PROFILE)
-    proc = _start(tmp_path, "time.sleep(600)\n", "two.yaml")
-    try:
-        tree = _tree_when_ready(proc, at_least=6)  # 3 workers of two pools
-        assert len(tree) >= 6, _describe(tree)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(10)
-    finally:
-        proc.kill()
-        proc.communicate()
-    _check_gone(tree)
+    # 3 workers of two pools
+    _kill_when_ready(_start(tmp_path, "time.sleep(600)\n", "two.yaml"), at_least=6)
