@@ -133,6 +133,9 @@ assert add(1, 2).result() == 3
 for child in psutil.Process().children(recursive=True):
     if "daskflow.sites.nanny_main" in " ".join(child.cmdline()):
         child.kill()
+scheduler = distributed.default_client().cluster.scheduler
+while scheduler.workers:  # their workers follow them out (none may take the next call)
+    time.sleep(0.05)
 t0 = time.monotonic()
 f = add(2, 3)
 try:

@@ -69,6 +69,7 @@ class WorkerWatch(SchedulerPlugin):
         self.lost_timeout = lost_timeout if lost_timeout is not None else \
             dask.utils.parse_timedelta(cfg("daskflow.workers.lost-timeout"))
         self.pools: dict[str, _Pool] = {}
+        self._names: dict[str, object] = {}  # address -> name of the workers that joined
         self._pool_resources = {label: set(worker_resources(label, self.labels))
                                 for label in self.labels}
 
@@ -88,11 +89,20 @@ class WorkerWatch(SchedulerPlugin):
 
     def add_worker(self, scheduler, worker: str) -> None:
         """A worker joined: noted at once (it may be gone before the next check)."""
-        name = scheduler.workers[worker].name
-        self._pool(name).ever_joined = True
+        name = self._names[worker] = scheduler.workers[worker].name
+        pool = self._pool(name)
+        pool.ever_joined, pool.empty_since, pool.failure = True, None, None
         process = self.cluster.workers.get(name)
         if isinstance(process, NannyProcess):
             process.joined()
+
+    def remove_worker(self, scheduler, worker: str, **kwargs) -> None:
+        """The lost-timeout counts from the moment the pool's last worker left."""
+        if worker not in self._names:
+            return
+        label = self.pool_of(self._names.pop(worker))  # (already gone from scheduler.workers)
+        if not any(self.pool_of(ws.name) == label for ws in scheduler.workers.values()):
+            self.pools[label].empty_since = time.monotonic()
 
     def check(self) -> None:
         now = time.monotonic()
