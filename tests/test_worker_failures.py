@@ -130,9 +130,11 @@ def test_every_worker_lost_and_none_back(tmp_path):
     proc = _run(APPS + """\
 import psutil, os
 assert add(1, 2).result() == 3
-for child in psutil.Process().children(recursive=True):
-    if "daskflow.sites.nanny_main" in " ".join(child.cmdline()):
-        child.kill()
+nannies = [child for child in psutil.Process().children(recursive=True)
+           if "daskflow.sites.nanny_main" in " ".join(child.cmdline())]
+for nanny in nannies:
+    for process in [*nanny.children(recursive=True), nanny]:  # its worker, then the Nanny
+        process.kill()
 t0 = time.monotonic()
 f = add(2, 3)
 try:

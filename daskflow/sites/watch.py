@@ -222,7 +222,10 @@ class WorkerWatch(SchedulerPlugin):
     def add_worker(self, scheduler, worker: str) -> None:
         """A worker joined: noted at once (it may be gone before the next check)."""
         name = scheduler.workers[worker].name
-        self._pool(name).ever_joined = True
+        pool = self._pool(name)
+        # the pool is not empty now, even if the worker leaves before the
+        # next check: its emptiness (lost-timeout) counts from a later check
+        pool.ever_joined, pool.empty_since = True, None
         self._register(time.monotonic())  # its member may be newer than the last check
         member = self._member_of(name)
         if member is not None:
