@@ -201,7 +201,7 @@ class WorkerWatch(SchedulerPlugin):
         self.members: dict[object, Member] = {}  # by worker_spec key
         self._pool_resources = {label: set(worker_resources(label, self.labels))
                                 for label in self.labels}
-        self._polling = False
+        self._poll_task: asyncio.Task | None = None  # a query under way
         self._next_poll = 0.0
         self._unanswered: set[str] = set()  # providers whose status command failed (logged)
 
@@ -307,10 +307,10 @@ class WorkerWatch(SchedulerPlugin):
     def _poll_jobs(self, jobs: list[_Job], now: float) -> None:
         """Ask the batch systems about ``jobs``, in a thread, unless a query is
         under way or the last one is less than ``poll_interval`` old."""
-        if not jobs or self._polling or now < self._next_poll:
+        if not jobs or self._poll_task is not None or now < self._next_poll:
             return
-        self._polling, self._next_poll = True, now + self.poll_interval
-        asyncio.ensure_future(self._poll(jobs))
+        self._next_poll = now + self.poll_interval
+        self._poll_task = asyncio.ensure_future(self._poll(jobs))
 
     async def _poll(self, jobs: list[_Job]) -> None:
         try:
@@ -334,7 +334,13 @@ class WorkerWatch(SchedulerPlugin):
                 for job, (phase, state, tail) in zip(group, seen):
                     job.observe(phase, state, tail, now)
         finally:
-            self._polling = False
+            self._poll_task = None
+
+    async def close(self) -> None:
+        """The scheduler closes: a query under way is abandoned (its thread
+        ends with its command), not left pending in a loop about to stop."""
+        if self._poll_task is not None:
+            self._poll_task.cancel()
 
     def _fail_stranded_tasks(self, failed: set[str]) -> None:
         """Err the waiting tasks that only failed pools could run."""
