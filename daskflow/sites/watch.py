@@ -57,7 +57,7 @@ class Member(Protocol):
     """What the watch needs of a pool's member (a worker process or a batch job)."""
 
     handle: object  # the object ``cluster.workers`` holds for it (None once it is gone)
-    running_since: float | None  # monotonic time it started running; None: queued
+    running_since: float | None  # when it was first seen running; None: queued (or not asked yet)
 
     @property
     def ended(self) -> bool: ...
@@ -89,7 +89,9 @@ class _Process:
 class _Job:
     """A batch job running a block's workers (a dask-jobqueue Job), as the
     batch system last described it (``observe``): queued until it is listed
-    as running, ended once it is listed as ended or no longer listed."""
+    as running, ended once it is listed as ended or no longer listed. Only
+    the jobs of pools without workers are asked about, so a pool that loses
+    its workers waits one poll more before its lost-timeout starts."""
 
     def __init__(self, job, provider: str):
         # only a weak reference: SpecCluster's close asserts that every job
