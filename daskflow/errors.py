@@ -306,11 +306,12 @@ class RemoteError(AppError):
 
 
 class WorkersUnavailable(DaskflowError, RuntimeError):
-    """No worker of a pool daskflow started on this machine can run the task:
-    none could start, none joined in time, or all were lost.
+    """No worker of a pool daskflow started (its local worker processes or
+    its batch jobs) can run the task: none could start, none joined in time,
+    or all were lost.
 
     Parameters: pool (its label), why, processes (what became of each worker
-    process, with the end of its stderr).
+    process or batch job, with the end of its stderr).
     """
 
     def __init__(self, pool: str, why: str, processes: Sequence[str]):

@@ -4,10 +4,12 @@ started by scripts/start-slurm.sh from the test command)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import time
 
+import dask
 import pytest
 from waiting import until
 
@@ -234,3 +236,157 @@ def test_jobs_end_by_themselves_after_the_driver_is_killed(tmp_path):
     until(lambda: _our_jobs() == [], "the job did not end without its driver",
           timeout=DEATH_TIMEOUT + 60)
     print(f"job ended {time.time() - killed:.1f} s after the driver was killed")
+
+
+# --- blocks whose jobs cannot run their workers: WorkersUnavailable, not a hang
+
+BROKEN = """
+name: slurm-broken
+scheduler: {dashboard: 127.0.0.1:0}
+pools:
+  - label: cpu
+    provider: slurm
+    block:
+      cores: 1
+      memory: 1GB
+      walltime: "00:05:00"
+      queue: debug
+      worker_init: ["echo 'site set-up failed: no scratch space' >&2", "exit 3"]
+    scaling: {strategy: none, init_blocks: 1, max_blocks: 1}
+"""
+
+
+@python_app
+def add(a, b):
+    return a + b
+
+
+def _watch(client):
+    from daskflow.sites.watch import CALLBACK
+
+    return client._owns_cluster.scheduler.plugins[CALLBACK]
+
+
+def test_a_job_that_dies_at_once_fails_the_waiting_call_quoting_its_stderr(tmp_path):
+    profile = tmp_path / "broken.yaml"
+    profile.write_text(BROKEN)
+    start = time.monotonic()
+    with daskflow.Client(profile=str(profile), set_as_default=False) as c, c.as_current():
+        assert time.monotonic() - start < 30  # the client does not wait for batch jobs
+        with pytest.raises(daskflow.WorkersUnavailable) as info:
+            add(1, 2).result(timeout=90)
+        seconds = time.monotonic() - start
+    print(f"WorkersUnavailable {seconds:.1f} s after the client was asked for")
+    message = str(info.value)
+    assert message.startswith("no worker of pool 'cpu' can run this task: no worker could start")
+    assert re.search(r"block 'cpu-0' \(slurm job \d+\) ended", message), message
+    assert "site set-up failed: no scratch space" in message
+    assert seconds < 60
+    assert _our_jobs() == []
+
+
+def test_a_job_whose_worker_never_joins_fails_after_the_startup_timeout(tmp_path):
+    profile = tmp_path / "stuck.yaml"
+    profile.write_text(BROKEN.replace('"exit 3"', '"sleep 600"').replace(
+        "site set-up failed: no scratch space", "waiting for a licence server"))
+    with dask.config.set({"daskflow.workers.startup-timeout": "4s",
+                          "daskflow.workers.batch-poll-interval": "1s"}):
+        with daskflow.Client(profile=str(profile), set_as_default=False) as c, c.as_current():
+            start = time.monotonic()
+            with pytest.raises(daskflow.WorkersUnavailable) as info:
+                add(1, 2).result(timeout=90)
+            seconds = time.monotonic() - start
+    message = str(info.value)
+    assert "no worker joined within 4 s (daskflow.workers.startup-timeout)" in message
+    assert re.search(r"block 'cpu-0' \(slurm job \d+\) is running \(RUNNING\)", message), message
+    assert "waiting for a licence server" in message
+    assert 4 <= seconds < 40
+    until(lambda: _our_jobs() == [], "the stuck job outlived the client", timeout=30)
+
+
+def test_a_queued_job_is_never_a_failure(tmp_path):
+    """A held job stays PENDING: however short the start-up timeout, its
+    pool's tasks wait (the timeout counts from the job's start)."""
+    profile = tmp_path / "held.yaml"
+    profile.write_text(ELASTIC.replace("queue: debug}", "queue: debug, job_extra: [--hold]}")
+                       .replace("init_blocks: 0, min_blocks: 0", "init_blocks: 1, min_blocks: 1"))
+    with dask.config.set({"daskflow.workers.startup-timeout": "1s",
+                          "daskflow.workers.batch-poll-interval": "0.5s"}):
+        with daskflow.Client(profile=str(profile), set_as_default=False) as c, c.as_current():
+            future = add(1, 2)
+            with pytest.raises(TimeoutError):
+                future.result(timeout=6)
+            (job,) = _watch(c).members.values()
+            assert job.state == "PENDING" and job.running_since is None
+            assert _watch(c).failure("cpu") is None
+    until(lambda: _our_jobs() == [], "the held job outlived the client", timeout=30)
+
+
+def test_a_healthy_slurm_pool_is_watched_and_not_failed(tmp_path):
+    profile = tmp_path / "healthy.yaml"
+    profile.write_text(BROKEN.replace(
+        'worker_init: ["echo \'site set-up failed: no scratch space\' >&2", "exit 3"]',
+        "worker_init: ['echo starting a worker >&2']"))
+    with dask.config.set({"daskflow.workers.batch-poll-interval": "0.5s"}):
+        with daskflow.Client(profile=str(profile), set_as_default=False) as c, c.as_current():
+            assert add(1, 2).result(timeout=120) == 3
+            (job,) = _watch(c).members.values()
+            # the watch asked Slurm while the job ran its worker, and found no fault
+            assert job.state == "RUNNING" and job.running_since is not None and not job.ended
+            assert _watch(c).failure("cpu") is None
+
+
+def test_job_states_asks_squeue_about_queued_running_ended_and_forgotten_jobs():
+    from daskflow.sites.job_status import ENDED, PENDING, RUNNING, job_states
+
+    def submit(*args):
+        out = subprocess.run(["sbatch", "-p", "debug", "-J", "jobstatus-probe", "--mem=100M",
+                              "-o", "/dev/null", *args], capture_output=True, text=True,
+                             check=True).stdout
+        return out.split()[-1]  # "Submitted batch job N"
+
+    held, running, failed = (submit("--hold", "--wrap", "sleep 60"),
+                             submit("--wrap", "sleep 60"), submit("--wrap", "exit 3"))
+    try:
+        until(lambda: job_states("slurm", [running, failed]) ==
+              {running: (RUNNING, "RUNNING"), failed: (ENDED, "FAILED")},
+              "squeue did not list one job RUNNING and one FAILED", timeout=30)
+        assert job_states("slurm", [held, "999999"]) == \
+            {held: (PENDING, "PENDING"), "999999": (ENDED, "")}
+        # every id unknown: squeue exits 1 ("Invalid job id specified"), an answer
+        assert job_states("slurm", ["999999"]) == {"999999": (ENDED, "")}
+    finally:
+        subprocess.run(["scancel", held, running], check=True)
+
+
+def test_a_failing_status_command_is_told_once_and_fails_no_pool(tmp_path):
+    """squeue missing (sbatch and scancel still there): the watch cannot
+    tell that the job died, says so once, and does not fail the pool on a guess."""
+    import sys
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for command in ("sbatch", "scancel"):
+        (bin_dir / command).symlink_to(shutil.which(command))
+    (tmp_path / "broken.yaml").write_text(BROKEN)
+    script = tmp_path / "wf.py"
+    script.write_text(
+        "import daskflow\n"
+        "from daskflow import python_app\n"
+        "@python_app\n"
+        "def add(a, b):\n"
+        "    return a + b\n"
+        "with daskflow.Client(profile='broken.yaml') as c:\n"
+        "    try:\n"
+        "        add(1, 2).result(timeout=8)\n"
+        "    except TimeoutError:\n"
+        "        print('STILL WAITING')\n")
+    env = dict(os.environ, PATH=str(bin_dir), DASK_DASKFLOW__WORKERS__BATCH_POLL_INTERVAL="0.5s",
+               PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          cwd=tmp_path, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "STILL WAITING"
+    told = [line for line in proc.stderr.splitlines() if "cannot tell whether" in line]
+    assert len(told) == 1, proc.stderr
+    assert "slurm jobs of pool(s) cpu" in told[0] and "squeue" in told[0]

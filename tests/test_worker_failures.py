@@ -130,11 +130,13 @@ def test_every_worker_lost_and_none_back(tmp_path):
     proc = _run(APPS + """\
 import psutil, os
 assert add(1, 2).result() == 3
-for child in psutil.Process().children(recursive=True):
-    if "daskflow.sites.nanny_main" in " ".join(child.cmdline()):
-        child.kill()
+nannies = [child for child in psutil.Process().children(recursive=True)
+           if "daskflow.sites.nanny_main" in " ".join(child.cmdline())]
+for nanny in nannies:
+    for process in [*nanny.children(recursive=True), nanny]:  # its worker, then the Nanny
+        process.kill()
 scheduler = distributed.default_client().cluster.scheduler
-while scheduler.workers:  # their workers follow them out (none may take the next call)
+while scheduler.workers:  # none may take the next call
     time.sleep(0.05)
 t0 = time.monotonic()
 f = add(2, 3)

@@ -134,10 +134,7 @@ class NannyProcess(ProcessInterface):
         else:
             state = f"exited with code {self.returncode}"
         text = f"worker {self.name!r} (pid {self.process.pid if self.process else '-'}) {state}"
-        # the messages, not the traceback frames around them
-        lines = [line for line in self.tail if line.strip() and not line[0].isspace()
-                 and not line.startswith(("Traceback (most recent", "The above exception",
-                                          "During handling of"))][-8:]
+        lines = messages(self.tail)
         if lines:
             text += "; the end of its stderr:\n    " + "\n    ".join(lines)
         return text
@@ -154,6 +151,14 @@ class NannyProcess(ProcessInterface):
         if process is not None and process.stdin is not None:
             process.stdin.close()
         await super().close()
+
+
+def messages(lines, count: int = 8) -> list[str]:
+    """The last ``count`` messages of stderr ``lines``: what a reader needs to
+    see why a worker did not start, not the traceback frames around them."""
+    return [line for line in lines if line.strip() and not line[0].isspace()
+            and not line.startswith(("Traceback (most recent", "The above exception",
+                                     "During handling of"))][-count:]
 
 
 def _write(text: str) -> None:

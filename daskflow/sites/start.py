@@ -1,10 +1,11 @@
 """Start a profile's cluster: one Dask ``SpecCluster`` (one scheduler) whose
 "workers" are the blocks of every pool: Nannies in processes of their own
-for ``local`` pools (see ``nanny_process``; ``watch`` fails their tasks when
-they cannot start), dask-jobqueue job classes (one batch job each, see
-``launchers`` for multi-node blocks) for batch-system pools, distributed's
-SSH workers for ``ssh`` pools (see ``ssh``) and pods for ``kubernetes``
-pools (see ``kubernetes``). Every worker is tagged with its pool's label (see ``pools``)."""
+for ``local`` pools (see ``nanny_process``), dask-jobqueue job classes (one
+batch job each, see ``launchers`` for multi-node blocks) for batch-system
+pools (``watch`` fails the tasks of both when their workers cannot start),
+distributed's SSH workers for ``ssh`` pools (see ``ssh``) and pods for
+``kubernetes`` pools (see ``kubernetes``). Every worker is tagged with its
+pool's label (see ``pools``)."""
 
 from __future__ import annotations
 
@@ -47,6 +48,10 @@ def start_cluster(profile: Profile,
     ``log_directory`` receives the batch jobs' output."""
     for pool in profile.pools:
         check_pool(profile, pool)
+    if log_directory is not None:
+        # the jobs a scaler submits later, after the driver changed directory,
+        # and the watch that quotes their stderr find the same files
+        log_directory = os.path.abspath(log_directory)
     labels = [p.label for p in profile.pools]
     host = profile.scheduler.host
     security = cluster_security(profile.scheduler.security)
@@ -102,11 +107,16 @@ def start_cluster(profile: Profile,
     scaler = PoolScaler(cluster, list(profile.pools), make_block, initial)
     scaler.start()
     local = [name for name, spec in workers.items() if spec["cls"] is NannyProcess]
-    if any(p.provider == "local" for p in profile.pools):
-        watch = WorkerWatch(lambda name: _pool_of(str(name), labels), labels)
+    if any(p.provider == "local" or p.provider in JOB_CLASSES for p in profile.pools):
+        watch = WorkerWatch(lambda name: _pool_of(str(name), labels), labels,
+                            providers={p.label: p.provider for p in profile.pools})
         try:
             cluster.sync(_install, watch, cluster)
-            if local:  # as started as the other providers' blocks: joined
+            # local workers start in seconds: the client waits for them as
+            # SpecCluster waits for the other blocks (a batch job submitted, a
+            # pod created). Not for batch jobs, which a queue may hold for
+            # hours: the calls that wait for their workers raise if they die.
+            if local:
                 wait_for_processes(cluster, watch, local)
         except BaseException:
             scaler.stop()
