@@ -54,3 +54,66 @@ def run_script(tmp_path):
                               text=True, timeout=timeout, cwd=cwd or tmp_path, env=env)
 
     return run
+
+
+class OtherUser:
+    """A second local Unix user (made by scripts/add-test-user.sh): what
+    another user of a shared login node could do. It runs plain commands (the
+    test interpreter may live where only root can read it)."""
+
+    def __init__(self, name: str):
+        import pwd
+
+        entry = pwd.getpwnam(name)
+        self.name, self.uid, self.gid, self.home = name, entry.pw_uid, entry.pw_gid, entry.pw_dir
+
+    def run(self, *command: str, input: bytes | None = None, timeout: float = 60, cwd=None):
+        """Run ``command`` as this user (its own HOME, no supplementary
+        groups); returns the CompletedProcess (bytes)."""
+        import subprocess
+
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": self.home, "USER": self.name,
+               "LOGNAME": self.name}
+        return subprocess.run(list(command), input=input, capture_output=True, timeout=timeout,
+                              cwd=cwd or self.home, env=env, user=self.uid, group=self.gid,
+                              extra_groups=[])
+
+    def write(self, path: str, data: bytes) -> None:
+        """Create or replace the file ``path`` as this user."""
+        result = self.run("sh", "-c", 'cat > "$1"', "sh", str(path), input=data)
+        if result.returncode:
+            raise PermissionError(f"{self.name} cannot write {path}: {result.stderr.decode()}")
+
+    def mkdir(self, path: str, mode: str = "700") -> None:
+        """Create the directory ``path`` as this user."""
+        result = self.run("mkdir", "-m", mode, "-p", str(path))
+        if result.returncode:
+            raise PermissionError(f"{self.name} cannot create {path}: {result.stderr.decode()}")
+
+
+@pytest.fixture(scope="session")
+def other_user():
+    """The second Unix user; skips (saying why) where it cannot be used."""
+    import pwd
+
+    name = os.environ.get("DASKFLOW_TEST_OTHER_USER", "daskflow-other")
+    if os.geteuid() != 0:
+        pytest.skip("needs root to act as a second Unix user (run ./scripts/test as root)")
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        pytest.skip(f"no Unix user {name!r}: run ./scripts/add-test-user.sh as root")
+    return OtherUser(name)
+
+
+@pytest.fixture
+def shared_dir():
+    """A fresh directory like /tmp (mode 1777, outside pytest's private
+    tmp_path) where the test and the second user can both create files."""
+    import shutil
+    import tempfile
+
+    path = tempfile.mkdtemp(prefix="daskflow-shared-", dir="/tmp")
+    os.chmod(path, 0o1777)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
