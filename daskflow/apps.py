@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import inspect
+import math
 import os
 from typing import Callable, Iterable
 
@@ -154,7 +155,7 @@ class App:
         if "outputs" in kwargs:
             raise ValueError(f"app '{self.name}': outputs= in map() would make every call "
                              "write the same files; call the app once per item instead")
-        calls = list(zip(*iterables, strict=True))
+        calls = _map_calls(self.name, iterables)
         if not calls:
             return []
         session, tids, run = _client.next_tids(len(calls))
@@ -434,11 +435,30 @@ join_app = _decorator("join")
 
 # --------------------------------------------------------------- arguments
 def _check_walltime(name: str, walltime) -> None:
+    # nan compares false with everything, so `walltime <= 0` alone lets it through
     if walltime is not None and (
-        isinstance(walltime, bool) or not isinstance(walltime, (int, float)) or walltime <= 0
+        isinstance(walltime, bool) or not isinstance(walltime, (int, float))
+        or not math.isfinite(walltime) or walltime <= 0
     ):
-        raise ValueError(f"app '{name}': walltime must be a number of seconds > 0, "
-                         f"got {walltime!r}")
+        raise ValueError(f"app '{name}': walltime must be a finite number of seconds > 0 "
+                         f"(or None for no limit), got {walltime!r}")
+
+
+def _map_calls(name: str, iterables: tuple) -> list[tuple]:
+    """The argument tuples of ``map``: one per position of the iterables,
+    which must all have the same length (a shorter one would drop calls)."""
+    columns = []
+    for number, iterable in enumerate(iterables, 1):
+        try:
+            columns.append(list(iterable))
+        except TypeError:
+            raise TypeError(f"app '{name}': map() argument {number} is not iterable "
+                            f"({type(iterable).__name__})") from None
+    lengths = [len(column) for column in columns]
+    if len(set(lengths)) > 1:
+        raise ValueError(f"app '{name}': map() needs iterables of the same length, got "
+                         f"lengths {', '.join(map(str, lengths))}")
+    return list(zip(*columns))
 
 
 def _as_file(app: str, what: str, value) -> File:

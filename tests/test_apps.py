@@ -157,6 +157,9 @@ def test_decorating_a_non_function_fails():
 def test_bad_call_keywords_fail_at_call_time(client):
     with pytest.raises(ValueError, match="walltime"):
         add(1, walltime=-3)
+    for never in (float("nan"), float("inf")):  # nan once killed the app at once
+        with pytest.raises(ValueError, match=r"app 'add': walltime must be a finite number"):
+            add(1, walltime=never)
     with pytest.raises(ValueError, match=r"\(path, mode\)"):
         add(1, stdout=("x.txt", "r"))
     with pytest.raises(ValueError, match="unknown resource specification keys"):

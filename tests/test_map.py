@@ -40,9 +40,12 @@ def test_map_with_several_iterables_and_broadcast_kwargs(client):
     assert client.gather(plus.map([1, 2, 3], b=100)) == [101, 102, 103]
 
 
-def test_map_of_unequal_lengths_is_an_error(client):
-    with pytest.raises(ValueError):
-        plus.map([1, 2], [1])
+def test_map_of_unequal_lengths_is_an_error_naming_the_app(client):
+    with pytest.raises(ValueError, match=r"app 'plus': map\(\) needs iterables of the same "
+                                         r"length, got lengths 2, 1"):
+        plus.map([1, 2], (x for x in [1]))
+    with pytest.raises(TypeError, match=r"app 'plus': map\(\) argument 2 is not iterable \(int\)"):
+        plus.map([1, 2], 3)
 
 
 def test_map_refuses_shared_outputs(client):
