@@ -45,7 +45,7 @@ from urllib.parse import unquote
 
 from distributed import Future
 
-from ..errors import StagingError, UnstageableFile
+from ..errors import StagingError, UnsafeStagingDir, UnstageableFile
 from ..files import File
 from ..redaction import redact_text, redact_url
 from . import private, registry
@@ -286,7 +286,9 @@ class Staged:
         digest = hashlib.sha256(f.url.encode()).hexdigest()[:12]
         return os.path.join(self.workdir, kind, digest, f.filename or "download")
 
-    def _fail(self, f: File, direction: str, exc: BaseException) -> StagingError:
+    def _fail(self, f: File, direction: str, exc: BaseException) -> BaseException:
+        if isinstance(exc, UnsafeStagingDir):
+            return exc  # the node's problem, not the File's: as it is
         cause = redact_text(exc.cause) if isinstance(exc, StagingError) else _brief(exc)
         return StagingError(self.app_name, self.tid, redact_url(f.url), direction, cause)
 
