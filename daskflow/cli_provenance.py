@@ -5,6 +5,9 @@ with ``main.add_command(...)`` (or :func:`register`). Every command takes
 ``--dir DIR``, the runinfo directory (default: dask config ``daskflow.run-dir``,
 ``runinfo``); ``RUN`` is a run number ("003", "3"), "latest" (the default) or
 "-N" (``-1`` is the latest).
+
+What they print is redacted once more (``daskflow.redaction``): a database
+written by an older daskflow may hold URL passwords or signed query strings.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import click
 
 from .provenance import (DB_NAME, STATES, ProvenanceStore, default_base, find_run,
                          list_runs)
+from .redaction import redact_text
 
 dir_option = click.option(
     "--dir", "base", type=click.Path(file_okay=False), default=None, metavar="DIR",
@@ -130,7 +134,9 @@ def show(run: str, base: str | None) -> None:
                      f"on {f['worker']}" if f["worker"] else ""]
             extra = ", ".join(e for e in extra if e)
             click.echo(f"  {f['app']} {f['tid']} ({f['key']})" + (f"  [{extra}]" if extra else ""))
-            for text in str(f["exception"] or "(no message)").strip().splitlines()[:20]:
+            if f.get("args"):
+                click.echo(f"      arguments: {first_line(redact_text(f['args']), 200)}")
+            for text in redact_text(str(f["exception"] or "(no message)")).strip().splitlines()[:20]:
                 click.echo(f"      {text}")
 
 
@@ -152,7 +158,8 @@ def tasks(run: str, state: tuple[str, ...], app: tuple[str, ...], base: str | No
         click.echo("no tasks")
         return
     rows = [[t["tid"] or "-", t["app"] or "?", t["state"], fmt_duration(t["duration"]),
-             t["tries"], t["worker"] or "-", first_line(t["exception"])] for t in found]
+             t["tries"], t["worker"] or "-", first_line(redact_text(t["exception"]))]
+            for t in found]
     click.echo(table(["tid", "app", "state", "duration", "tries", "worker", "exception"], rows))
 
 

@@ -199,6 +199,20 @@ class StagingError(AppError):
         return f"{self._where()} could not {verb} {self.url}: {self.cause}"
 
 
+class UnsafeStagingDir(DaskflowError):
+    """The staging directory is not private to this user (another user owns
+    it, or others may write in it), so files in it could have been planted."""
+
+    def __init__(self, path: str, owner: str, mode: int, problem: str):
+        super().__init__(path, owner, mode, problem)
+
+    def __str__(self) -> str:
+        path, owner, mode, problem = self.args
+        return (f"refusing the staging directory {path}: {problem} (owner {owner}, mode "
+                f"{mode:04o}); set daskflow.staging.dir (or daskflow.staging.cache.dir) to "
+                f"a directory of your own, or remove {path}")
+
+
 class UnstageableFile(DaskflowError, ValueError):
     """A File given to an app cannot be staged: raised at call time, in the driver."""
 

@@ -73,7 +73,7 @@ class File(os.PathLike):
         if self.is_local:
             return self.path
         raise ValueError(
-            f"File {self.url!r} is remote ({self.scheme}://) and has not been staged "
+            f"File {_redact(self.url)!r} is remote ({self.scheme}://) and has not been staged "
             "to a local path; pass it to an app in inputs=/outputs= to stage it"
         )
 
@@ -92,8 +92,8 @@ class File(os.PathLike):
     def __str__(self) -> str:
         return self.filepath if (self.is_local or self.local_path) else self.url
 
-    def __repr__(self) -> str:
-        return f"<File {self.url}>"
+    def __repr__(self) -> str:  # redacted: reprs end up in logs and records
+        return f"<File {_redact(self.url)}>"
 
     def __eq__(self, other) -> bool:
         return isinstance(other, File) and (self.url, self.local_path) == (
@@ -109,6 +109,12 @@ class File(os.PathLike):
 
     def __dask_tokenize__(self):
         return ("daskflow.File", self.url)
+
+
+def _redact(url: str) -> str:
+    from .redaction import redact_url
+
+    return redact_url(url)
 
 
 def _rebuild(url: str, local_path: str | None) -> File:

@@ -22,6 +22,7 @@ from typing import Any
 from dask._task_spec import Alias, GraphNode, TaskRef
 from distributed.diagnostics.plugin import SchedulerPlugin
 
+from .redaction import arguments_digest, redact_batch
 from .report import TOPIC
 from .sites.routing import upstream_key
 from .task import MemberRef
@@ -47,6 +48,7 @@ class ProvenancePlugin(SchedulerPlugin):
         self._client: str | None = None
         self.scheduler = None
         self.state = None  # the live aggregate (dashboard.state.WorkflowState)
+        self.record_arguments = _record_arguments()  # read here, on the client
 
     # ---------------------------------------------------------------- hooks
     async def start(self, scheduler) -> None:
@@ -126,6 +128,7 @@ class ProvenancePlugin(SchedulerPlugin):
                 items, stop = self._drain()
                 if items:
                     batch, end = _to_batch(items, memo_hits, chunks, bash)
+                    batch = _private(batch, self.record_arguments)
                     try:  # the live views first: they need not wait for the disk
                         self.state.apply(batch)
                     except Exception:
@@ -284,8 +287,10 @@ def _references(obj, found: set | None = None) -> set:
 
 def _row(key, app, tid, when, args, kwargs, opts=None) -> dict:
     streams = {name: _stream(getattr(opts, name, None)) for name in ("stdout", "stderr")}
+    text = _repr((args, kwargs))
     return {"key": key, "tid": str(tid), "app": getattr(app, "name", "?"),
-            "app_hash": getattr(app, "identity", None), "args": _summary((args, kwargs)),
+            "app_hash": getattr(app, "identity", None), "args": _cut(text),
+            "args_digest": arguments_digest(text),  # kept instead of args unless recorded
             "submitted": when, "chunk_key": None, "index": None,
             "deps": _references((args, kwargs)),
             "streams": {k: v for k, v in streams.items() if v is not None},
@@ -301,11 +306,38 @@ def _stream(target) -> str | None:
 
 
 def _summary(value, limit: int = 300) -> str:
+    return _cut(_repr(value), limit)
+
+
+def _repr(value) -> str:
     try:
-        text = repr(value)
+        return repr(value)
     except Exception as exc:  # a user's __repr__ may fail
-        text = f"<unrepresentable: {exc!r}>"
+        return f"<unrepresentable: {exc!r}>"
+
+
+def _cut(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _record_arguments() -> bool:
+    """``daskflow.provenance.record-arguments``: keep call arguments as text
+    (else as keyed digests: arguments may hold passwords)."""
+    import dask
+
+    return bool(dask.config.get("daskflow.provenance.record-arguments", default=False))
+
+
+def _private(batch: dict[str, list], record_arguments: bool) -> dict[str, list]:
+    """What of a batch may be kept, in one place: call arguments as digests
+    (unless the run records them) and every text redacted (URL passwords,
+    signed query strings; see ``redaction``). Applied before the batch goes
+    to the live state and to the store."""
+    for row in batch.get("tasks") or ():
+        digest = row.pop("args_digest", None)
+        if digest is not None and not record_arguments:
+            row["args"] = digest
+    return redact_batch(batch)
 
 
 def _update_for(key: str, finish: str, when: float, info: dict) -> dict | None:

@@ -21,7 +21,9 @@ Schema
 ``tasks``
     One row per task, ``key`` (the Dask key; ``"{chunk_key}[{index}]"`` for a
     call of a chunked map) is the primary key. ``tid`` (text: "12", or "7.1"
-    for calls made inside join app 7), ``app``, ``app_hash``, ``args`` (text),
+    for calls made inside join app 7), ``app``, ``app_hash``, ``args`` (a
+    keyed digest ``"hmac-sha256:…"`` of the call's arguments, or their repr
+    with ``daskflow.provenance.record-arguments``),
     ``chunk_key`` / ``chunk_index`` (NULL unless chunked), ``state`` (pending,
     running, done, failed, memo, cancelled), ``memo`` ("hit", "miss" or
     NULL), ``tries``, ``submitted`` / ``started`` / ``finished`` (epoch s),
@@ -39,6 +41,12 @@ Schema
     (direction "in") or generated ("out").
 
 ``PRAGMA user_version`` holds the schema version (:data:`SCHEMA_VERSION`).
+
+Privacy: every text comes redacted (URL passwords, signed query strings;
+``daskflow.redaction``), run directories are created 0700 and the database
+(with SQLite's ``-wal``/``-shm`` beside it) 0600, whatever the umask. A
+runinfo directory that exists is left as it is (a team may share one); one
+that is missing is created 0700.
 """
 
 from __future__ import annotations
@@ -58,6 +66,8 @@ from . import config  # noqa: F401  (daskflow's dask config defaults)
 DB_NAME = "provenance.db"
 SCHEMA_VERSION = 1
 STATES = ("pending", "running", "done", "failed", "memo", "cancelled")
+PRIVATE_DIR = 0o700  # run directories (they hold the run's database, results, logs)
+PRIVATE_FILE = 0o600  # the database; SQLite gives its -wal and -shm the same mode
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -134,27 +144,37 @@ def new_run_dir(base: str) -> tuple[str, str]:
     Parameters
     ----------
     base : str
-        The runinfo directory (created if missing).
+        The runinfo directory (created 0700 if missing; left as it is if
+        present, since a team may share one).
 
     Returns
     -------
     run_id : str
         "000", "001", …
     path : str
-        Absolute path of the new, empty directory. ``os.mkdir`` is atomic, so
-        concurrent runs never share a directory.
+        Absolute path of the new, empty directory, 0700 whatever the umask.
+        ``os.mkdir`` is atomic, so concurrent runs never share a directory.
     """
-    os.makedirs(base, exist_ok=True)
+    if not os.path.isdir(base):
+        parent = os.path.dirname(os.path.abspath(base))
+        os.makedirs(parent, exist_ok=True)
+        try:
+            os.mkdir(base, PRIVATE_DIR)
+            os.chmod(base, PRIVATE_DIR)
+        except FileExistsError:  # made meanwhile by another run: as it is
+            pass
     names = _run_names(base)
     n = int(names[-1]) + 1 if names else 0
     while True:
         run_id = f"{n:03d}"
         path = os.path.abspath(os.path.join(base, run_id))
         try:
-            os.mkdir(path)
-            return run_id, path
+            os.mkdir(path, PRIVATE_DIR)
         except FileExistsError:
             n += 1
+            continue
+        os.chmod(path, PRIVATE_DIR)
+        return run_id, path
 
 
 def find_run(base: str, run: str) -> str:
@@ -217,6 +237,21 @@ def run_status(run: dict | None) -> str:
     return "unfinished"
 
 
+def _create_private(path: str) -> None:
+    """Create the database file 0600 (whatever the umask) before SQLite opens
+    it, so it is never readable by others, not even for a moment; SQLite
+    creates its -wal and -shm files with the database's mode. A file that is
+    there already keeps its mode."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+    except FileExistsError:
+        return
+    try:
+        os.fchmod(fd, PRIVATE_FILE)
+    finally:
+        os.close(fd)
+
+
 def _tid_order(tid) -> tuple:
     """Sort key of task ids: "2" < "10" < "10.1"; missing ones last."""
     if tid is None:
@@ -256,7 +291,8 @@ class ProvenanceStore:
                                          check_same_thread=False)
             self._conn.execute("PRAGMA busy_timeout = 10000")
         else:
-            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            os.makedirs(os.path.dirname(self.path), mode=PRIVATE_DIR, exist_ok=True)
+            _create_private(self.path)
             self._conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
                                          check_same_thread=False)
             self._conn.execute("PRAGMA busy_timeout = 30000")
@@ -475,7 +511,7 @@ class ProvenanceStore:
             ``memo_hits``, ``retried`` (tasks tried more than once),
             ``duration_total``/``duration_mean`` (s, over tasks with a start
             and an end)), and ``failures`` (failed tasks: ``key``, ``tid``,
-            ``app``, ``exception``, ``exit_code``, ``tries``, ``worker``).
+            ``app``, ``args``, ``exception``, ``exit_code``, ``tries``, ``worker``).
         """
         with self._transaction("DEFERRED"):
             runs = self.runs()
@@ -484,7 +520,7 @@ class ProvenanceStore:
                 " sum(coalesce(tries, 1) > 1) AS retried, sum(finished - started) AS total,"
                 " count(finished - started) AS timed FROM tasks GROUP BY app, state")
             failures = self._query(
-                "SELECT key, tid, app, exception, exit_code, tries, worker FROM tasks"
+                "SELECT key, tid, app, args, exception, exit_code, tries, worker FROM tasks"
                 " WHERE state = 'failed'")
         apps: dict = {}
         states: dict = {}

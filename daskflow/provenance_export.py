@@ -1,7 +1,9 @@
 """Exports of a run's provenance: Graphviz DOT, a JSON graph, W3C PROV-JSON.
 
 Each function takes a :class:`daskflow.provenance.ProvenanceStore` (readonly
-or not) and reads it; nothing is written.
+or not) and reads it; nothing is written. What they export is redacted once
+more (``daskflow.redaction``): a database written by an older daskflow may
+hold URL passwords or signed query strings.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 from urllib.parse import quote
+
+from .redaction import redact_batch
 
 if TYPE_CHECKING:  # pragma: no cover
     from .provenance import ProvenanceStore
@@ -20,6 +24,10 @@ NODE_FIELDS = ("key", "tid", "app", "state", "memo", "tries", "submitted", "star
                "chunk_key", "chunk_index", "nbytes")
 PROV_NS = "http://www.w3.org/ns/prov#"
 DASKFLOW_NS = "urn:daskflow:"
+
+
+def _redacted(rows: list[dict]) -> list[dict]:
+    return redact_batch({"rows": rows})["rows"]
 
 
 def _dot_str(s) -> str:
@@ -35,7 +43,7 @@ def to_dot(store: ProvenanceStore) -> str:
     """
     lines = ["digraph daskflow {", "  rankdir=LR;",
              '  node [shape=box, style="rounded,filled", fontname="Helvetica"];']
-    tasks = store.tasks()
+    tasks = _redacted(store.tasks())
     for t in tasks:
         label = f"{t['app'] or '?'} {t['tid'] if t['tid'] is not None else t['key']}"
         color = COLORS.get(t["state"], "white")
@@ -59,10 +67,10 @@ def to_json(store: ProvenanceStore) -> dict:
     dependencies on keys that are not recorded tasks are left out.
     """
     files: dict = {}
-    for f in store.files():
+    for f in _redacted(store.files()):
         files.setdefault(f["key"], []).append({k: f[k] for k in ("direction", "url", "size", "checksum")})
     nodes = [{"id": t["key"], **{k: t[k] for k in NODE_FIELDS}, "files": files.get(t["key"], [])}
-             for t in store.tasks()]
+             for t in _redacted(store.tasks())]
     known = {n["id"] for n in nodes}
     edges = [{"source": dep, "target": key} for key, dep in store.dependencies(by="key")
              if key in known and dep in known]
@@ -134,7 +142,7 @@ def to_prov(store: ProvenanceStore) -> dict:
                               "prov:label": run["user"]}
         relation("actedOnBehalfOf", **{"prov:delegate": run_id, "prov:responsible": user})
 
-    tasks = store.tasks()
+    tasks = _redacted(store.tasks())
     finished = {t["key"]: t["finished"] for t in tasks}
     made_value = set()
     for t in tasks:
@@ -161,7 +169,7 @@ def to_prov(store: ProvenanceStore) -> dict:
         relation("wasInformedBy", **{"prov:informed": act, "prov:informant": upstream})
         if dep in made_value:
             relation("used", **{"prov:activity": act, "prov:entity": _qn("result", dep)})
-    for f in store.files():
+    for f in _redacted(store.files()):
         if f["key"] not in known:
             continue
         ent = _qn("file", f["url"])

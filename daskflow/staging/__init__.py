@@ -21,6 +21,11 @@ While it transfers, the task leaves the worker's thread pool (Dask's
 ``secede``/``rejoin``), so the worker computes another task meanwhile; at
 most ``daskflow.staging.transfers`` tasks per worker process do so at once,
 and each moves up to that many files in parallel.
+
+Everything staging writes is private to the user (``private.py``: the root is
+refused if another user owns it or may write in it) and names URLs with their
+secrets redacted (``daskflow.redaction``); a server that cannot be reached is
+tried again later (``retry.py``).
 """
 
 from __future__ import annotations
@@ -40,18 +45,20 @@ from urllib.parse import unquote
 
 from distributed import Future
 
-from ..errors import StagingError, UnstageableFile
+from ..errors import StagingError, UnsafeStagingDir, UnstageableFile
 from ..files import File
-from . import registry
+from ..redaction import redact_text, redact_url
+from . import private, registry
 from .cache import NodeCache, check_size
 from .options import Settings, snapshot, staging_options
+from .retry import retrying
 
 __all__ = ["Settings", "Staged", "check_call", "fingerprint", "snapshot", "stage_in",
            "staging_options"]
 
 
 def _brief(exc: BaseException, limit: int = 1000) -> str:
-    text = f"{type(exc).__name__}: {exc}"
+    text = redact_text(f"{type(exc).__name__}: {exc}")
     return text if len(text) <= limit else text[:limit] + "..."
 
 
@@ -105,7 +112,7 @@ def check_call(app_name: str, args: tuple, kwargs: dict, outputs: Iterable[File]
             except ValueError as exc:
                 problem = str(exc)
         if problem:
-            raise UnstageableFile(app_name, f.url, problem)
+            raise UnstageableFile(app_name, redact_url(f.url), redact_text(problem))
         schemes.add(f.scheme)
     return snapshot(sorted(schemes)) if schemes else None
 
@@ -136,6 +143,8 @@ def node_cache(settings: Settings) -> NodeCache:
     with _lock:
         cache = _caches.get(key)
         if cache is None:
+            if not settings.cache_dir:
+                private.private_root(settings.root)
             cache = _caches[key] = NodeCache(root, settings.cache_max_bytes,
                                              settings.cache_check_every)
     return cache
@@ -145,7 +154,7 @@ def fingerprint(f: File, settings: Settings | None = None) -> tuple:
     """What identifies the current version of a remote File (for memo keys)."""
     settings = settings or snapshot((f.scheme,))
     mover = _mover(f.scheme, settings)
-    fp = mover.fingerprint(f.url)
+    fp = _retrying(settings, f.url, lambda: mover.fingerprint(f.url), "look-up")
     if settings.cache_enabled and mover.cacheable:  # the node cache must not lag behind
         node_cache(settings).remember(f.url, fp)
     return (f.url, *fp)
@@ -198,6 +207,11 @@ def _each(settings: Settings, func: Callable, items: list) -> list:
         futures = [pool.submit(func, i) for i in items]
         concurrent.futures.wait(futures)
     return [f.result() for f in futures]
+
+
+def _retrying(settings: Settings, url: str, func: Callable, what: str):
+    return retrying(url, func, settings.retry_attempts, settings.retry_backoff,
+                    settings.retry_max_backoff, what)
 
 
 # ------------------------------------------------------------------ the task side
@@ -256,8 +270,8 @@ class Staged:
 
     def __init__(self, app_name: str, tid, settings: Settings):
         self.app_name, self.tid, self.settings = app_name, tid, settings
-        tasks = os.path.join(settings.root, "tasks")
-        os.makedirs(tasks, exist_ok=True)
+        tasks = os.path.join(private.private_root(settings.root), "tasks")
+        private.makedirs(tasks)
         sweep_orphans(tasks)
         prefix = re.sub(r"[^\w.-]", "_", f"{app_name}-{tid}-") + f"p{os.getpid()}-"
         self.workdir = tempfile.mkdtemp(prefix=prefix, dir=tasks)
@@ -272,10 +286,11 @@ class Staged:
         digest = hashlib.sha256(f.url.encode()).hexdigest()[:12]
         return os.path.join(self.workdir, kind, digest, f.filename or "download")
 
-    def _fail(self, f: File, direction: str, exc: BaseException) -> StagingError:
-        if isinstance(exc, StagingError):
-            return exc
-        return StagingError(self.app_name, self.tid, f.url, direction, _brief(exc))
+    def _fail(self, f: File, direction: str, exc: BaseException) -> BaseException:
+        if isinstance(exc, UnsafeStagingDir):
+            return exc  # the node's problem, not the File's: as it is
+        cause = redact_text(exc.cause) if isinstance(exc, StagingError) else _brief(exc)
+        return StagingError(self.app_name, self.tid, redact_url(f.url), direction, cause)
 
     def fetch_inputs(self, files: list[File]) -> None:
         unique = list({f.url: f for f in files}.values())
@@ -284,23 +299,26 @@ class Staged:
         for f in unique:
             problem = path_problem(f)
             if problem:
-                raise StagingError(self.app_name, self.tid, f.url, "in", problem)
+                raise StagingError(self.app_name, self.tid, redact_url(f.url), "in", problem)
         with _seceded(self.settings):
             paths = _each(self.settings, self._fetch, unique)
         self.local.update((f.url, p) for f, p in zip(unique, paths))
 
     def _fetch(self, f: File) -> str:
         dest = self._path("in", f)
-        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        private.makedirs(os.path.dirname(dest))
         try:
             mover = _mover(f.scheme, self.settings)
             if self.settings.cache_enabled and mover.cacheable:
                 self._from_cache(mover, f, dest)
             else:
-                size = mover.fingerprint(f.url)[0]
+                size = _retrying(self.settings, f.url, lambda: mover.fingerprint(f.url),
+                                 "look-up")[0]
                 part = f"{dest}.part-{uuid.uuid4().hex[:8]}"
                 try:
-                    mover.fetch(f.url, part)
+                    private.touch_file(part)
+                    _retrying(self.settings, f.url, lambda: mover.fetch(f.url, part), "download")
+                    os.chmod(part, private.FILE_MODE)  # a mover may have put a file of its own
                     check_size(part, size if isinstance(size, int) else None)
                     os.replace(part, dest)
                 finally:
@@ -313,9 +331,11 @@ class Staged:
     def _from_cache(self, mover, f: File, dest: str) -> None:
         cache = node_cache(self.settings)
         for attempt in (1, 2):
-            path, hit = cache.get(f.url, f.filename or "download",
-                                  lambda: mover.fingerprint(f.url),
-                                  lambda tmp: mover.fetch(f.url, tmp))
+            path, hit = cache.get(
+                f.url, f.filename or "download",
+                lambda: _retrying(self.settings, f.url, lambda: mover.fingerprint(f.url), "look-up"),
+                lambda tmp: _retrying(self.settings, f.url, lambda: mover.fetch(f.url, tmp),
+                                      "download"))
             try:
                 os.link(path, dest)  # a link: eviction cannot pull it from under the app
             except FileNotFoundError:
@@ -331,9 +351,9 @@ class Staged:
         for f in files:
             problem = path_problem(f, output=True)
             if problem:
-                raise StagingError(self.app_name, self.tid, f.url, "out", problem)
+                raise StagingError(self.app_name, self.tid, redact_url(f.url), "out", problem)
             local = self._path("out", f)
-            os.makedirs(os.path.dirname(local), exist_ok=True)
+            private.makedirs(os.path.dirname(local))
             self.out_local[f.url] = local
 
     def substitute(self, args: tuple, kwargs: dict, outputs: tuple) -> None:
@@ -366,8 +386,10 @@ class Staged:
             return
 
         def push(f: File) -> None:
+            mover = _mover(f.scheme, self.settings)
             try:
-                _mover(f.scheme, self.settings).push(self.out_local[f.url], f.url)
+                _retrying(self.settings, f.url,
+                          lambda: mover.push(self.out_local[f.url], f.url), "upload")
             except Exception as exc:
                 raise self._fail(f, "out", exc) from None
 

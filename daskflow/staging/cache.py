@@ -15,6 +15,11 @@ interval, and one download per version. Once the cache holds more than
 ``max_bytes``, the least recently used entries are removed (the one just
 fetched stays). Tasks get hard links to entries, so removing an entry never
 pulls a file from under a running app.
+
+The cache is private to its user (``private.py``): its root must be ours
+and closed to other writers, its directories are 0700, records and copies
+0600 (copies then 0400: read-only). A URL record keeps the URL with its
+secrets redacted; the file names are digests of the full URL.
 """
 
 from __future__ import annotations
@@ -28,6 +33,9 @@ import shutil
 import time
 import uuid
 from typing import Callable
+
+from ..redaction import redact_url
+from . import private
 
 STRIPES = 4096
 
@@ -43,8 +51,9 @@ class NodeCache:
         self.root = root
         self.max_bytes = max_bytes
         self.check_every = check_every
+        private.private_root(root)
         for sub in ("objects", "urls", "locks", "tmp"):
-            os.makedirs(os.path.join(root, sub), exist_ok=True)
+            private.makedirs(os.path.join(root, sub))
 
     @contextlib.contextmanager
     def _lock(self, name: str, blocking: bool = True):
@@ -100,15 +109,17 @@ class NodeCache:
         return os.path.join(self.root, "urls", f"{ukey}.json")
 
     def _write_record(self, ukey: str, url: str, fp: list, checked: float) -> None:
-        _write_json(self._record(ukey), {"url": url, "fingerprint": fp, "checked": checked})
+        _write_json(self._record(ukey), {"url": redact_url(url), "fingerprint": fp,
+                                         "checked": checked})
 
     def _download(self, path: str, size: int | None, fetch: Callable[[str], None]) -> None:
         tmp = os.path.join(self.root, "tmp", f"{uuid.uuid4().hex}.part")
         try:
+            private.touch_file(tmp)  # 0600 from the start: the download keeps the mode
             fetch(tmp)
             check_size(tmp, size)
-            os.chmod(tmp, 0o444)  # entries are shared: apps must not change them
-            os.makedirs(os.path.dirname(path), exist_ok=True)
+            os.chmod(tmp, 0o400)  # entries are shared by the node's tasks: they must not change
+            private.makedirs(os.path.dirname(path))
             os.replace(tmp, path)
         finally:
             with contextlib.suppress(FileNotFoundError):
@@ -186,6 +197,6 @@ def _read_json(path: str) -> dict | None:
 
 def _write_json(path: str, data: dict) -> None:
     tmp = f"{path}.{uuid.uuid4().hex[:8]}.tmp"
-    with open(tmp, "w") as fh:
+    with os.fdopen(private.create_file(tmp), "w") as fh:
         json.dump(data, fh)
     os.replace(tmp, path)

@@ -22,7 +22,7 @@ from typing import Any
 import dask
 
 # Keys under daskflow.staging that are settings of daskflow, not schemes.
-RESERVED = frozenset(("dir", "cache", "transfers", "secede"))
+RESERVED = frozenset(("dir", "cache", "transfers", "secede", "retry"))
 # Schemes that share another scheme's options (their own keys win).
 ALIASES = {"https": "http", "s3a": "s3", "gcs": "gs", "abfs": "az", "abfss": "az"}
 
@@ -57,12 +57,14 @@ class Settings:
     """
 
     __slots__ = ("schemes", "dir", "cache_enabled", "cache_dir", "cache_max_bytes",
-                 "cache_check_every", "transfers", "secede")
+                 "cache_check_every", "transfers", "secede", "retry_attempts", "retry_backoff",
+                 "retry_max_backoff")
 
     def __init__(self, schemes: dict[str, dict] | None = None, dir: str | None = None,
                  cache_enabled: bool = True, cache_dir: str | None = None,
                  cache_max_bytes: int = 0, cache_check_every: float = 0.0,
-                 transfers: int = 4, secede: bool = True):
+                 transfers: int = 4, secede: bool = True, retry_attempts: int = 3,
+                 retry_backoff: float = 0.5, retry_max_backoff: float = 10.0):
         self.schemes = schemes or {}
         self.dir = dir
         self.cache_enabled = cache_enabled
@@ -71,6 +73,9 @@ class Settings:
         self.cache_check_every = cache_check_every
         self.transfers = transfers
         self.secede = secede
+        self.retry_attempts = retry_attempts
+        self.retry_backoff = retry_backoff
+        self.retry_max_backoff = retry_max_backoff
 
     def options(self, scheme: str) -> dict[str, Any]:
         found = self.schemes.get(scheme)
@@ -102,4 +107,11 @@ def snapshot(schemes=()) -> Settings:
             cfg("daskflow.staging.cache.check-every", default="60s"), default="s")),
         transfers=transfers,
         secede=bool(cfg("daskflow.staging.secede", default=True)),
+        retry_attempts=max(1, int(cfg("daskflow.staging.retry.attempts", default=3))),
+        retry_backoff=_seconds(cfg("daskflow.staging.retry.backoff", default="0.5s")),
+        retry_max_backoff=_seconds(cfg("daskflow.staging.retry.max-backoff", default="10s")),
     )
+
+
+def _seconds(value) -> float:
+    return float(dask.utils.parse_timedelta(value, default="s"))
