@@ -134,8 +134,8 @@ def test_inputs_are_dependencies_even_if_not_declared(client, tmp_path):
     "options, message",
     [
         ({"retries": -1}, "retries must be an int >= 0"),
-        ({"walltime": 0}, "walltime must be a number of seconds > 0"),
-        ({"walltime": "5"}, "walltime must be a number"),
+        ({"walltime": 0}, "walltime must be a finite number of seconds > 0"),
+        ({"walltime": "5"}, "walltime must be a finite number"),
         ({"executors": "gpu"}, "executors must be 'all' or a list"),
         ({"cache": "yes"}, "cache must be True, False or 'content'"),
         ({"ignore_for_cache": ["nope"]}, "ignore_for_cache names ['nope']"),
