@@ -329,7 +329,7 @@ class WorkersUnavailable(DaskflowError, RuntimeError):
         return text
 
 
-class UnsafeKeyFile(DaskflowError, PermissionError):
+class UnsafeKeyFile(DaskflowError):
     """The signing key file (see ``daskflow.signing``) cannot be trusted or used.
 
     Parameters: path, problem (what is wrong with it), fix (what to do).

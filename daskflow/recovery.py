@@ -138,7 +138,7 @@ class _Bounded:
     def buffer(self, buf: pickle.PickleBuffer) -> bool:
         if self.size + buf.raw().nbytes > self.limit:
             raise _TooBig  # a large array: given up without copying it
-        return False  # small enough: pickled in-band, counted as it is written
+        return True  # small enough: pickled in-band (a true answer), counted as written
 
 
 def pickled_within(value: Any, max_bytes: int) -> bytes | None:
