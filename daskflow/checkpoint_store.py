@@ -42,6 +42,7 @@ import logging
 import os
 import posixpath
 import re
+import stat
 import struct
 import time
 import uuid
@@ -177,7 +178,7 @@ class CheckpointStore:
         path = self._path(app, key)
         self.key  # a refused key file is the user's error to see, not a bad entry
         try:
-            data = self.fs.cat_file(path)
+            data = self._read(path)
         except FileNotFoundError:
             return False, None
         except Exception as exc:  # unreadable: leave it, it may be transient
@@ -202,12 +203,27 @@ class CheckpointStore:
         verifies (its payload is never unpickled here)."""
         self.key
         try:
-            self._verified(self.fs.cat_file(self._path(app, key)), app, key)
+            self._verified(self._read(self._path(app, key)), app, key)
         except _Corrupt as exc:
             return str(exc)
         except Exception as exc:
             return f"unreadable ({type(exc).__name__}: {exc})"
         return None
+
+    def _read(self, path: str) -> bytes:
+        """An entry's bytes. A local one is read only if it is a regular file
+        (not through a symlink, never blocking on a FIFO), as a store may sit
+        where others can create files."""
+        if not self._local:
+            return self.fs.cat_file(path)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise _Corrupt("not a regular file")
+            with open(fd, "rb", closefd=False) as f:
+                return f.read()
+        finally:
+            os.close(fd)
 
     def _verified(self, data: bytes, app: str, key: str) -> memoryview:
         """The payload of entry *data*, once its header and tag check out."""

@@ -36,6 +36,7 @@ import logging
 import os
 import pickle
 import secrets
+import stat
 from typing import Any
 
 import cloudpickle
@@ -90,12 +91,21 @@ def recall(kept: KeptResults, ident: str) -> tuple[bool, Any]:
     """
     path = _path(kept.directory, ident)
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        # not through a symlink, and without blocking on a FIFO someone put there
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except FileNotFoundError:
         return False, None
     except OSError as exc:
         return _ignore(path, ident, f"unreadable ({exc})")
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return _ignore(path, ident, "not a regular file")
+        with open(fd, "rb", closefd=False) as f:
+            data = f.read()
+    except OSError as exc:
+        return _ignore(path, ident, f"unreadable ({exc})")
+    finally:
+        os.close(fd)
     if len(data) < _HEAD or not data.startswith(MAGIC):
         return _ignore(path, ident, "not a signed kept result (an older daskflow's format, "
                        "or written by something else)")

@@ -6,6 +6,7 @@ with a warning and the call runs again. And kept results are private."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import pathlib
 import signal
@@ -37,6 +38,18 @@ class Marker:
 
     def __reduce__(self):
         return (pathlib.Path.touch, (self.path,))
+
+
+@pytest.fixture
+def logs(caplog):
+    """caplog for the "daskflow" loggers (which do not propagate to the root)."""
+    log = logging.getLogger("daskflow")
+    log.addHandler(caplog.handler)
+    caplog.handler.setLevel(logging.WARNING)
+    try:
+        yield caplog
+    finally:
+        log.removeHandler(caplog.handler)
 
 
 def _runs(path) -> int:
@@ -189,7 +202,7 @@ def test_checkpoint_entry_replaced_by_another_user_is_not_unpickled(tmp_path, sh
 
 
 @pytest.mark.parametrize("forgery", ["signed-with-another-key", "old-format"])
-def test_forged_entry_in_an_s3_store_is_not_unpickled(s3_bucket, tmp_path, caplog, forgery):
+def test_forged_entry_in_an_s3_store_is_not_unpickled(s3_bucket, tmp_path, logs, forgery):
     from staging_servers import S3_OPTIONS
 
     fs, bucket = s3_bucket
@@ -200,10 +213,9 @@ def test_forged_entry_in_an_s3_store_is_not_unpickled(s3_bucket, tmp_path, caplo
     assert store.get("fib", "k1") == (True, 55)
     store.fs.pipe_file(store._path("fib", "k1"),
                        checkpoint_forgery(forgery, "fib", "k1", str(marker), tmp_path))
-    with caplog.at_level("WARNING", logger="daskflow.checkpoint"):
-        assert store.get("fib", "k1") == (False, None)
+    assert store.get("fib", "k1") == (False, None)
     assert not marker.exists()
-    assert f"checkpoint entry s3://{bucket}/ckpt/fib/k1/k1.ckpt is ignored" in caplog.text
+    assert f"checkpoint entry s3://{bucket}/ckpt/fib/k1/k1.ckpt is ignored" in logs.text
     store.put("fib", "k1", 55)  # the recomputed value replaces it
     assert store.get("fib", "k1") == (True, 55)
 
@@ -235,3 +247,19 @@ def test_cache_ls_reports_entries_that_do_not_verify(tmp_path):
     assert not marker.exists()
     r = CliRunner().invoke(group, ["cache", "prune", "--app", "fib", "--yes", "--dir", store.url])
     assert r.exit_code == 0 and "removed 3 entries" in r.output
+
+
+def test_local_entry_that_is_a_fifo_or_symlink_is_a_miss_without_blocking(tmp_path, logs):
+    store = CheckpointStore(str(tmp_path / "ckpt"))
+    store.put("fib", "k1", 1)
+    path = store._path("fib", "k1")
+    os.rename(path, tmp_path / "elsewhere")
+    os.symlink(tmp_path / "elsewhere", path)
+    assert store.get("fib", "k1") == (False, None)
+    os.unlink(path)
+    os.mkfifo(path)
+    assert store.get("fib", "k1") == (False, None)
+    assert "not a regular file" in store.problem("fib", "k1")
+    assert logs.text.count("could not be read") == 2
+    store.put("fib", "k1", 2)
+    assert store.get("fib", "k1") == (True, 2)

@@ -227,3 +227,19 @@ def test_kept_results_that_do_not_verify_are_never_unpickled(tmp_path, logs):
     check(b"", "not a signed kept result")
     recovery.remember(kept, "call-1", 7, 65536)  # the call ran again: overwritten, signed
     assert recovery.recall(kept, "call-1") == (True, 7)
+
+
+def test_kept_result_that_is_a_fifo_or_symlink_is_ignored_without_blocking(tmp_path, logs):
+    kept = recovery.keep_in(str(tmp_path / "results"), b"k" * 32)
+    recovery.remember(kept, "call-1", 1, 65536)
+    path = recovery._path(kept.directory, "call-1")
+    os.rename(path, tmp_path / "elsewhere")
+    os.symlink(tmp_path / "elsewhere", path)  # a valid entry, but through a symlink
+    assert recovery.recall(kept, "call-1") == (False, None)
+    assert "unreadable" in logs.text
+    os.unlink(path)
+    os.mkfifo(path)  # opening it for reading would wait for a writer
+    assert recovery.recall(kept, "call-1") == (False, None)
+    assert "not a regular file" in logs.text
+    recovery.remember(kept, "call-1", 2, 65536)  # replaced by a signed file
+    assert recovery.recall(kept, "call-1") == (True, 2)
