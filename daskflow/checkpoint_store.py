@@ -176,7 +176,7 @@ class CheckpointStore:
             as a miss.
         """
         path = self._path(app, key)
-        self.key  # a refused key file is the user's error to see, not a bad entry
+        signing_key = self.key  # a refused key file is the user's error, not a bad entry
         try:
             data = self._read(path)
         except FileNotFoundError:
@@ -186,7 +186,7 @@ class CheckpointStore:
                            self._url(path), type(exc).__name__, exc)
             return False, None
         try:
-            return True, self._decode(data, app, key)["value"]
+            return True, self._decode(data, app, key, signing_key)["value"]
         except Exception as exc:
             cause = str(exc) if isinstance(exc, _Corrupt) else f"{type(exc).__name__}: {exc}"
             removed = False
@@ -201,9 +201,9 @@ class CheckpointStore:
     def problem(self, app: str, key: str) -> str | None:
         """Why the entry of *app* and *key* would be ignored, or None if it
         verifies (its payload is never unpickled here)."""
-        self.key
+        signing_key = self.key  # a refused key file raises, as in get
         try:
-            self._verified(self._read(self._path(app, key)), app, key)
+            self._verified(self._read(self._path(app, key)), app, key, signing_key)
         except _Corrupt as exc:
             return str(exc)
         except Exception as exc:
@@ -225,7 +225,8 @@ class CheckpointStore:
         finally:
             os.close(fd)
 
-    def _verified(self, data: bytes, app: str, key: str) -> memoryview:
+    @staticmethod
+    def _verified(data: bytes, app: str, key: str, signing_key: bytes) -> memoryview:
         """The payload of entry *data*, once its header and tag check out."""
         if len(data) < HEADER_SIZE:
             raise _Corrupt(f"truncated: {len(data)} bytes, shorter than the header")
@@ -240,7 +241,7 @@ class CheckpointStore:
             raise _Corrupt(f"truncated or torn: {len(data) - HEADER_SIZE} payload bytes, "
                            f"expected {length}")
         payload = memoryview(data)[HEADER_SIZE:]
-        if not signing.verify(self.key, memoryview(data)[_PREFIX.size:HEADER_SIZE],
+        if not signing.verify(signing_key, memoryview(data)[_PREFIX.size:HEADER_SIZE],
                               memoryview(data)[:_PREFIX.size], app.encode(), key.encode(),
                               payload):
             raise _Corrupt("its signature does not verify with your key: written with "
@@ -248,8 +249,8 @@ class CheckpointStore:
                            "name, or damaged")
         return payload
 
-    def _decode(self, data: bytes, app: str, key: str) -> dict:
-        record = cloudpickle.loads(self._verified(data, app, key))
+    def _decode(self, data: bytes, app: str, key: str, signing_key: bytes | None = None) -> dict:
+        record = cloudpickle.loads(self._verified(data, app, key, signing_key or self.key))
         if not isinstance(record, dict) or (record.get("app"), record.get("key")) != (app, key):
             raise _Corrupt("entry belongs to another app or key")
         return record

@@ -243,3 +243,16 @@ def test_kept_result_that_is_a_fifo_or_symlink_is_ignored_without_blocking(tmp_p
     assert "not a regular file" in logs.text
     recovery.remember(kept, "call-1", 2, 65536)  # replaced by a signed file
     assert recovery.recall(kept, "call-1") == (True, 2)
+
+
+def test_a_refused_key_is_an_error_not_a_bad_entry(key_path, tmp_path):
+    from daskflow.checkpoint_store import CheckpointStore
+
+    store = CheckpointStore(str(tmp_path / "ckpt"))
+    store.put("fib", "k1", 1)
+    os.chmod(key_path, 0o644)
+    with pytest.raises(UnsafeKeyFile, match="chmod 600"):
+        CheckpointStore(store.url).get("fib", "k1")
+    assert len(store.entries()) == 1  # left alone; listing needs no key
+    os.chmod(key_path, 0o600)
+    assert CheckpointStore(store.url).get("fib", "k1") == (True, 1)
