@@ -3,15 +3,25 @@
 An entry lives at ``{root}/{app}/{key[:2]}/{key}.ckpt`` and is self-checking::
 
     magic    8 bytes   b"DFCKPT\\r\\n"
-    version  uint16    1
+    version  uint16    2
     created  float64   epoch seconds of the put (also inside the payload)
     length   uint64    payload length in bytes
-    digest   32 bytes  sha256 of the four fields above and the payload
+    tag      32 bytes  HMAC-SHA256 (user's checkpoint key) of the four fields
+                       above, the app, the key and the payload
     payload  cloudpickle of {"value", "app", "key", "created", "meta"}
 
 (all big-endian), so a truncated, torn or corrupted entry is detected before
 anything is unpickled. Listing reads only the 58-byte headers; the age of an
 entry is its ``created`` field, not the file's mtime.
+
+Signed, not merely checked. A store may sit where others can write (a shared
+directory, a bucket), and unpickling runs code: an unkeyed digest would let
+anyone write an entry that passes. The tag is keyed with the user's
+checkpoint key (``signing.checkpoint_key``; on workers, the key the driver
+shipped in the run's settings), and covers the app and key, so a valid
+entry moved to another name does not verify either. An entry that does not
+verify (forged, written with another user's key, damaged, or of the
+unsigned version 1) is never unpickled: it is a miss, with a warning.
 
 Atomicity. On the local filesystem an entry is written to a hidden temporary
 name in its own directory, flushed, fsync'ed and ``os.replace``'d onto its
@@ -28,11 +38,11 @@ checks and reads as a miss.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import posixpath
 import re
+import stat
 import struct
 import time
 import uuid
@@ -43,12 +53,14 @@ import cloudpickle
 from fsspec.core import url_to_fs
 from fsspec.implementations.local import LocalFileSystem
 
+from . import signing
+
 logger = logging.getLogger("daskflow.checkpoint")
 
 MAGIC = b"DFCKPT\r\n"
-VERSION = 1
+VERSION = 2  # 1: the same layout with an unkeyed sha256, never trusted now
 _PREFIX = struct.Struct(">8sHdQ")  # magic, version, created, length
-HEADER_SIZE = _PREFIX.size + 32  # + sha256 digest
+HEADER_SIZE = _PREFIX.size + signing.TAG_BYTES
 _APP = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _KEY = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,199}\Z")
 _TEMP = re.compile(r"\..+\.ckpt\..+\.tmp\Z")
@@ -109,20 +121,33 @@ class CheckpointStore:
         A read-only store (e.g. an earlier run's checkpoints) never writes or
         deletes: ``put``, ``prune`` and ``clear`` raise ``PermissionError``,
         and bad entries are left in place.
+    key : bytes, optional
+        The key that signs and verifies entries; default
+        ``signing.checkpoint_key()``, read from the user's key file when
+        first needed (listing and removing entries need no key).
     """
 
-    def __init__(self, url: str, storage_options: dict | None = None, readonly: bool = False):
+    def __init__(self, url: str, storage_options: dict | None = None, readonly: bool = False,
+                 key: bytes | None = None):
         url = os.fspath(url)
         if "://" not in url and "::" not in url:
             url = os.path.abspath(os.path.expanduser(url))
         self.url = url
         self.readonly = readonly
+        self._key = key
         self.fs, self.root = url_to_fs(url, **(storage_options or {}))
         self.root = self.root.rstrip("/") or "/"
         self._local = isinstance(self.fs, LocalFileSystem)
 
     def __repr__(self) -> str:
         return f"CheckpointStore({self.url!r}{', readonly=True' if self.readonly else ''})"
+
+    @property
+    def key(self) -> bytes:
+        """The signing key (the user's checkpoint key unless one was given)."""
+        if self._key is None:
+            self._key = signing.checkpoint_key()
+        return self._key
 
     def _path(self, app: str, key: str) -> str:
         _check(app, key)
@@ -144,13 +169,16 @@ class CheckpointStore:
         -------
         (bool, object)
             ``(True, value)`` on a hit, ``(False, None)`` on a miss. An entry
-            that is corrupt, torn or cannot be unpickled is logged (WARNING),
-            removed unless the store is read-only, and counts as a miss; an
-            I/O error while reading is logged and counts as a miss.
+            that is corrupt, torn, does not verify with the key or cannot be
+            unpickled is logged (WARNING), removed unless the store is
+            read-only, and counts as a miss (the call runs again and writes
+            a signed entry); an I/O error while reading is logged and counts
+            as a miss.
         """
         path = self._path(app, key)
+        signing_key = self.key  # a refused key file is the user's error, not a bad entry
         try:
-            data = self.fs.cat_file(path)
+            data = self._read(path)
         except FileNotFoundError:
             return False, None
         except Exception as exc:  # unreadable: leave it, it may be transient
@@ -158,7 +186,7 @@ class CheckpointStore:
                            self._url(path), type(exc).__name__, exc)
             return False, None
         try:
-            return True, self._decode(data, app, key)["value"]
+            return True, self._decode(data, app, key, signing_key)["value"]
         except Exception as exc:
             cause = str(exc) if isinstance(exc, _Corrupt) else f"{type(exc).__name__}: {exc}"
             removed = False
@@ -166,27 +194,63 @@ class CheckpointStore:
                 with contextlib.suppress(OSError):
                     self.fs.rm_file(path)
                     removed = True
-            logger.warning("checkpoint entry %s is bad (%s); treating it as a miss%s",
+            logger.warning("checkpoint entry %s is ignored (%s); treating it as a miss%s",
                            self._url(path), cause, " and removed it" if removed else "")
             return False, None
 
+    def problem(self, app: str, key: str) -> str | None:
+        """Why the entry of *app* and *key* would be ignored, or None if it
+        verifies (its payload is never unpickled here)."""
+        signing_key = self.key  # a refused key file raises, as in get
+        try:
+            self._verified(self._read(self._path(app, key)), app, key, signing_key)
+        except _Corrupt as exc:
+            return str(exc)
+        except Exception as exc:
+            return f"unreadable ({type(exc).__name__}: {exc})"
+        return None
+
+    def _read(self, path: str) -> bytes:
+        """An entry's bytes. A local one is read only if it is a regular file
+        (not through a symlink, never blocking on a FIFO), as a store may sit
+        where others can create files."""
+        if not self._local:
+            return self.fs.cat_file(path)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise _Corrupt("not a regular file")
+            with open(fd, "rb", closefd=False) as f:
+                return f.read()
+        finally:
+            os.close(fd)
+
     @staticmethod
-    def _decode(data: bytes, app: str, key: str) -> dict:
+    def _verified(data: bytes, app: str, key: str, signing_key: bytes) -> memoryview:
+        """The payload of entry *data*, once its header and tag check out."""
         if len(data) < HEADER_SIZE:
             raise _Corrupt(f"truncated: {len(data)} bytes, shorter than the header")
         magic, version, _, length = _PREFIX.unpack_from(data)
         if magic != MAGIC:
             raise _Corrupt("not a checkpoint entry (bad magic)")
+        if version == 1:
+            raise _Corrupt("unsigned entry of an older daskflow (format version 1)")
         if version != VERSION:
             raise _Corrupt(f"unsupported format version {version}")
         if len(data) != HEADER_SIZE + length:
             raise _Corrupt(f"truncated or torn: {len(data) - HEADER_SIZE} payload bytes, "
                            f"expected {length}")
-        digest = hashlib.sha256(memoryview(data)[:_PREFIX.size])
-        digest.update(memoryview(data)[HEADER_SIZE:])
-        if digest.digest() != data[_PREFIX.size:HEADER_SIZE]:
-            raise _Corrupt("sha256 digest mismatch")
-        record = cloudpickle.loads(memoryview(data)[HEADER_SIZE:])
+        payload = memoryview(data)[HEADER_SIZE:]
+        if not signing.verify(signing_key, memoryview(data)[_PREFIX.size:HEADER_SIZE],
+                              memoryview(data)[:_PREFIX.size], app.encode(), key.encode(),
+                              payload):
+            raise _Corrupt("its signature does not verify with your key: written with "
+                           "another key (another user's), forged, moved from another "
+                           "name, or damaged")
+        return payload
+
+    def _decode(self, data: bytes, app: str, key: str, signing_key: bytes | None = None) -> dict:
+        record = cloudpickle.loads(self._verified(data, app, key, signing_key or self.key))
         if not isinstance(record, dict) or (record.get("app"), record.get("key")) != (app, key):
             raise _Corrupt("entry belongs to another app or key")
         return record
@@ -243,9 +307,8 @@ class CheckpointStore:
         payload = cloudpickle.dumps({"value": value, "app": app, "key": key,
                                      "created": created, "meta": meta})
         prefix = _PREFIX.pack(MAGIC, VERSION, created, len(payload))
-        digest = hashlib.sha256(prefix)
-        digest.update(payload)
-        parts = (prefix, digest.digest(), payload)
+        tag = signing.sign(self.key, prefix, app.encode(), key.encode(), payload)
+        parts = (prefix, tag, payload)
         if self._local:
             self._write_local(path, parts)
         else:

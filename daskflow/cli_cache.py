@@ -9,6 +9,7 @@ import click
 import dask
 
 from .checkpoint_store import CheckpointStore, Entry, parse_age
+from .errors import UnsafeKeyFile
 
 DIR_HELP = "Checkpoint directory or fsspec URL [default: dask config daskflow.checkpoint.dir]."
 
@@ -77,7 +78,10 @@ def cache() -> None:
 @click.option("--app", default=None, help="Only this app's entries.")
 @dir_option
 @click.option("--summary", is_flag=True, help="One line per app instead of one per entry.")
-def ls(app: str | None, url: str | None, summary: bool) -> None:
+@click.option("--verify", is_flag=True,
+              help="Read every entry and check its signature with your key (never unpickling "
+                   "it); list those that do not verify, which runs ignore and recompute.")
+def ls(app: str | None, url: str | None, summary: bool, verify: bool) -> None:
     """List the stored entries: app, key, size and age."""
     store = _open(url, readonly=True)
     entries = _entries(store, app)
@@ -85,20 +89,37 @@ def ls(app: str | None, url: str | None, summary: bool) -> None:
     if not entries:
         click.echo(f"no entries in {store.url}")
         return
+    problems: dict[Entry, str] = {}
+    if verify:
+        try:
+            problems = {e: why for e in entries if (why := store.problem(e.app, e.key))}
+        except UnsafeKeyFile as exc:
+            raise click.ClickException(str(exc)) from exc
     if summary:
         groups: dict[str, list[Entry]] = defaultdict(list)
         for e in entries:
             groups[e.app].append(e)
         rows = [[a, str(len(g)), human_size(sum(e.size for e in g)),
                  human_age(now - max(e.created for e in g)),
-                 human_age(now - min(e.created for e in g))] for a, g in sorted(groups.items())]
-        lines = _table(["APP", "ENTRIES", "SIZE", "NEWEST", "OLDEST"], rows, {1, 2, 3, 4})
+                 human_age(now - min(e.created for e in g))]
+                + ([str(sum(e in problems for e in g))] if verify else [])
+                for a, g in sorted(groups.items())]
+        lines = _table(["APP", "ENTRIES", "SIZE", "NEWEST", "OLDEST"]
+                       + (["UNVERIFIED"] if verify else []), rows, {1, 2, 3, 4, 5})
     else:
         rows = [[e.app, _short(e.key), human_size(e.size), human_age(now - e.created)]
+                + ([("NO" if e in problems else "yes")] if verify else [])
                 for e in sorted(entries, key=lambda e: (e.app, -e.created, e.key))]
-        lines = _table(["APP", "KEY", "SIZE", "AGE"], rows, {2, 3})
+        lines = _table(["APP", "KEY", "SIZE", "AGE"] + (["VERIFIED"] if verify else []),
+                       rows, {2, 3})
     click.echo("\n".join(lines))
     click.echo(f"total: {_total(entries)} in {store.url}")
+    if verify:
+        n = len(problems)
+        click.echo(f"{n} {'entry does' if n == 1 else 'entries do'} not verify with your key"
+                   + (" (ignored and recomputed by runs, never unpickled):" if n else ""))
+        for e, why in problems.items():
+            click.echo(f"  {e.app}/{e.key}: {why}")
 
 
 @cache.command("prune")

@@ -27,6 +27,7 @@ import distributed
 from distributed.worker import get_worker
 
 from . import __version__, config  # noqa: F401  (config loads daskflow's defaults)
+from . import recovery, signing
 from .context import parent_task
 from .futures import AppFuture, Line, gather_values
 from .local import local_cluster, split_client_kwargs
@@ -178,24 +179,32 @@ class Session:
         if self.run.report:
             self.run_id, self.run_dir = start_run(client, self.token)
             max_bytes = dask.utils.parse_bytes(dask.config.get("daskflow.recovery.max-bytes"))
-            if max_bytes:
-                self.run.results = os.path.join(self.run_dir, "results")
+            if max_bytes:  # private (0700), signed with a key of this run (see recovery)
+                self.run.results = recovery.keep_in(os.path.join(self.run_dir, "results"),
+                                                    signing.results_key(self.token))
                 self.run.results_max_bytes = int(max_bytes)
-                os.makedirs(self.run.results, exist_ok=True)
 
 
 def run_settings(token: str, record: bool) -> RunSettings:
-    """The run's settings from dask config (paths made absolute here, on the client)."""
+    """The run's settings from dask config (paths made absolute here, on the client).
+
+    The checkpoint key is derived here, from the user's key file, and
+    travels with the settings: workers may not see the file. A session made
+    on a worker (``record=False``: calls inside join apps) needs none, as
+    its calls belong to their parent's run and use its settings.
+    """
     cfg = dask.config.get
     directory = cfg("daskflow.checkpoint.dir")
+    reuse = tuple(_absolute(u) for u in cfg("daskflow.checkpoint.reuse") or ())
     return RunSettings(
         token,
         report=record and bool(cfg("daskflow.provenance.enabled")),
         checkpoint=_absolute(directory) if directory else None,
         checkpoint_mode=_checked_mode(cfg("daskflow.checkpoint.mode")),
         checkpoint_period=float(dask.utils.parse_timedelta(cfg("daskflow.checkpoint.period"))),
-        reuse=tuple(_absolute(u) for u in cfg("daskflow.checkpoint.reuse") or ()),
+        reuse=reuse,
         checksum_limit=int(dask.utils.parse_bytes(cfg("daskflow.provenance.checksum-max-bytes"))),
+        checkpoint_key=signing.checkpoint_key() if record and (directory or reuse) else None,
     )
 
 

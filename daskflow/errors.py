@@ -341,3 +341,21 @@ class WorkersUnavailable(DaskflowError, RuntimeError):
         if processes:
             text += "\n  " + "\n  ".join(processes)
         return text
+
+
+class UnsafeKeyFile(DaskflowError):
+    """The signing key file (see ``daskflow.signing``) cannot be trusted or used.
+
+    Parameters: path, problem (what is wrong with it), fix (what to do).
+    """
+
+    def __init__(self, path: str, problem: str, fix: str):
+        super().__init__(path, problem, fix)
+
+    @property
+    def path(self) -> str:
+        return self.args[0]
+
+    def __str__(self) -> str:
+        path, problem, fix = self.args
+        return f"daskflow signing key {path}: {problem}; {fix}"

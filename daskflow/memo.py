@@ -12,6 +12,11 @@ Entries are written when the call ends (``task_exit``), or kept in this
 worker process and written every ``checkpoint_period`` seconds
 (``periodic``), when the run ends (``dag_exit``) or on
 ``daskflow.checkpoint()`` (``manual``).
+
+Entries are signed and verified with the run's ``checkpoint_key`` (derived
+from the user's key on the driver and shipped in the run's settings, as
+this worker may not see the user's key file): an entry written by anyone
+else is a miss, never unpickled (see ``checkpoint_store``).
 """
 
 from __future__ import annotations
@@ -31,7 +36,8 @@ from .files import File
 NOT_IN_KEY = ("walltime",)
 logger = logging.getLogger("daskflow.checkpoint")
 
-_pending: dict[str, dict[tuple[str, str], Any]] = {}  # store URL -> {(app, key): value}
+# (store URL, signing key) -> {(app, key): value}
+_pending: dict[tuple[str, bytes | None], dict[tuple[str, str], Any]] = {}
 _pending_lock = threading.Lock()
 _flusher: threading.Thread | None = None
 
@@ -75,10 +81,11 @@ def _by_content(obj, staging=None):
 
 
 @functools.lru_cache(maxsize=64)
-def store(url: str, readonly: bool = False):
+def store(url: str, readonly: bool = False, key: bytes | None = None):
+    """The store at *url*, signing with *key* (None: the user's checkpoint key)."""
     from .checkpoint_store import CheckpointStore
 
-    return CheckpointStore(url, readonly=readonly)
+    return CheckpointStore(url, readonly=readonly, key=key)
 
 
 def entry_name(app_name: str) -> str:
@@ -91,14 +98,14 @@ def lookup(run, app_name: str, key: str) -> tuple[bool, Any]:
     """A hit in this process' unwritten entries, the run's store, or a reused one."""
     app_name = entry_name(app_name)
     with _pending_lock:
-        pending = _pending.get(run.checkpoint, {})
+        pending = _pending.get((run.checkpoint, run.checkpoint_key), {})
         if (app_name, key) in pending:
             return True, pending[(app_name, key)]
-    hit, value = store(run.checkpoint).get(app_name, key)
+    hit, value = store(run.checkpoint, key=run.checkpoint_key).get(app_name, key)
     if hit:
         return hit, value
     for url in run.reuse:
-        hit, value = store(url, readonly=True).get(app_name, key)
+        hit, value = store(url, readonly=True, key=run.checkpoint_key).get(app_name, key)
         if hit:
             return hit, value
     return False, None
@@ -108,10 +115,10 @@ def save(run, app_name: str, key: str, value: Any) -> None:
     """Store a result (a store that fails is logged: the call itself succeeded)."""
     app_name = entry_name(app_name)
     if run.checkpoint_mode == "task_exit":
-        _put(run.checkpoint, app_name, key, value)
+        _put((run.checkpoint, run.checkpoint_key), app_name, key, value)
         return
     with _pending_lock:
-        _pending.setdefault(run.checkpoint, {})[(app_name, key)] = value
+        _pending.setdefault((run.checkpoint, run.checkpoint_key), {})[(app_name, key)] = value
     if run.checkpoint_mode == "periodic":
         _start_flusher(run.checkpoint_period)
 
@@ -122,15 +129,16 @@ def flush() -> int:
         batches = list(_pending.items())
         _pending.clear()
     written = 0
-    for url, entries in batches:
+    for where, entries in batches:
         for (app_name, key), value in entries.items():
-            written += _put(url, app_name, key, value)
+            written += _put(where, app_name, key, value)
     return written
 
 
-def _put(url: str, app_name: str, key: str, value: Any) -> bool:
+def _put(where: tuple[str, bytes | None], app_name: str, key: str, value: Any) -> bool:
+    url, signing_key = where
     try:
-        store(url).put(app_name, key, value)
+        store(url, key=signing_key).put(app_name, key, value)
         return True
     except Exception as exc:
         logger.warning("daskflow: could not store the result of %s in %s (%s: %s); it will "

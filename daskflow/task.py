@@ -101,16 +101,25 @@ class RunSettings:
     its tasks by it); ``report`` turns on the reports the task body sends to
     it; ``checkpoint`` is the store URL of cached results (None: no memo
     across sessions), written per ``checkpoint_mode``; ``reuse`` lists
-    earlier stores read but never written.
+    earlier stores read but never written; ``results`` is where small
+    results are kept (a ``recovery.KeptResults``: directory and the run's
+    key that signs them).
+
+    ``checkpoint_key`` signs and verifies checkpoint entries (see
+    ``signing``): the driver derives it from the user's key and ships it here
+    because workers may run where the user's key file is not. None: workers
+    derive it from the key file themselves. There is deliberately no repr
+    (the keys must not reach logs); ``KeptResults`` hides its key too.
     """
 
     __slots__ = ("token", "report", "checkpoint", "checkpoint_mode", "checkpoint_period",
-                 "reuse", "checksum_limit", "results", "results_max_bytes")
+                 "reuse", "checksum_limit", "results", "results_max_bytes", "checkpoint_key")
 
     def __init__(self, token: str, report: bool = False, checkpoint: str | None = None,
                  checkpoint_mode: str = "task_exit", checkpoint_period: float = 60.0,
                  reuse: tuple[str, ...] = (), checksum_limit: int = 0,
-                 results: str | None = None, results_max_bytes: int = 0):
+                 results: recovery.KeptResults | None = None, results_max_bytes: int = 0,
+                 checkpoint_key: bytes | None = None):
         self.token = token
         self.report = report
         self.checkpoint = checkpoint
@@ -118,8 +127,9 @@ class RunSettings:
         self.checkpoint_period = checkpoint_period
         self.reuse = reuse
         self.checksum_limit = checksum_limit
-        self.results = results  # directory of kept small results (see recovery)
+        self.results = results  # kept small results (see recovery)
         self.results_max_bytes = results_max_bytes
+        self.checkpoint_key = checkpoint_key
 
     def __reduce__(self):
         return (RunSettings, tuple(getattr(self, name) for name in self.__slots__))

@@ -20,9 +20,11 @@ def run_records(tmp_path_factory):
     import dask
 
     base = tmp_path_factory.mktemp("runinfo")
-    settings = {"daskflow.run-dir": str(base), "daskflow.checkpoint.dir": str(base / "ckpt")}
+    settings = {"daskflow.run-dir": str(base), "daskflow.checkpoint.dir": str(base / "ckpt"),
+                "daskflow.signing.key-file": str(base / "signing.key")}  # not the user's own
     env = {"DASK_DASKFLOW__RUN_DIR": str(base),
-           "DASK_DASKFLOW__CHECKPOINT__DIR": str(base / "ckpt")}
+           "DASK_DASKFLOW__CHECKPOINT__DIR": str(base / "ckpt"),
+           "DASK_DASKFLOW__SIGNING__KEY_FILE": str(base / "signing.key")}
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     with dask.config.set(settings):

@@ -92,7 +92,7 @@ def test_round_trip(store):
     assert store.get("other", "k000") == (False, None)
     store.put("app_1", "k000", "new")  # replaces
     assert store.get("app_1", "k000") == (True, "new")
-    record = checkpoint.CheckpointStore._decode(raw(store, "app_1", "k001"), "app_1", "k001")
+    record = store._decode(raw(store, "app_1", "k001"), "app_1", "k001")
     assert record["meta"] == {"i": 1} and record["app"] == "app_1" and record["key"] == "k001"
 
 
@@ -228,7 +228,7 @@ def test_corrupt_entries(store, logs):
     for i in (HEADER_SIZE + 5, len(data) // 2, len(data) - 2):
         data[i] ^= 0xFF
     overwrite(store, "app", "flip", bytes(data))
-    _check_bad(store, logs, "flip", "digest")
+    _check_bad(store, logs, "flip", "signature does not verify")
 
     store.put("app", "cut", value)
     data = raw(store, "app", "cut")
@@ -246,13 +246,13 @@ def test_corrupt_entries(store, logs):
     _check_bad(store, logs, "magic", "magic")
 
     overwrite(store, "app", "moved", raw(store, "app", "good"))  # a renamed file
-    _check_bad(store, logs, "moved", "another app or key")
+    _check_bad(store, logs, "moved", "signature does not verify")
 
     # passes the checks but cannot be unpickled here (a module that is gone)
     payload = b"cno_such_module_xyz\nThing\n."
     prefix = checkpoint._PREFIX.pack(checkpoint.MAGIC, checkpoint.VERSION, time.time(), len(payload))
-    digest = checkpoint.hashlib.sha256(prefix + payload).digest()
-    overwrite(store, "app", "gone", prefix + digest + payload)
+    tag = checkpoint.signing.sign(store.key, prefix, b"app", b"gone", payload)
+    overwrite(store, "app", "gone", prefix + tag + payload)
     _check_bad(store, logs, "gone", "no_such_module_xyz")
 
     assert store.get("app", "good") == (True, "fine")
@@ -291,12 +291,12 @@ def test_parse_age():
 # -- SIGKILL in the middle of writes ----------------------------------------------------
 
 WRITER = """
-import importlib.util, sys
-spec = importlib.util.spec_from_file_location("ckpt_writer", {module!r})
-m = importlib.util.module_from_spec(spec)
-sys.modules["ckpt_writer"] = m
-spec.loader.exec_module(m)
-store = m.CheckpointStore({root!r})
+import sys, types
+package = types.ModuleType("daskflow")  # the store's modules alone, not the whole package
+package.__path__ = [{package!r}]
+sys.modules["daskflow"] = package
+from daskflow.checkpoint_store import CheckpointStore
+store = CheckpointStore({root!r}, key={key!r})
 base, size, keys = int(sys.argv[1]), {size}, {keys!r}
 print("ready", flush=True)
 i = 0
@@ -322,7 +322,8 @@ def test_sigkill_mid_write(tmp_path, logs):
     for k in keys:
         store.put("big", k, {"key": k, "n": 0, "blob": bytes([0]) * size})
     script = tmp_path / "writer.py"
-    script.write_text(WRITER.format(module=checkpoint.__file__, root=root, size=size, keys=keys))
+    script.write_text(WRITER.format(package=os.path.dirname(checkpoint.__file__), root=root,
+                                    size=size, keys=keys, key=store.key))
     rng = random.Random(1234)
     seen = set()
     for run in range(1, 11):
