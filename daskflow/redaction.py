@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import os
 import re
 import threading
 from typing import Any
+
+logger = logging.getLogger("daskflow")
 
 __all__ = ["MASK", "SECRET_PARAMETERS", "arguments_digest", "digest_key", "is_secret_parameter",
            "redact_batch", "redact_text", "redact_url"]
@@ -182,22 +185,24 @@ def redact_batch(batch: dict[str, list]) -> dict[str, list]:
 # ------------------------------------------------------------------ digests
 _key_lock = threading.Lock()
 _process_key: bytes | None = None
+ARGUMENTS = "provenance-arguments"  # purpose of the digests' key (see signing)
 
 
 def digest_key() -> bytes:
-    """The key of argument digests: the user's key from ``daskflow.signing``
-    when that module is there, else a random key of this process (digests
-    then compare within one process only, which covers a run)."""
+    """The key of argument digests: derived from the user's key
+    (``signing.derived_key``), so digests compare across runs; a random key of
+    this process when the user's key cannot be used (the digests then compare
+    within one run only; the reason is logged once)."""
     global _process_key
-    try:
-        from . import signing  # type: ignore[attr-defined]
-    except ImportError:
-        signing = None
-    if signing is not None and hasattr(signing, "user_key"):
-        return signing.user_key()
     with _key_lock:
         if _process_key is None:
-            _process_key = os.urandom(32)
+            from . import signing
+
+            try:
+                _process_key = signing.derived_key(ARGUMENTS)
+            except Exception as exc:  # provenance must not stop the run
+                logger.warning("daskflow: argument digests use a key of this run only: %s", exc)
+                _process_key = os.urandom(32)
         return _process_key
 
 
