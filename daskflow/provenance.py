@@ -62,12 +62,11 @@ from urllib.request import pathname2url
 import dask
 
 from . import config  # noqa: F401  (daskflow's dask config defaults)
+from .private import DIR_MODE, create_file, make_dir
 
 DB_NAME = "provenance.db"
 SCHEMA_VERSION = 1
 STATES = ("pending", "running", "done", "failed", "memo", "cancelled")
-PRIVATE_DIR = 0o700  # run directories (they hold the run's database, results, logs)
-PRIVATE_FILE = 0o600  # the database; SQLite gives its -wal and -shm the same mode
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -158,23 +157,15 @@ def new_run_dir(base: str) -> tuple[str, str]:
     if not os.path.isdir(base):
         parent = os.path.dirname(os.path.abspath(base))
         os.makedirs(parent, exist_ok=True)
-        try:
-            os.mkdir(base, PRIVATE_DIR)
-            os.chmod(base, PRIVATE_DIR)
-        except FileExistsError:  # made meanwhile by another run: as it is
-            pass
+        make_dir(base)  # made meanwhile by another run: as it is
     names = _run_names(base)
     n = int(names[-1]) + 1 if names else 0
     while True:
         run_id = f"{n:03d}"
         path = os.path.abspath(os.path.join(base, run_id))
-        try:
-            os.mkdir(path, PRIVATE_DIR)
-        except FileExistsError:
-            n += 1
-            continue
-        os.chmod(path, PRIVATE_DIR)
-        return run_id, path
+        if make_dir(path):
+            return run_id, path
+        n += 1
 
 
 def find_run(base: str, run: str) -> str:
@@ -243,13 +234,9 @@ def _create_private(path: str) -> None:
     creates its -wal and -shm files with the database's mode. A file that is
     there already keeps its mode."""
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+        os.close(create_file(path, os.O_RDWR))
     except FileExistsError:
-        return
-    try:
-        os.fchmod(fd, PRIVATE_FILE)
-    finally:
-        os.close(fd)
+        pass
 
 
 def _tid_order(tid) -> tuple:
@@ -291,7 +278,7 @@ class ProvenanceStore:
                                          check_same_thread=False)
             self._conn.execute("PRAGMA busy_timeout = 10000")
         else:
-            os.makedirs(os.path.dirname(self.path), mode=PRIVATE_DIR, exist_ok=True)
+            os.makedirs(os.path.dirname(self.path), mode=DIR_MODE, exist_ok=True)
             _create_private(self.path)
             self._conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
                                          check_same_thread=False)

@@ -42,6 +42,7 @@ from typing import Any
 import cloudpickle
 
 from . import signing
+from .private import DIR_MODE, create_file, make_dir
 
 logger = logging.getLogger("daskflow")
 
@@ -71,11 +72,8 @@ class KeptResults:
 def keep_in(directory: str, key: bytes) -> KeptResults:
     """Make the run's results *directory*, private (0700 whatever the umask)."""
     os.makedirs(os.path.dirname(directory), exist_ok=True)
-    try:
-        os.mkdir(directory, 0o700)
-    except FileExistsError:
-        pass
-    os.chmod(directory, 0o700)  # mkdir's mode is masked by the umask, never widened
+    if not make_dir(directory):
+        os.chmod(directory, DIR_MODE)
     return KeptResults(directory, key)
 
 
@@ -182,9 +180,8 @@ def remember(kept: KeptResults, ident: str, value: Any, max_bytes: int) -> None:
     path = _path(kept.directory, ident)
     tmp = f"{path}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = create_file(tmp)
         try:
-            os.fchmod(fd, 0o600)  # exactly 0600, whatever the umask
             with open(fd, "wb", closefd=False) as f:
                 f.write(MAGIC)
                 f.write(tag)

@@ -37,6 +37,7 @@ import struct
 import dask
 
 from .errors import UnsafeKeyFile
+from .private import create_file
 
 KEY_BYTES = 32
 TAG_BYTES = 32  # HMAC-SHA256
@@ -100,10 +101,9 @@ def _create(path: str) -> None:
     folder = os.path.dirname(path)
     os.makedirs(folder, mode=0o700, exist_ok=True)
     tmp = os.path.join(folder, f".signing-key.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = create_file(tmp)
     try:
         try:
-            os.fchmod(fd, 0o600)  # exactly 0600, whatever the umask
             os.write(fd, secrets.token_bytes(KEY_BYTES))
             os.fsync(fd)
         finally:
@@ -114,9 +114,8 @@ def _create(path: str) -> None:
             pass
         except OSError:  # a file system without hard links: O_EXCL on the name itself
             with contextlib.suppress(FileExistsError):
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                fd = create_file(path)
                 try:
-                    os.fchmod(fd, 0o600)
                     with open(tmp, "rb") as f:
                         os.write(fd, f.read())
                 finally:

@@ -16,9 +16,10 @@ import os
 import stat
 
 from ..errors import UnsafeStagingDir
+from ..private import DIR_MODE, FILE_MODE, create_file, make_dir, makedirs, touch_file
 
-DIR_MODE = 0o700
-FILE_MODE = 0o600
+__all__ = ["DIR_MODE", "FILE_MODE", "create_file", "makedirs", "private_root", "touch_file"]
+
 _checked: set[tuple[str, int]] = set()  # (path, inode) of roots checked in this process
 
 
@@ -44,11 +45,7 @@ def private_root(path: str) -> str:
     parent = os.path.dirname(path)
     if parent and not os.path.isdir(parent):
         os.makedirs(parent, exist_ok=True)
-    try:
-        os.mkdir(path, DIR_MODE)
-        os.chmod(path, DIR_MODE)  # exactly 0700, whatever the umask
-    except FileExistsError:
-        pass
+    make_dir(path)
     link = os.lstat(path)
     uid = os.getuid()
     if stat.S_ISLNK(link.st_mode) and link.st_uid != uid:
@@ -69,36 +66,3 @@ def private_root(path: str) -> str:
         os.chmod(path, DIR_MODE)
     _checked.add((path, st.st_ino))
     return path
-
-
-def makedirs(path: str) -> None:
-    """``os.makedirs(path, exist_ok=True)``, new directories 0700 whatever the umask
-    (those below an already private root need nothing more)."""
-    if os.path.isdir(path):
-        return
-    head = os.path.dirname(path)
-    if head and head != path:
-        makedirs(head)
-    try:
-        os.mkdir(path, DIR_MODE)
-    except FileExistsError:
-        return
-    os.chmod(path, DIR_MODE)
-
-
-def create_file(path: str) -> int:
-    """Create ``path`` (it must not exist) 0600 whatever the umask; returns the
-    open descriptor (write only)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
-    try:
-        os.fchmod(fd, FILE_MODE)
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
-
-
-def touch_file(path: str) -> None:
-    """Create the empty file ``path`` 0600 (a download then writes into it and
-    keeps its mode)."""
-    os.close(create_file(path))
