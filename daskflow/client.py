@@ -175,6 +175,10 @@ class Session:
         self.run = run_settings(self.token, record)
         self.run_id: str | None = None
         self.run_dir: str | None = None
+        if record:  # why workers leave: a lost task's error says it (WorkerLost)
+            from .worker_fates import WorkerFates
+
+            client.register_plugin(WorkerFates())
         if self.run.report:
             self.run_id, self.run_dir = start_run(client, self.token)
             max_bytes = dask.utils.parse_bytes(dask.config.get("daskflow.recovery.max-bytes"))
@@ -215,6 +219,7 @@ def _absolute(url: str) -> str:
 
 def start_run(client: distributed.Client, token: str) -> tuple[str, str]:
     """Make the run's directory and register the plugin that records it."""
+    from . import failure_log
     from .plugin import ProvenancePlugin
     from .provenance import new_run_dir
 
@@ -235,6 +240,7 @@ def start_run(client: distributed.Client, token: str) -> tuple[str, str]:
     }
     db_path = os.path.join(run_dir, "provenance.db")
     client.register_plugin(ProvenancePlugin(run, db_path, token))
+    client.subscribe_topic(failure_log.topic(token), failure_log.show_failure)  # one line each
     logger.info("daskflow run %s recorded in %s", run_id, run_dir)
     return run_id, run_dir
 
