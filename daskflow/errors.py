@@ -15,6 +15,11 @@ from distributed.scheduler import KilledWorker
 class DaskflowError(Exception):
     """Base class of every error raised by daskflow itself."""
 
+    def __repr__(self) -> str:
+        # distributed records repr(exception) as the task's exception text
+        # (provenance, the console line): say the message, not the fields
+        return f"{type(self).__name__}({str(self)!r})"
+
 
 def _brief(exc: BaseException, limit: int = 500) -> str:
     """``Type: message`` of a wrapped exception, cut to keep our own short."""
