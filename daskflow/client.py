@@ -240,7 +240,7 @@ def start_run(client: distributed.Client, token: str) -> tuple[str, str]:
     }
     db_path = os.path.join(run_dir, "provenance.db")
     client.register_plugin(ProvenancePlugin(run, db_path, token))
-    client.subscribe_topic(failure_log.topic(token), failure_log.show_failure)  # one line each
+    client.subscribe_topic(failure_log.topic(token), failure_log.FailureLines())  # one line each
     logger.info("daskflow run %s recorded in %s", run_id, run_dir)
     return run_id, run_dir
 

@@ -11,7 +11,7 @@ exception and in the run's provenance. So:
   with its arguments;
 * on the driver, the client subscribed to its run's failure topic logs one
   line per failed call: ``app 'NAME' (tid N) failed: Error(...)``
-  (``show_failure``); the provenance plugin publishes them.
+  (``FailureLines``, up to 100 a run); the provenance plugin publishes them.
 
 Nothing here imports the client-side modules (the worker imports it).
 """
@@ -27,6 +27,7 @@ logger = logging.getLogger("daskflow")
 WORKER_LOGGER = "distributed.worker"
 KEEP = 1000  # failed keys remembered until distributed logs them
 LINE = 300  # characters of the error on the console line
+MAX_LINES = 100  # console lines of failed calls per run
 
 
 def topic(token: str) -> str:
@@ -79,13 +80,29 @@ def quiet(key) -> None:
     _filter.quiet(key)
 
 
-def show_failure(event) -> None:
-    """The client's handler of its run's failure topic: one line per call."""
-    try:
-        _, msg = event
-        error = " ".join(str(msg.get("error") or "").split())
-        if len(error) > LINE:
-            error = error[:LINE] + "..."
-        logger.warning("app '%s' (tid %s) failed: %s", msg.get("app"), msg.get("tid"), error)
-    except Exception:  # a malformed event must not break the client
-        logger.debug("daskflow: could not show a failure event %r", event, exc_info=True)
+class FailureLines:
+    """The client's handler of its run's failure topic: one line per failed
+    call, up to ``limit`` lines, then one line saying where the rest are (a
+    pool that cannot start fails all its waiting calls at once)."""
+
+    def __init__(self, limit: int = MAX_LINES):
+        self.limit = limit
+        self.shown = 0
+
+    def __call__(self, event) -> None:
+        try:
+            _, msg = event
+            self.shown += 1
+            if self.shown > self.limit + 1:
+                return
+            if self.shown == self.limit + 1:
+                logger.warning("more calls failed; they are not shown here "
+                               "(`daskflow tasks latest --state failed` lists them)")
+                return
+            error = " ".join(str(msg.get("error") or "").split())
+            if len(error) > LINE:
+                error = error[:LINE] + "..."
+            logger.warning("app '%s' (tid %s) failed: %s", msg.get("app"), msg.get("tid"),
+                           error)
+        except Exception:  # a malformed event must not break the client
+            logger.debug("daskflow: could not show a failure event %r", event, exc_info=True)

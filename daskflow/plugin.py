@@ -132,11 +132,10 @@ class ProvenancePlugin(SchedulerPlugin):
         if call is None:
             return
         msg = {"app": call[0], "tid": str(call[1]), "error": error[:2000]}
-        try:  # after the transition, not inside the scheduler's loop over them
-            asyncio.get_running_loop().call_soon(scheduler.log_event,
-                                                 failure_log.topic(self.token), msg)
-        except RuntimeError:
+        try:  # now: the line then reaches the client before the task's own error does
             scheduler.log_event(failure_log.topic(self.token), msg)
+        except Exception:  # never let the console line break the run
+            logger.debug("daskflow: could not announce the failure of %s", key, exc_info=True)
 
     async def _announce_when_known(self, key: str, worker: str) -> None:
         """The console line of a call whose worker was lost, once the cause
