@@ -95,7 +95,7 @@ class FailureLines:
             self.shown += 1
             if self.shown > self.limit + 1:
                 return
-            if self.shown == self.limit + 1:
+            if self.shown == self.limit + 1:  # the plugin sends one more than it shows
                 logger.warning("more calls failed; they are not shown here "
                                "(`daskflow tasks latest --state failed` lists them)")
                 return

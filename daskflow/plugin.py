@@ -50,6 +50,7 @@ class ProvenancePlugin(SchedulerPlugin):
         self.scheduler = None
         self.state = None  # the live aggregate (dashboard.state.WorkflowState)
         self._fates: worker_fates.WorkerFates | None = None
+        self._announced = 0  # console lines sent to the client
 
     # ---------------------------------------------------------------- hooks
     async def start(self, scheduler) -> None:
@@ -124,8 +125,9 @@ class ProvenancePlugin(SchedulerPlugin):
     def _announce(self, key: str, error: str, call: tuple | None = None) -> None:
         """Tell the run's client (its console) that a call failed."""
         scheduler = self.scheduler
-        if scheduler is None:
-            return
+        if scheduler is None or self._announced > failure_log.MAX_LINES:
+            return  # the client shows that many, then says where the rest are
+        self._announced += 1
         if call is None:
             ts = scheduler.tasks.get(key)
             call = _call_of(getattr(ts, "run_spec", None))

@@ -9,7 +9,7 @@ import json
 import os
 import sqlite3
 
-import pytest
+from daskflow.failure_log import FailureLines
 
 SIX_FAILURES = """\
 import json, distributed, daskflow
@@ -43,7 +43,6 @@ f(threading.Lock())  # cannot be pickled: raises here, in the driver
 """
 
 
-@pytest.mark.slow
 def test_six_failures_six_short_lines_and_tracebacks_in_provenance(run_script):
     proc = run_script(SIX_FAILURES)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -73,3 +72,15 @@ def test_script_whose_only_call_fails_at_call_time_exits_cleanly(run_script):
     assert "cannot schedule new futures" not in proc.stderr
     # nothing is logged at exit, after the user's error
     assert proc.stderr.rstrip().splitlines()[-1].startswith("daskflow.errors.UnpicklableArgument")
+
+
+def test_console_lines_stop_after_the_limit_and_say_where_the_rest_are(caplog):
+    """A pool that cannot start fails all its waiting calls at once: the
+    console shows the first ones, then one line, not thousands."""
+    lines = FailureLines(limit=3)
+    with caplog.at_level("WARNING", logger="daskflow"):
+        for i in range(10):
+            lines((0.0, {"app": "a", "tid": str(i), "error": "RuntimeError('x\n  y')"}))
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages[:3] == [f"app 'a' (tid {i}) failed: RuntimeError('x y')" for i in range(3)]
+    assert len(messages) == 4 and "daskflow tasks latest --state failed" in messages[3]

@@ -80,7 +80,6 @@ def outcome(tmp_path_factory):
     return out
 
 
-@pytest.mark.slow
 def test_worker_that_exited_is_named_with_its_exit_status(outcome):
     crash = outcome["crash"]
     assert crash["type"] == "WorkerLost" and crash["is_daskflow"]
@@ -96,7 +95,6 @@ def test_worker_that_exited_is_named_with_its_exit_status(outcome):
     assert outcome["rows"][after["key"]] == ("failed", f"dependency crash tid {crash['tid']} failed")
 
 
-@pytest.mark.slow
 def test_worker_stopped_for_memory_says_so(outcome):
     hog = outcome["hog"]
     assert hog["type"] == "WorkerLost"
@@ -108,7 +106,6 @@ def test_worker_stopped_for_memory_says_so(outcome):
     assert "% of its 286.10 MiB limit" in exception
 
 
-@pytest.mark.slow
 def test_run_with_failed_calls_ends_failed_and_the_console_says_why(outcome):
     assert outcome["status"] == "failed"
     lines = [line for line in outcome["stderr"].splitlines() if "WARNING - app '" in line]
