@@ -51,6 +51,7 @@ class ProvenancePlugin(SchedulerPlugin):
         self.state = None  # the live aggregate (dashboard.state.WorkflowState)
         self._fates: worker_fates.WorkerFates | None = None
         self._announced = 0  # console lines sent to the client
+        self._pending: set = set()  # console lines waiting for a lost worker's cause
 
     # ---------------------------------------------------------------- hooks
     async def start(self, scheduler) -> None:
@@ -109,7 +110,9 @@ class ProvenancePlugin(SchedulerPlugin):
             info["lost"] = worker = info["worker"]
             info["fate"] = self._fates.known(worker) if self._fates is not None else None
             if info["fate"] is None and self._fates is not None:
-                asyncio.ensure_future(self._announce_when_known(key, worker))
+                task = asyncio.ensure_future(self._announce_when_known(key, worker))
+                self._pending.add(task)  # the loop keeps only a weak reference
+                task.add_done_callback(self._pending.discard)
             else:
                 self._announce(key, _lost(worker, info["fate"]))
         elif scheduler is not None:
@@ -127,12 +130,12 @@ class ProvenancePlugin(SchedulerPlugin):
         scheduler = self.scheduler
         if scheduler is None or self._announced > failure_log.MAX_LINES:
             return  # the client shows that many, then says where the rest are
-        self._announced += 1
         if call is None:
             ts = scheduler.tasks.get(key)
             call = _call_of(getattr(ts, "run_spec", None))
         if call is None:
             return
+        self._announced += 1
         msg = {"app": call[0], "tid": str(call[1]), "error": error[:2000]}
         try:  # now: the line then reaches the client before the task's own error does
             scheduler.log_event(failure_log.topic(self.token), msg)
