@@ -17,7 +17,9 @@ process ended. ``WorkerFates`` keeps those causes per worker address, so that
 The events race the worker's removal (the scheduler may notice the closed
 connection before the Nanny's message arrives), so a question about a
 removed worker whose cause is not known yet waits up to ``FATE_WAIT``
-seconds, and listeners are told of a cause that arrives late.
+seconds (once per worker: a cluster whose Nannies do not report exits
+costs that wait once, not once per lost task), and listeners are told of a
+cause that arrives late.
 """
 
 from __future__ import annotations
@@ -65,8 +67,8 @@ class WorkerFates(SchedulerPlugin):
     def __init__(self):
         self.limits: dict[str, int] = {}  # worker -> memory limit (bytes), while known
         self.causes: dict[str, str] = {}  # worker -> why it left
-        self.removed: dict[str, float] = {}  # worker -> when the scheduler removed it
         self._listeners: list[Callable[[str, str], None]] = []
+        self._waited: dict[str, None] = {}  # workers whose cause was waited for in vain
         self._changed: asyncio.Event | None = None
 
     async def start(self, scheduler) -> None:
@@ -79,10 +81,6 @@ class WorkerFates(SchedulerPlugin):
         limit = worker_memory_limit(scheduler, worker)
         if limit:
             self.limits[worker] = limit
-
-    def remove_worker(self, scheduler, worker: str, **kwargs) -> None:
-        self.removed[worker] = time.monotonic()
-        _trim(self.removed)
 
     def log_event(self, topic, msg) -> None:
         if topic not in (MEMORY_TOPIC, EXIT_TOPIC) or not isinstance(msg, dict):
@@ -128,13 +126,17 @@ class WorkerFates(SchedulerPlugin):
         """The handler: ``worker ... was lost (cause)``, waiting up to ``wait``
         seconds for a cause not known yet (never longer: an unknown cause is
         said to be unknown)."""
-        deadline = time.monotonic() + min(float(wait), 30.0)
-        while worker not in self.causes and time.monotonic() < deadline:
-            self._changed.clear()
-            try:
-                await asyncio.wait_for(self._changed.wait(), deadline - time.monotonic())
-            except asyncio.TimeoutError:
-                break
+        if worker not in self.causes and worker not in self._waited:
+            deadline = time.monotonic() + min(float(wait), 30.0)
+            while worker not in self.causes and time.monotonic() < deadline:
+                self._changed.clear()
+                try:
+                    await asyncio.wait_for(self._changed.wait(), deadline - time.monotonic())
+                except asyncio.TimeoutError:
+                    break
+            if worker not in self.causes:  # the next question about it does not wait
+                self._waited[worker] = None
+                _trim(self._waited)
         return lost_text(worker, self.causes.get(worker))
 
 

@@ -112,3 +112,42 @@ def test_run_with_failed_calls_ends_failed_and_the_console_says_why(outcome):
     assert any("app 'crash'" in line and "process exited with status 1" in line
                for line in lines), outcome["stderr"][-3000:]
     assert any("app 'hog'" in line and "memory use reached" in line for line in lines)
+
+
+def test_a_cause_that_arrives_after_the_question_is_waited_for_once():
+    """The race: the scheduler removes the worker before the Nanny's event
+    arrives. The question waits for it; about a worker whose cause never
+    comes, only the first question waits."""
+    import asyncio
+    import time
+    from types import SimpleNamespace
+
+    from daskflow.worker_fates import EXIT_TOPIC, MEMORY_TOPIC, WorkerFates
+
+    async def scenario():
+        fates = WorkerFates()
+        scheduler = SimpleNamespace(handlers={}, workers={
+            "tcp://w:1": SimpleNamespace(memory_limit=1000)})
+        await fates.start(scheduler)
+        learnt = []
+        fates.listen(lambda worker, cause: learnt.append((worker, cause)))
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.2, fates.log_event, MEMORY_TOPIC, {"worker": "tcp://w:1", "rss": 960})
+        loop.call_later(0.3, fates.log_event, EXIT_TOPIC, {"worker": "tcp://w:1",
+                                                           "exitcode": -15})
+        text = await scheduler.handlers["daskflow_worker_fate"](worker="tcp://w:1", wait=10)
+        assert text == ("worker tcp://w:1 was lost (killed by the nanny: memory use reached "
+                        "96% of its 0.98 kiB limit)")
+        start = time.monotonic()
+        first = await fates.fate("tcp://w:2", wait=0.3)
+        second = await fates.fate("tcp://w:2", wait=5)
+        assert time.monotonic() - start < 3
+        assert first == second == "worker tcp://w:2 was lost (cause unknown: see the worker log)"
+        fates.log_event(EXIT_TOPIC, {"worker": "tcp://w:2", "exitcode": 1})
+        assert learnt[-1] == ("tcp://w:2", "process exited with status 1")
+        assert await fates.fate("tcp://w:2") == \
+            "worker tcp://w:2 was lost (process exited with status 1)"
+        # w:1's exit event came after its memory event: the memory cause stays
+        assert fates.known("tcp://w:1").startswith("killed by the nanny")
+
+    asyncio.run(scenario())
