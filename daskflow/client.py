@@ -178,7 +178,10 @@ class Session:
         if record:  # why workers leave: a lost task's error says it (WorkerLost)
             from .worker_fates import WorkerFates
 
-            client.register_plugin(WorkerFates())
+            try:
+                client.register_plugin(WorkerFates())
+            except Exception:  # a scheduler without daskflow: KilledWorker says less
+                logger.debug("daskflow: no worker fates on this scheduler", exc_info=True)
         if self.run.report:
             self.run_id, self.run_dir = start_run(client, self.token)
             max_bytes = dask.utils.parse_bytes(dask.config.get("daskflow.recovery.max-bytes"))
