@@ -22,6 +22,8 @@ from .errors import (
     MissingOutputs,
     StagingError,
     UnstageableFile,
+    UnserializableResult,
+    WorkerLost,
     WorkersUnavailable,
 )
 from .files import File
@@ -47,6 +49,8 @@ __all__ = [
     "MissingOutputs",
     "StagingError",
     "UnstageableFile",
+    "UnserializableResult",
+    "WorkerLost",
     "WorkersUnavailable",
     "bash_app",
     "checkpoint",

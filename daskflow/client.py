@@ -176,6 +176,13 @@ class Session:
         self.run = run_settings(self.token, record)
         self.run_id: str | None = None
         self.run_dir: str | None = None
+        if record:  # why workers leave: a lost task's error says it (WorkerLost)
+            from .worker_fates import WorkerFates
+
+            try:
+                client.register_plugin(WorkerFates())
+            except Exception:  # a scheduler without daskflow: KilledWorker says less
+                logger.debug("daskflow: no worker fates on this scheduler", exc_info=True)
         if self.run.report:
             self.run_id, self.run_dir = start_run(client, self.token)
             max_bytes = dask.utils.parse_bytes(dask.config.get("daskflow.recovery.max-bytes"))
@@ -224,6 +231,7 @@ def _absolute(url: str) -> str:
 
 def start_run(client: distributed.Client, token: str) -> tuple[str, str]:
     """Make the run's directory and register the plugin that records it."""
+    from . import failure_log
     from .plugin import ProvenancePlugin
     from .provenance import new_run_dir
 
@@ -244,6 +252,7 @@ def start_run(client: distributed.Client, token: str) -> tuple[str, str]:
     }
     db_path = os.path.join(run_dir, "provenance.db")
     client.register_plugin(ProvenancePlugin(run, db_path, token))
+    client.subscribe_topic(failure_log.topic(token), failure_log.FailureLines())  # one line each
     logger.info("daskflow run %s recorded in %s", run_id, run_dir)
     return run_id, run_dir
 

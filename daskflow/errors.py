@@ -9,9 +9,16 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from distributed.scheduler import KilledWorker
+
 
 class DaskflowError(Exception):
     """Base class of every error raised by daskflow itself."""
+
+    def __repr__(self) -> str:
+        # distributed records repr(exception) as the task's exception text
+        # (provenance, the console line): say the message, not the fields
+        return f"{type(self).__name__}({str(self)!r})"
 
 
 def _brief(exc: BaseException, limit: int = 500) -> str:
@@ -309,14 +316,90 @@ class UnknownLimit(DaskflowError, ValueError):
 
 
 class RemoteError(AppError):
-    """Stands in for an app's exception that could not be pickled back."""
+    """Stands in for an app's exception that could not travel back as itself:
+    it does not pickle, or its message is longer than distributed keeps and
+    its class cannot be rebuilt from a shorter one (``reason`` says which)."""
 
-    def __init__(self, app_name: str, tid: int | str, type_name: str, text: str):
-        super().__init__(app_name, tid, type_name, text)
+    def __init__(self, app_name: str, tid: int | str, type_name: str, text: str,
+                 reason: str = "not picklable"):
+        super().__init__(app_name, tid, type_name, text, reason)
 
     def __str__(self) -> str:
-        app, tid, type_name, text = self.args
-        return f"app '{app}' (tid {tid}) raised {type_name} (not picklable): {text}"
+        app, tid, type_name, text = self.args[:4]
+        reason = self.args[4] if len(self.args) > 4 else "not picklable"
+        return f"app '{app}' (tid {tid}) raised {type_name} ({reason}): {text}"
+
+
+class AppNotLoadable(AppError):
+    """An app's function cannot be unpickled on the worker (``cause``):
+    typically it is defined in a module that only the driver can import."""
+
+    def __init__(self, app_name: str, tid: int | str, cause: str):
+        super().__init__(app_name, tid, cause)
+
+    def __str__(self) -> str:
+        return (
+            f"{self._where()} cannot run: its function cannot be loaded on the worker: "
+            f"{self.args[2]}. Make its module importable on the workers (install it, or "
+            "put it on their PYTHONPATH), or define the app in the script."
+        )
+
+
+class UnserializableResult(AppError, TypeError):
+    """An app returned a value that cannot be serialized, so it could never
+    reach the apps that use it nor the client. The call fails at once (its
+    dependents with ``DependencyError``) rather than leaving them waiting.
+    """
+
+    def __init__(self, app_name: str, tid: int | str, type_name: str, cause: str):
+        super().__init__(app_name, tid, type_name, cause)
+
+    @property
+    def type_name(self) -> str:
+        return self.args[2]
+
+    def __str__(self) -> str:
+        return (
+            f"{self._where()} returned a value of type {self.type_name} that cannot be "
+            f"serialized to send it to other workers or the client: {self.args[3]}. Return "
+            "data that pickles (plain values, arrays, a File) and create such objects "
+            "inside the app that uses them."
+        )
+
+
+class WorkerLost(KilledWorker, DaskflowError):
+    """The worker running an app call died (its process exited, or its
+    Nanny stopped it for using too much memory) as often as Dask allows
+    (``distributed.scheduler.allowed-failures``), so the call failed.
+
+    A ``KilledWorker`` (``except KilledWorker`` still catches it) that says
+    which app and task, which worker and why it was lost, as far as the
+    scheduler learnt (``fate``).
+    """
+
+    def __init__(self, task, last_worker, allowed_failures: int, app_name: str,
+                 tid: int | str, fate: str):
+        Exception.__init__(self, task, last_worker, allowed_failures, app_name, tid, fate)
+
+    @property
+    def app_name(self) -> str:
+        return self.args[3]
+
+    @property
+    def tid(self) -> int | str:
+        return self.args[4]
+
+    @property
+    def fate(self) -> str:
+        return self.args[5]
+
+    def __str__(self) -> str:
+        tries = self.allowed_failures + 1
+        return (
+            f"app '{self.app_name}' (tid {self.tid}) failed: {self.fate} while running it; "
+            f"Dask gave up after {tries} worker{'s' if tries > 1 else ''} died running it "
+            "(distributed.scheduler.allowed-failures)"
+        )
 
 
 class WorkersUnavailable(DaskflowError, RuntimeError):

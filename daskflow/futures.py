@@ -29,7 +29,7 @@ from distributed import Client, Future
 from distributed.core import clean_exception
 from distributed.scheduler import KilledWorker
 
-from .errors import DependencyError
+from .errors import DependencyError, WorkerLost
 from .task import ORIGIN, Failure
 
 PREFETCH_SCAN = 4  # look at up to this many times the batch size for finished futures
@@ -111,6 +111,28 @@ class AppFuture(_Fetchable):
         _, exc, tb = clean_exception(self._state.exception, self._state.traceback)
         return self._translate(exc).with_traceback(tb)
 
+    def _lost(self, exc: KilledWorker, app_name: str, tid) -> BaseException:
+        """A ``KilledWorker`` → ``WorkerLost`` saying why the worker left
+        (asked of the scheduler once per future; kept)."""
+        if isinstance(exc, WorkerLost):
+            return exc
+        known = self.__dict__.setdefault("_worker_lost", {})
+        if exc.task in known:
+            return known[exc.task]
+        address = getattr(exc.last_worker, "address", None)
+        fate = None
+        if address and not self.client.asynchronous:
+            from .worker_fates import ask
+
+            fate = ask(self.client, address)
+        if fate is None:
+            from .worker_fates import lost_text
+
+            fate = lost_text(address or "?", None)
+        lost = known[exc.task] = WorkerLost(exc.task, exc.last_worker, exc.allowed_failures,
+                                            app_name, tid, fate)
+        return lost
+
     def _pick(self, outcomes: list) -> Any:
         """This call's value in its chunk's outcomes (raises its failure)."""
         outcome = outcomes[self.index]
@@ -130,7 +152,10 @@ class AppFuture(_Fetchable):
             if ident != self.ident:
                 return DependencyError(self.app_name, self.tid, app, tid, exc)
         elif isinstance(exc, KilledWorker) and exc.task != self.key:
-            return DependencyError(self.app_name, self.tid, key_split(exc.task), None, exc)
+            app, tid = _app_and_tid(exc.task)
+            return DependencyError(self.app_name, self.tid, app, tid, self._lost(exc, app, tid))
+        elif isinstance(exc, KilledWorker):
+            return self._lost(exc, self.app_name, self.tid)
         return exc
 
     def __repr__(self) -> str:
@@ -142,6 +167,15 @@ class AppFuture(_Fetchable):
         from .notebook import future_html
 
         return future_html(self)
+
+
+def _app_and_tid(key) -> tuple[str, int | str | None]:
+    """The app and task id in an app call's key (``"{app}-{tid}-{token}"``);
+    the tid is None where the key does not hold one (cached apps)."""
+    parts = str(key).rsplit("-", 2)
+    if len(parts) == 3 and parts[1].replace(".", "").isdigit():
+        return parts[0], int(parts[1]) if parts[1].isdigit() else parts[1]
+    return key_split(key), None
 
 
 class DataFuture(Future):

@@ -22,7 +22,9 @@ from typing import Any
 from dask._task_spec import Alias, GraphNode, TaskRef
 from distributed.diagnostics.plugin import SchedulerPlugin
 
-from .redaction import arguments_digest, redact_batch
+from . import failure_log, worker_fates
+from .dask_internals import blamed_key
+from .redaction import arguments_digest, redact_batch, redact_text
 from .report import TOPIC
 from .sites.routing import upstream_key
 from .task import MemberRef
@@ -49,6 +51,9 @@ class ProvenancePlugin(SchedulerPlugin):
         self.scheduler = None
         self.state = None  # the live aggregate (dashboard.state.WorkflowState)
         self.record_arguments = _record_arguments()  # read here, on the client
+        self._fates: worker_fates.WorkerFates | None = None
+        self._announced = 0  # console lines sent to the client
+        self._pending: set = set()  # console lines waiting for a lost worker's cause
 
     # ---------------------------------------------------------------- hooks
     async def start(self, scheduler) -> None:
@@ -60,6 +65,8 @@ class ProvenancePlugin(SchedulerPlugin):
 
         self.state = WorkflowState(self.run, self.token)
         self.state.settle = self.settle
+        self._fates = worker_fates.ensure(scheduler)
+        self._fates.listen(self._fate_learnt)
         try:
             attach(scheduler, self.state)
         except Exception:  # never let monitoring break the run
@@ -72,7 +79,7 @@ class ProvenancePlugin(SchedulerPlugin):
             return
         applied = threading.Event()
         self._queue.put(("settle", applied))
-        await asyncio.to_thread(applied.wait, timeout)
+        await _until(applied.is_set, timeout)
 
     def update_graph(self, scheduler, *, client=None, tasks=(), **kwargs) -> None:
         now = time.time()
@@ -86,7 +93,70 @@ class ProvenancePlugin(SchedulerPlugin):
 
     def transition(self, key, start, finish, *args, **kwargs) -> None:
         if isinstance(key, str) and key.endswith(self.token):
+            if finish == "erred":
+                kwargs = self._why_erred(key, kwargs)
             self._queue.put(("transition", key, start, finish, time.time(), kwargs))
+
+    def _why_erred(self, key: str, info: dict) -> dict:
+        """What the writer needs to say why ``key`` erred, and the console
+        line of a call's own failure. distributed passes the exception text
+        of an app's own error; a task whose worker died gets a pickled
+        ``KilledWorker`` with itself as cause and no text; a dependent gets
+        nothing, and the scheduler knows which task it blames."""
+        info = dict(info)  # the scheduler hands the same kwargs to every plugin
+        scheduler = self.scheduler
+        if info.get("exception_text"):
+            self._announce(key, info["exception_text"])
+        elif info.get("exception") is not None and info.get("cause") == key \
+                and info.get("worker"):
+            info["lost"] = worker = info["worker"]
+            info["fate"] = self._fates.known(worker) if self._fates is not None else None
+            if info["fate"] is None and self._fates is not None:
+                task = asyncio.ensure_future(self._announce_when_known(key, worker))
+                self._pending.add(task)  # the loop keeps only a weak reference
+                task.add_done_callback(self._pending.discard)
+            else:
+                self._announce(key, _lost(worker, info["fate"]))
+        elif scheduler is not None:
+            try:
+                blamed = blamed_key(scheduler, key)
+                if blamed is not None:
+                    ts = scheduler.tasks.get(blamed)
+                    info["blamed"] = _call_of(getattr(ts, "run_spec", None)) or (str(blamed), None)
+            except Exception:  # never let provenance break the run
+                logger.debug("daskflow: no blame for %s", key, exc_info=True)
+        return info
+
+    def _announce(self, key: str, error: str, call: tuple | None = None) -> None:
+        """Tell the run's client (its console) that a call failed."""
+        scheduler = self.scheduler
+        if scheduler is None or self._announced > failure_log.MAX_LINES:
+            return  # the client shows that many, then says where the rest are
+        if call is None:
+            ts = scheduler.tasks.get(key)
+            call = _call_of(getattr(ts, "run_spec", None))
+        if call is None:
+            return
+        self._announced += 1
+        msg = {"app": call[0], "tid": str(call[1]), "error": redact_text(error[:2000])}
+        try:  # now: the line then reaches the client before the task's own error does
+            scheduler.log_event(failure_log.topic(self.token), msg)
+        except Exception:  # never let the console line break the run
+            logger.debug("daskflow: could not announce the failure of %s", key, exc_info=True)
+
+    async def _announce_when_known(self, key: str, worker: str) -> None:
+        """The console line of a call whose worker was lost, once the cause
+        is known (it often arrives just after the worker's removal)."""
+        ts = self.scheduler.tasks.get(key)
+        call = _call_of(getattr(ts, "run_spec", None))
+        try:
+            text = await self._fates.fate(worker)
+        except Exception:
+            text = worker_fates.lost_text(worker, None)
+        self._announce(key, "WorkerLost: " + text, call)
+
+    def _fate_learnt(self, worker: str, cause: str) -> None:
+        self._queue.put(("fate", worker, cause))
 
     def log_event(self, topic, msg) -> None:
         if topic == TOPIC and isinstance(msg, dict) and msg.get("token") == self.token:
@@ -94,6 +164,11 @@ class ProvenancePlugin(SchedulerPlugin):
                 self._queue.put(("shared", msg["shared"], time.time()))
             else:
                 self._queue.put(("calls", msg["calls"], msg.get("worker")))
+                for call in msg["calls"]:  # calls of a chunk: the chunk does not err
+                    if call.get("error") and not call.get("skipped") and "[" in call["ident"]:
+                        self._announce(call["ident"], call["error"],
+                                       (call.get("app") or call["ident"].rsplit("-", 2)[0],
+                                        call.get("tid")))
 
     def remove_client(self, scheduler, client: str) -> None:
         """The run's client left: finish the record and leave the scheduler
@@ -105,13 +180,17 @@ class ProvenancePlugin(SchedulerPlugin):
     def _leave(self, scheduler) -> None:
         if self.name in scheduler.plugins:
             scheduler.remove_plugin(name=self.name)
+        if self._fates is not None:
+            self._fates.unlisten(self._fate_learnt)
         self._queue.put(None)  # the writer thread ends after the last batch
 
     async def close(self) -> None:
+        if self._fates is not None:
+            self._fates.unlisten(self._fate_learnt)
         self._queue.put(("end", time.time(), "completed"))
         self._queue.put(None)
         if self._thread is not None:
-            await asyncio.to_thread(self._thread.join, 30)
+            await _until(lambda: not self._thread.is_alive(), 30)
 
     # --------------------------------------------------------- writer side
     def _write_loop(self) -> None:
@@ -122,13 +201,22 @@ class ProvenancePlugin(SchedulerPlugin):
         memo_hits: set[str] = set()  # calls answered from the cache stay "memo" when done
         chunks: set[str] = set()  # chunk tasks: their calls have rows, they do not
         bash: set[str] = set()  # bash tasks: done means exit code 0 (failures report theirs)
+        lost: dict[str, set[str]] = {}  # worker -> keys lost with it whose cause is not known
+        failed: set[str] = set()  # calls whose last state is failed: the run then failed
         ended = False
         try:
             while True:
                 items, stop = self._drain()
                 if items:
-                    batch, end = _to_batch(items, memo_hits, chunks, bash)
+                    batch, end = _to_batch(items, memo_hits, chunks, bash, lost)
                     batch = _private(batch, self.record_arguments)
+                    for update in batch["updates"]:
+                        if update.get("state") == "failed":
+                            failed.add(update["key"])
+                        elif update.get("state") in ("done", "memo"):
+                            failed.discard(update["key"])
+                    if end is not None and failed and end[1] == "completed":
+                        end = (end[0], "failed")
                     try:  # the live views first: they need not wait for the disk
                         self.state.apply(batch)
                     except Exception:
@@ -171,12 +259,25 @@ class ProvenancePlugin(SchedulerPlugin):
             items.append(item)
 
 
-def _to_batch(items: list, memo_hits: set[str], chunks: set[str],
-              bash: set[str]) -> tuple[dict[str, list], tuple | None]:
+async def _until(condition, timeout: float) -> bool:
+    """Wait in the event loop (no helper thread: at interpreter exit,
+    ``asyncio.to_thread`` can no longer start one) until ``condition()`` holds
+    or ``timeout`` seconds passed; returns whether it holds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(0.02)
+    return True
+
+
+def _to_batch(items: list, memo_hits: set[str], chunks: set[str], bash: set[str],
+              lost: dict[str, set[str]] | None = None) -> tuple[dict[str, list], tuple | None]:
     """Queue items → the store's batch (tasks, deps, transitions, updates, tries, files)."""
     batch: dict[str, list] = {"tasks": [], "deps": [], "transitions": [], "updates": [],
                               "tries": [], "files": []}
     end = None
+    lost = {} if lost is None else lost
     for item in items:
         kind = item[0]
         if kind == "new":
@@ -202,6 +303,8 @@ def _to_batch(items: list, memo_hits: set[str], chunks: set[str],
                 chunks.discard(key)
                 memo_hits.discard(key)
                 bash.discard(key)
+            if update and info.get("lost") and not info.get("fate"):
+                lost.setdefault(info["lost"], set()).add(key)  # its cause may come later
             if update:
                 if update["state"] == "done" and key in memo_hits:
                     update["state"] = "memo"
@@ -224,6 +327,10 @@ def _to_batch(items: list, memo_hits: set[str], chunks: set[str],
                 batch["updates"].append({"key": call["key"], "state": "memo", "memo": "hit",
                                          "started": when, "finished": when})
                 batch["deps"].append((call["key"], call["shares"]))
+        elif kind == "fate":  # why a worker left, learnt after its tasks were recorded
+            _, worker, cause = item
+            for key in sorted(lost.pop(worker, ())):
+                batch["updates"].append({"key": key, "exception": _lost(worker, cause)})
         elif kind == "end":
             end = end or (item[1], item[2])
     batch["updates"] = _merged(batch["updates"])
@@ -358,11 +465,38 @@ def _update_for(key: str, finish: str, when: float, info: dict) -> dict | None:
             update["worker"] = info["worker"]
             update["host"] = _host(info["worker"])
         if finish == "erred":
-            update["exception"] = info.get("exception_text") or "a dependency failed"
+            update["exception"] = _erred_text(info)
             update["traceback"] = info.get("traceback_text")
         elif info.get("nbytes") is not None:
             update["nbytes"] = info["nbytes"]
     return update
+
+
+def _erred_text(info: dict) -> str:
+    """Why a task erred: its own exception, its lost worker, or the dependency blamed."""
+    if info.get("exception_text"):
+        return info["exception_text"]
+    if info.get("lost"):
+        return _lost(info["lost"], info.get("fate"))
+    blamed = info.get("blamed")
+    if blamed:
+        app, tid = blamed
+        return f"dependency {app} tid {tid} failed" if tid is not None \
+            else f"dependency {app} failed"
+    return "a dependency failed"
+
+
+def _lost(worker: str, cause: str | None) -> str:
+    return "WorkerLost: " + worker_fates.lost_text(worker, cause)
+
+
+def _call_of(run_spec) -> tuple[str, object] | None:
+    """(app name, tid) of a task's run spec, if it is one app call."""
+    func = getattr(run_spec, "func", None)
+    args = getattr(run_spec, "args", ())
+    if getattr(func, "__name__", "") == "execute" and len(args) == 6:
+        return getattr(args[0], "name", "?"), args[1]
+    return None
 
 
 def _host(address: str) -> str:

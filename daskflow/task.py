@@ -22,12 +22,14 @@ import time
 from typing import Any, Callable
 
 import cloudpickle
+from distributed.protocol import serialize
 from distributed.utils import import_term
 
-from . import memo, recovery, report, staging
+from . import failure_log, memo, recovery, report, staging
 from .bash import run_command, std_target
 from .containers import in_container
-from .errors import BadCommand, BashExitFailure, MissingInputs, MissingOutputs, RemoteError
+from .errors import (AppNotLoadable, BadCommand, BashExitFailure, MissingInputs, MissingOutputs,
+                     RemoteError, UnserializableResult)
 from .files import File
 from .limits import held
 from .mpi import PREFIX_VARIABLES, mpi_command, seceded, worker_pool_label
@@ -81,15 +83,23 @@ class AppDef:
                 self._pickled = cloudpickle.dumps(self._fields())
             finally:
                 _pickling.active = False
-        return (_load_appdef, (self._pickled,))
+        return (_load_appdef, (self._pickled, self.name, self.kind))
 
 
 _pickling = threading.local()
+UNLOADABLE = "unloadable"  # the kind of an app whose function cannot be loaded here
 
 
 @functools.lru_cache(maxsize=512)
-def _load_appdef(blob: bytes) -> AppDef:
-    app = AppDef(*pickle.loads(blob))
+def _load_appdef(blob: bytes, name: str = "?", kind: str = "python") -> AppDef:
+    """The app from its pickled fields; an app whose function cannot be
+    unpickled here (defined in a module only the driver has, say) becomes
+    one whose calls fail naming it: raising here would fail the worker's
+    whole message from the scheduler and take the worker down instead."""
+    try:
+        app = AppDef(*pickle.loads(blob))
+    except Exception as exc:
+        return AppDef(brief(exc), name, UNLOADABLE, None)
     app._pickled = blob
     return app
 
@@ -204,6 +214,7 @@ def execute(app: AppDef, tid: int | str, ident: str, opts: Options, args: tuple,
         if opts.has_members:
             args, kwargs = resolve_members((args, kwargs))
         value = run_call(app, record, opts, args, kwargs)
+        check_serializable(app.name, tid, value)
         if kept:
             recovery.remember(kept, ident, value, opts.run.results_max_bytes)
     except Exception as exc:
@@ -213,6 +224,7 @@ def execute(app: AppDef, tid: int | str, ident: str, opts: Options, args: tuple,
         report.send(opts.run, [record], only_if_notable=True)
         return value
     report.send(opts.run, [record], only_if_notable=True)
+    failure_log.quiet(ident)  # the client and provenance get it, with its traceback
     raise failure  # outside the except block: no implicit __context__ to ship
 
 
@@ -243,7 +255,9 @@ def execute_chunk(app: AppDef, opts: Options, calls: list) -> list:
             outcomes.append(Failure(upstream))
             continue
         try:
-            outcomes.append(run_call(app, record, opts, args, kwargs))
+            value = run_call(app, record, opts, args, kwargs)
+            check_serializable(app.name, tid, value)
+            outcomes.append(value)
         except Exception as exc:
             failure = tag(exc, app.name, tid, ident)
             record.error = brief(failure)
@@ -254,9 +268,57 @@ def execute_chunk(app: AppDef, opts: Options, calls: list) -> list:
     return outcomes
 
 
+_PLAIN = frozenset({type(None), bool, int, float, complex, str, bytes})
+
+
+def check_serializable(app_name: str, tid, value) -> None:
+    """Fail the call now if its value cannot travel.
+
+    A value the worker cannot serialize stays in its memory as if it were
+    fine: the task is ``done``, and a dependent on another worker (or the
+    client) asks for it and waits for ever, since distributed retries the
+    transfer. So every value is pickled once, as distributed's worker would
+    send it (protocol 5 with out-of-band buffers: a numpy array's data is
+    handed over as a memoryview, not copied), then with cloudpickle (values
+    whose classes or functions live in ``__main__``), then with
+    distributed's own ``dask`` serializers (types registered with it). This
+    costs about 1-10 µs for a small value and for a 100 MB array alike (see
+    docs/fault-tolerance.md); plain scalars and strings are not checked.
+    The pickles are thrown away: a value that stays on its worker is never
+    pickled by distributed at all.
+    """
+    if type(value) in _PLAIN:
+        return
+    buffers: list = []
+    try:
+        pickle.dumps(value, protocol=5, buffer_callback=buffers.append)
+        return
+    except Exception as exc:
+        error = exc
+    try:  # distributed's fall-back for what plain pickle refuses
+        cloudpickle.dumps(value, protocol=5, buffer_callback=buffers.append)
+        return
+    except Exception:
+        pass
+    try:  # not distributed's "pickle" family: on failure it logs a traceback
+        serialize(value, serializers=("dask",), on_error="raise")
+        return
+    except Exception:
+        pass
+    raise UnserializableResult(app_name, tid, _type_name(value), brief(error)) from None
+
+
+def _type_name(value) -> str:
+    cls = type(value)
+    module = cls.__module__
+    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
+
+
 def run_call(app: AppDef, record: CallRecord, opts: Options, args: tuple, kwargs: dict):
     """One call: memo look-up, then tries of the app, then memo store."""
     record.start = time.time()
+    if app.kind == UNLOADABLE:
+        raise AppNotLoadable(app.name, record.tid, app.func)
     key = None
     if app.cache and opts.run.checkpoint:
         key = memo.call_key(app, args, kwargs, opts.staging)
@@ -435,22 +497,56 @@ def tag(exc: BaseException, app_name: str, tid, ident: str) -> BaseException:
     """Mark ``exc`` as raised by this call, unless it already came from upstream.
 
     Guarantees that what is returned pickles and keeps its class across the
-    wire; otherwise it is replaced by a ``RemoteError`` that says what it was.
+    wire. A message longer than distributed keeps is cut, keeping the class
+    when the exception can be rebuilt from its message alone; otherwise (or
+    if it does not pickle) it is replaced by a ``RemoteError`` that says
+    what it was and why.
     """
     if getattr(exc, ORIGIN, None) is not None:
         return exc
+    reason = "not picklable"
     try:
         setattr(exc, ORIGIN, (app_name, tid, ident))
-        if len(str(exc)) <= MAX_MESSAGE:
+        length = len(str(exc))
+        if length <= MAX_MESSAGE:
             if not _ships(exc):
                 exc.__cause__ = exc.__context__ = None  # keep the error, drop its chain
             if _ships(exc):
                 return exc
+        else:
+            reason = f"message too long: {length} characters"
+            shorter = _shortened(exc, length)
+            if shorter is not None:
+                return shorter
     except Exception:
         pass
-    stand_in = RemoteError(app_name, tid, type(exc).__qualname__, f"{exc}"[:MAX_MESSAGE])
+    stand_in = RemoteError(app_name, tid, type(exc).__qualname__, _cut(f"{exc}"), reason)
     setattr(stand_in, ORIGIN, (app_name, tid, ident))
     return stand_in
+
+
+def _cut(text: str) -> str:
+    if len(text) <= MAX_MESSAGE:
+        return text
+    return text[:MAX_MESSAGE - 100] + f" ... [cut: the message had {len(text)} characters]"
+
+
+def _shortened(exc: BaseException, length: int) -> BaseException | None:
+    """``exc``'s class with its message cut, if the class rebuilds from a
+    message alone (``ValueError("...")``); None otherwise."""
+    if len(exc.args) != 1 or not isinstance(exc.args[0], str) or str(exc) != exc.args[0]:
+        return None
+    text = _cut(exc.args[0])
+    try:
+        shorter = type(exc)(text)
+        if str(shorter) != text:
+            return None
+        setattr(shorter, ORIGIN, getattr(exc, ORIGIN))
+        if not _ships(shorter):
+            return None
+    except Exception:
+        return None
+    return shorter.with_traceback(exc.__traceback__)
 
 
 def _ships(exc: BaseException) -> bool:

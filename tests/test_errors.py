@@ -18,6 +18,9 @@ SAMPLES = [
     errors.MissingInputs("app", 3, ["/tmp/y"]),
     errors.BadCommand("app", 3, "int: 1"),
     errors.RemoteError("app", 3, "Weird", "text"),
+    errors.RemoteError("app", 3, "Weird", "text", "message too long: 20000 characters"),
+    errors.UnserializableResult("app", 3, "_thread.lock", "TypeError: cannot pickle"),
+    errors.AppNotLoadable("app", 3, "ModuleNotFoundError: No module named 'm'"),
 ]
 
 
@@ -52,8 +55,9 @@ def test_join_error_lists_at_most_five_failures():
 
 
 def test_long_app_error_keeps_its_origin(client):
-    """distributed rebuilds messages over 10,000 characters; daskflow sends a
-    stand-in that keeps the app and tid instead of losing them."""
+    """distributed rebuilds messages over 10,000 characters; daskflow cuts the
+    message and keeps the class (it rebuilds from a message alone), and the
+    origin, so dependents still name the app."""
 
     @python_app
     def long_error():
@@ -64,7 +68,30 @@ def test_long_app_error_keeps_its_origin(client):
         return x
 
     f = long_error()
-    with pytest.raises(errors.RemoteError, match="ValueError"):
+    with pytest.raises(ValueError, match="cut: the message had 20000 characters") as info:
         f.result()
+    assert len(str(info.value)) < 10_000
     with pytest.raises(errors.DependencyError, match="long_error"):
         after(f).result()
+
+
+def test_long_error_of_a_class_that_cannot_be_rebuilt_says_too_long(client):
+    """A 1 MB message of an exception whose class takes other arguments: a
+    RemoteError that says the message was too long, not "not picklable"."""
+
+    class Detailed(Exception):
+        def __init__(self, code, text):
+            super().__init__(code, text)
+
+        def __str__(self):
+            return f"code {self.args[0]}: {self.args[1]}"
+
+    @python_app
+    def huge():
+        raise Detailed(7, "z" * 1_000_000)
+
+    with pytest.raises(errors.RemoteError) as info:
+        huge().result()
+    text = str(info.value)
+    assert "message too long: 1000008 characters" in text and "not picklable" not in text
+    assert "'huge'" in text and len(text) < 10_000

@@ -203,8 +203,14 @@ def _exit_when_driver_is_gone(fd: int) -> None:
 
 
 async def _serve(spec: dict) -> None:
-    """Run the Nanny until it finishes or SIGTERM/SIGINT asks it to close."""
-    from distributed import Nanny
+    """Run the Nanny until it finishes or SIGTERM/SIGINT asks it to close.
+
+    The Nanny tells the scheduler how its worker's process ended (the exit
+    status that ``worker_fates`` quotes when a task's worker was lost)."""
+    from ..dask_internals import exit_reporting_nanny
+    from ..worker_fates import EXIT_TOPIC
+
+    Nanny = exit_reporting_nanny(EXIT_TOPIC)
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
