@@ -345,6 +345,22 @@ class AppNotLoadable(AppError):
         )
 
 
+class ArgumentNotLoadable(AppError):
+    """An argument of an app call cannot be unpickled on the worker
+    (``cause``): typically its class or function lives in a module that only
+    the driver can import. The call fails; the worker stays up."""
+
+    def __init__(self, app_name: str, tid: int | str, type_name: str, cause: str):
+        super().__init__(app_name, tid, type_name, cause)
+
+    def __str__(self) -> str:
+        return (
+            f"{self._where()} cannot run: its argument of type {self.args[2]} cannot be "
+            f"loaded on the worker: {self.args[3]}. Make its module importable on the "
+            "workers (install it, or put it on their PYTHONPATH)."
+        )
+
+
 class UnserializableResult(AppError, TypeError):
     """An app returned a value that cannot be serialized, so it could never
     reach the apps that use it nor the client. The call fails at once (its
