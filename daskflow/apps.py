@@ -113,7 +113,10 @@ class App:
         if settings is not None:  # remote Files: the worker stages them (staging/)
             opts = opts.replace(staging=settings)
         if session.has_chunks or not _plain(args, kwargs):
-            args, kwargs, has_members = _substitute((args, kwargs))
+            try:
+                args, kwargs, has_members = _substitute((args, kwargs))
+            except _Unpicklable as exc:
+                raise self._explain_submit_error(exc, args, kwargs) from None
             if has_members:
                 opts = _with_members(opts)
         relays = ()
@@ -175,7 +178,10 @@ class App:
             opts = opts.replace(staging=staging.snapshot(sorted(schemes)))
         single, chunked, held = [], [], {}
         for tid, args in zip(tids, calls):
-            args, kw, has_members, has_futures = _scan_call(args, kwargs)
+            try:
+                args, kw, has_members, has_futures = _scan_call(args, kwargs)
+            except _Unpicklable as exc:
+                raise self._explain_submit_error(exc, args, kwargs) from None
             if has_futures and session.reach is not None:
                 args, kw, held[tid] = route(session, self.name, self.executors, args, kw)
             plain = chunksize is None or chunksize == 1 or has_futures
@@ -524,8 +530,8 @@ _SHARED = frozenset((
     "builtins", "daskflow", "dask", "distributed", "cloudpickle", "numpy", "pandas", "scipy",
     "xarray", "pyarrow", "datetime", "decimal", "fractions", "pathlib", "collections", "uuid",
     "array", "re", "ipaddress", "zoneinfo", "functools", "operator", "types", "enum",
-    "typing", "io", "threading", "_thread", "_io", "posixpath", "_decimal", "_datetime",
-))
+    "typing", "posixpath", "_decimal", "_datetime",
+))  # not threading, _thread, io, socket...: their objects do not pickle; packing says so
 
 
 def _foreign(obj) -> bool:
@@ -538,13 +544,17 @@ def _foreign(obj) -> bool:
     return module.partition(".")[0] not in _SHARED
 
 
+class _Unpicklable(Exception):
+    """A value of the arguments that does not pickle (the call then names
+    it: ``App._explain_submit_error``)."""
+
+
 def _pack(obj):
-    """``obj`` as a ``Packed`` argument; as it is if it does not pickle (the
-    submit then fails with ``UnpicklableArgument`` naming it)."""
+    """``obj`` as a ``Packed`` argument."""
     try:
         blob = cloudpickle.dumps(obj)
-    except Exception:
-        return obj
+    except Exception as exc:
+        raise _Unpicklable(obj) from exc
     cls = obj if isinstance(obj, type) else type(obj)
     return Packed(blob, f"{cls.__module__}.{cls.__qualname__}")
 
