@@ -11,6 +11,8 @@ from typing import Any, Sequence
 
 from distributed.scheduler import KilledWorker
 
+from .redaction import redact_url
+
 
 class DaskflowError(Exception):
     """Base class of every error raised by daskflow itself."""
@@ -163,7 +165,8 @@ class _MissingFiles(AppError):
         return self.args[2]
 
     def __str__(self) -> str:
-        return f"{self._where()} {self.problem}: " + ", ".join(self.missing)
+        # a staged File's URL may carry credentials
+        return f"{self._where()} {self.problem}: " + ", ".join(map(redact_url, self.missing))
 
 
 class MissingOutputs(_MissingFiles):
