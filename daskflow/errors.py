@@ -11,6 +11,8 @@ from typing import Any, Sequence
 
 from distributed.scheduler import KilledWorker
 
+from .redaction import redact_url
+
 
 class DaskflowError(Exception):
     """Base class of every error raised by daskflow itself."""
@@ -163,7 +165,8 @@ class _MissingFiles(AppError):
         return self.args[2]
 
     def __str__(self) -> str:
-        return f"{self._where()} {self.problem}: " + ", ".join(self.missing)
+        # a staged File's URL may carry credentials
+        return f"{self._where()} {self.problem}: " + ", ".join(map(redact_url, self.missing))
 
 
 class MissingOutputs(_MissingFiles):
@@ -342,6 +345,22 @@ class AppNotLoadable(AppError):
             f"{self._where()} cannot run: its function cannot be loaded on the worker: "
             f"{self.args[2]}. Make its module importable on the workers (install it, or "
             "put it on their PYTHONPATH), or define the app in the script."
+        )
+
+
+class ArgumentNotLoadable(AppError):
+    """An argument of an app call cannot be unpickled on the worker
+    (``cause``): typically its class or function lives in a module that only
+    the driver can import. The call fails; the worker stays up."""
+
+    def __init__(self, app_name: str, tid: int | str, type_name: str, cause: str):
+        super().__init__(app_name, tid, type_name, cause)
+
+    def __str__(self) -> str:
+        return (
+            f"{self._where()} cannot run: its argument of type {self.args[2]} cannot be "
+            f"loaded on the worker: {self.args[3]}. Make its module importable on the "
+            "workers (install it, or put it on their PYTHONPATH)."
         )
 
 

@@ -28,8 +28,8 @@ from distributed.utils import import_term
 from . import failure_log, memo, recovery, report, staging
 from .bash import run_command, std_target
 from .containers import in_container
-from .errors import (AppNotLoadable, BadCommand, BashExitFailure, MissingInputs, MissingOutputs,
-                     RemoteError, UnserializableResult)
+from .errors import (AppNotLoadable, ArgumentNotLoadable, BadCommand, BashExitFailure,
+                     MissingInputs, MissingOutputs, RemoteError, UnserializableResult)
 from .files import File
 from .limits import held
 from .mpi import PREFIX_VARIABLES, mpi_command, seceded, worker_pool_label
@@ -201,6 +201,44 @@ class MemberRef:
     stands for the result of call ``index`` of a chunked map."""
 
 
+class Packed:
+    """An argument of a type the worker may not have (an object, class or
+    function of the user's own modules), pickled on the client and loaded
+    only in the task body.
+
+    distributed unpickles a task's arguments when the worker receives the
+    task; if that fails, it closes the worker, and the task goes on to kill
+    the next one. Loaded here instead, such an argument fails its own call
+    with ``ArgumentNotLoadable`` and the worker stays up. The scheduler
+    never unpickles it either.
+    """
+
+    __slots__ = ("blob", "type_name")
+
+    def __init__(self, blob: bytes, type_name: str):
+        self.blob = blob
+        self.type_name = type_name
+
+    def load(self):
+        try:
+            return pickle.loads(self.blob)
+        except Exception as exc:
+            raise _NotLoadable(self.type_name, brief(exc)) from None
+
+    def __reduce__(self):
+        return (Packed, (self.blob, self.type_name))
+
+    def __dask_tokenize__(self):
+        return ("daskflow.Packed", self.blob)
+
+    def __repr__(self) -> str:  # what provenance shows of it
+        return f"<{self.type_name}: {len(self.blob)} bytes>"
+
+
+class _NotLoadable(Exception):
+    """A ``Packed`` argument that cannot be loaded here (type name, cause)."""
+
+
 def execute(app: AppDef, tid: int | str, ident: str, opts: Options, args: tuple, kwargs: dict):
     """Run one app call on the worker; see the module docstring."""
     record = CallRecord(tid, ident)
@@ -212,7 +250,7 @@ def execute(app: AppDef, tid: int | str, ident: str, opts: Options, args: tuple,
             return value
     try:
         if opts.has_members:
-            args, kwargs = resolve_members((args, kwargs))
+            args, kwargs = resolve_arguments(app, tid, args, kwargs)
         value = run_call(app, record, opts, args, kwargs)
         check_serializable(app.name, tid, value)
         if kept:
@@ -248,7 +286,13 @@ def execute_chunk(app: AppDef, opts: Options, calls: list) -> list:
         records.append(record)
         try:
             if opts.has_members:
-                args, kwargs = resolve_members((args, kwargs))
+                args, kwargs = resolve_arguments(app, tid, args, kwargs)
+        except ArgumentNotLoadable as exc:  # its own failure: it did not run
+            failure = tag(exc, app.name, tid, ident)
+            record.error = brief(failure)
+            record.skipped = True
+            outcomes.append(Failure(failure))
+            continue
         except Exception as upstream:
             record.error = f"dependency failed: {brief(upstream)}"
             record.skipped = True
@@ -474,11 +518,23 @@ def check_outputs(app_name: str, tid, outputs) -> None:
         raise MissingOutputs(app_name, tid, missing)
 
 
+def resolve_arguments(app: AppDef, tid, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    """The call's arguments with their markers resolved (``resolve_members``);
+    an argument that cannot be loaded here raises ``ArgumentNotLoadable``."""
+    try:
+        return resolve_members((args, kwargs))
+    except _NotLoadable as exc:
+        raise ArgumentNotLoadable(app.name, tid, *exc.args) from None
+
+
 def resolve_members(obj):
-    """Replace ``(MemberRef, outcomes, i)`` markers by call i's value.
+    """Replace ``(MemberRef, outcomes, i)`` markers by call i's value and
+    ``Packed`` arguments by their value.
 
     Raises the upstream call's (tagged) exception if that call failed.
     """
+    if isinstance(obj, Packed):
+        return obj.load()
     if isinstance(obj, tuple):
         if len(obj) == 3 and obj[0] is MemberRef:
             value = obj[1][obj[2]]

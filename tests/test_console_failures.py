@@ -70,6 +70,8 @@ def test_script_whose_only_call_fails_at_call_time_exits_cleanly(run_script):
     assert "UnpicklableArgument" in proc.stderr  # the user's error, as it should be
     assert "Plugin call failed" not in proc.stderr, proc.stderr[-3000:]
     assert "cannot schedule new futures" not in proc.stderr
+    # the argument is named before distributed tries (and logs its own failure)
+    assert "Failed to serialize" not in proc.stderr and proc.stderr.count("Traceback") == 1
     # nothing is logged at exit, after the user's error
     assert proc.stderr.rstrip().splitlines()[-1].startswith("daskflow.errors.UnpicklableArgument")
 

@@ -116,3 +116,11 @@ def test_argument_digests_are_keyed_stable_and_distinct():
     assert a != arguments_digest("(('alice',), {'password': 'hunter3'})")
     plain = hashlib.sha256(b"(('alice',), {'password': 'hunter2'})").hexdigest()
     assert plain[:16] not in a  # not a plain hash anyone could test guesses against
+
+
+def test_missing_file_errors_name_urls_without_their_secrets():
+    from daskflow.errors import MissingInputs
+
+    text = str(MissingInputs("fetch", 3, ["https://alice:s3cret@host/x.csv?sig=abc"]))
+    assert "s3cret" not in text and "abc" not in text
+    assert "https://alice:***@host/x.csv?sig=***" in text

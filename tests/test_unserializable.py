@@ -16,7 +16,8 @@ import pytest
 
 import daskflow
 from daskflow import python_app
-from daskflow.errors import AppNotLoadable, DependencyError, UnserializableResult
+from daskflow.errors import (AppNotLoadable, ArgumentNotLoadable, DependencyError,
+                             UnserializableResult)
 
 from waiting import until
 
@@ -110,3 +111,46 @@ def test_app_whose_module_only_the_driver_has_fails_naming_it(client, tmp_path, 
         assert ok(1).result(timeout=60) == 2  # the workers are still there
     finally:
         sys.modules.pop("driver_only_mod", None)
+
+
+@python_app
+def show(x):
+    return f"{type(x).__name__}:{x.value}"
+
+
+def test_argument_whose_module_only_the_driver_has_fails_its_call(client, tmp_path,
+                                                                  monkeypatch):
+    """An argument the worker cannot unpickle once closed every worker that
+    received the task, in turn. Now its own call fails with
+    ArgumentNotLoadable naming app, tid and type; the workers stay up, and a
+    map over such values fails each call alone."""
+    (tmp_path / "driver_only_args.py").write_text(
+        "class Thing:\n    def __init__(self, value):\n        self.value = value\n")
+    monkeypatch.syspath_prepend(str(tmp_path))  # the workers started without it
+    import driver_only_args
+
+    try:
+        workers = set(client.scheduler_info()["workers"])
+        f = show(driver_only_args.Thing(3))
+        with pytest.raises(ArgumentNotLoadable) as info:
+            f.result(timeout=60)
+        text = str(info.value)
+        assert f"app 'show' (tid {f.tid})" in text
+        assert "driver_only_args.Thing" in text and "driver_only_args" in text
+        with pytest.raises(DependencyError, match="show"):
+            pair(f, 2).result(timeout=60)
+        many = show.map([driver_only_args.Thing(i) for i in range(3)], chunksize=2)
+        for g in many:
+            with pytest.raises(ArgumentNotLoadable):
+                g.result(timeout=60)
+        assert show(Local(4)).result(timeout=60) == "Local:4"  # __main__-like: by value
+        assert set(client.scheduler_info()["workers"]) == workers  # none was lost
+    finally:
+        sys.modules.pop("driver_only_args", None)
+
+
+class Local:
+    """A class of the test module: packed too, and loaded on the worker."""
+
+    def __init__(self, value):
+        self.value = value
