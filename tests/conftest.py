@@ -44,6 +44,21 @@ def client(run_records):
 
 
 @pytest.fixture
+def logs(caplog):
+    """caplog for the "daskflow" loggers (which do not propagate to the root),
+    from WARNING up."""
+    import logging
+
+    log = logging.getLogger("daskflow")
+    log.addHandler(caplog.handler)
+    caplog.handler.setLevel(logging.WARNING)
+    try:
+        yield caplog
+    finally:
+        log.removeHandler(caplog.handler)
+
+
+@pytest.fixture
 def run_script(tmp_path):
     """Run a Python script in a fresh interpreter; returns the CompletedProcess."""
     import subprocess

@@ -6,7 +6,6 @@ with a warning and the call runs again. And kept results are private."""
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import pathlib
 import signal
@@ -38,18 +37,6 @@ class Marker:
 
     def __reduce__(self):
         return (pathlib.Path.touch, (self.path,))
-
-
-@pytest.fixture
-def logs(caplog):
-    """caplog for the "daskflow" loggers (which do not propagate to the root)."""
-    log = logging.getLogger("daskflow")
-    log.addHandler(caplog.handler)
-    caplog.handler.setLevel(logging.WARNING)
-    try:
-        yield caplog
-    finally:
-        log.removeHandler(caplog.handler)
 
 
 def _runs(path) -> int:

@@ -35,18 +35,6 @@ def key_path(tmp_path):
         yield path
 
 
-@pytest.fixture
-def logs(caplog, monkeypatch):
-    """caplog for the "daskflow" logger (which does not propagate)."""
-    log = logging.getLogger("daskflow")
-    log.addHandler(caplog.handler)
-    caplog.handler.setLevel(logging.WARNING)
-    try:
-        yield caplog
-    finally:
-        log.removeHandler(caplog.handler)
-
-
 class Marker:
     """A harmless payload: unpickling it creates the file ``path``."""
 
