@@ -224,9 +224,14 @@ class ProvenancePlugin(SchedulerPlugin):
                     try:
                         store.record(batch)
                     except Exception:  # never let provenance break the run
-                        logger.exception("daskflow: could not record provenance batch")
+                        logger.exception("daskflow: could not record a provenance batch in %s",
+                                         self.db_path)
                     if end is not None and not ended:
-                        store.end_run(self.run["run_id"], *end)
+                        try:  # else the writer dies here and the live state never ends
+                            store.end_run(self.run["run_id"], *end)
+                        except Exception:
+                            logger.exception("daskflow: could not record the end of run %s in %s",
+                                             self.run["run_id"], self.db_path)
                         self.state.ended(*end)
                         ended = True
                     for item in items:

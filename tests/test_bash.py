@@ -7,6 +7,7 @@ import os
 import time
 
 import pytest
+from waiting import until
 
 from daskflow import AppTimeout, BashExitFailure, File, bash_app, python_app
 from daskflow.errors import BadCommand
@@ -106,10 +107,8 @@ def test_walltime_kills_the_whole_process_group(client, tmp_path):
     assert time.time() - start < 15
     assert info.value.walltime == 1 and info.value.app_name == "run"
     child = int(pidfile.read_text())
-    deadline = time.time() + 5
-    while _alive(child) and time.time() < deadline:
-        time.sleep(0.1)
-    assert not _alive(child), "the background child outlived the walltime"
+    until(lambda: not _alive(child), "the background child outlived the walltime", timeout=5,
+          interval=0.1)
 
 
 def test_walltime_from_the_decorator(client):

@@ -11,6 +11,7 @@ import tempfile
 import time
 
 import pytest
+from waiting import until
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -90,13 +91,6 @@ def _cell(page, app: str, state: str) -> int:
                .inner_text())
 
 
-def _wait_for(predicate, what: str, timeout: float = 30) -> None:
-    deadline = time.time() + timeout
-    while not predicate():
-        assert time.time() < deadline, what
-        time.sleep(0.2)
-
-
 @pytest.mark.slow
 def test_workflow_page_in_headless_chromium(tmp_path):
     sync_api = _playwright()
@@ -125,15 +119,16 @@ def test_workflow_page_in_headless_chromium(tmp_path):
                 page.wait_for_selector("canvas", timeout=30_000)
                 page.wait_for_selector("#daskflow-counts", timeout=30_000)
                 # the counts of phase one, read from the DOM
-                _wait_for(lambda: _cell(page, "double", "done") == 5, "5 doubles never showed")
+                until(lambda: _cell(page, "double", "done") == 5, "5 doubles never showed",
+                      timeout=30)
                 assert _cell(page, "explode", "failed") == 2 and _cell(page, "total", "done") == 1
                 assert _cell(page, "*", "total") == 8
                 assert page.locator("#daskflow-run").inner_text() == "000"
                 # phase two: the same page (no reload) follows the run
                 trigger.write_text("")
                 _read_line(proc, "PHASE2")
-                _wait_for(lambda: _cell(page, "double", "done") == 12,
-                          "the page did not follow the run to 12 doubles")
+                until(lambda: _cell(page, "double", "done") == 12,
+                      "the page did not follow the run to 12 doubles", timeout=30)
                 assert _cell(page, "*", "total") == 15 and _cell(page, "*", "failed") == 2
                 # Bokeh draws into shadow roots: Playwright's text selectors reach inside
                 assert page.get_by_text("ValueError('explode 1: bad input')").count() == 1

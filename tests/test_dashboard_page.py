@@ -7,6 +7,7 @@ import time
 import urllib.request
 
 import distributed
+from waiting import until
 
 import daskflow
 from daskflow import python_app
@@ -141,12 +142,14 @@ def test_pools_and_blocks_from_the_workers_and_the_scaler(tmp_path):
 
         with c.as_current():
             future = burst()
-            deadline = time.time() + 60
-            while not future.done():
-                assert time.time() < deadline
+
+            def done_watching_rows() -> bool:
                 seen.append(c.sync(_call, lambda: [(r["pool"], r["block"], r["state"])
                                                     for r in pool_rows(scheduler)]))
-                time.sleep(0.02)
+                return future.done()
+
+            until(done_watching_rows, "the burst call did not finish", timeout=60,
+                  interval=0.02)
             assert future.result() == "burst-0-0"
         assert ("burst", "0", "pending") in {row for rows in seen for row in rows}
         final = c.sync(_call, lambda: pool_rows(scheduler))

@@ -8,6 +8,7 @@ import os
 
 import distributed
 import pytest
+from waiting import until
 
 from daskflow import DependencyError, python_app
 from daskflow.errors import DaskflowError
@@ -181,7 +182,6 @@ def test_app_survives_its_worker_being_killed(tmp_path):
     """kill -9 of the worker running an app: Dask reruns it elsewhere and the
     app's future still gets the right result."""
     import signal
-    import time
 
     pidfile = tmp_path / "pid"
 
@@ -200,10 +200,8 @@ def test_app_survives_its_worker_being_killed(tmp_path):
             distributed.Client(cluster, set_as_default=False) as c, c.as_current():
         f = first_try_dies(str(pidfile), 21)
         downstream = value(f)
-        deadline = time.time() + 30
-        while not pidfile.exists() or not pidfile.read_text():
-            assert time.time() < deadline
-            time.sleep(0.05)
+        until(lambda: pidfile.exists() and pidfile.read_text(),
+              "the first try never wrote its pid", timeout=30, interval=0.05)
         os.kill(int(pidfile.read_text()), signal.SIGKILL)
         assert f.result(timeout=60) == 42
         assert downstream.result(timeout=60) == 42

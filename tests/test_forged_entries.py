@@ -20,6 +20,7 @@ import dask
 import distributed
 import pytest
 from click.testing import CliRunner
+from waiting import until
 
 import daskflow
 from daskflow import python_app, recovery, signing
@@ -108,10 +109,8 @@ def test_kept_result_replaced_by_another_user_is_not_unpickled(tmp_path, shared_
             (holder,) = c.who_has([f])[f.key]
             pid = c.run(os.getpid, workers=[holder])[holder]
             os.kill(pid, signal.SIGKILL)
-            deadline = time.time() + 30
-            while holder in c.scheduler_info()["workers"] and time.time() < deadline:
-                time.sleep(0.1)
-            assert holder not in c.scheduler_info()["workers"], "the killed worker never left"
+            until(lambda: holder not in c.scheduler_info()["workers"],
+                  "the killed worker never left", timeout=30, interval=0.1)
             assert passthrough(f).result(timeout=60) == 0  # needs f again: recomputed
             assert os.stat(path).st_uid == os.geteuid()  # overwritten by a signed entry
             assert recovery.recall(c._daskflow_session.run.results, f.key) == (True, 0)

@@ -4,11 +4,11 @@ Parsl's attributes, kept results and batched fetching."""
 from __future__ import annotations
 
 import threading
-import time
 
 import distributed
 import pytest
 from distributed import as_completed, wait
+from waiting import until
 
 import daskflow
 from daskflow import python_app
@@ -136,10 +136,8 @@ def test_dropped_futures_release_their_tasks(client):
     key = f.key
     f.result()
     del f
-    deadline = time.time() + 10
-    while key in client.futures and time.time() < deadline:
-        time.sleep(0.05)
-    assert key not in client.futures
+    until(lambda: key not in client.futures, "the dropped future's task was not released",
+          timeout=10, interval=0.05)
 
 
 def test_pickled_appfuture_is_a_plain_future_reference(client):

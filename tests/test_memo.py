@@ -4,10 +4,10 @@ sessions, keyed by the app's source and the argument values."""
 from __future__ import annotations
 
 import os
-import time
 
 import dask
 import pytest
+from waiting import until
 
 import daskflow
 from daskflow import File, python_app
@@ -127,8 +127,8 @@ def test_corrupt_entry_is_recomputed(client, tmp_path, caplog):
             assert first.result() == 27
             key = first.key
             del first  # else the next identical call shares its task in this session
-            while key in c.futures:
-                time.sleep(0.01)
+            until(lambda: key not in c.futures, "the dropped future's task was not released",
+                  timeout=30, interval=0.01)
             for entry in CheckpointStore(str(store_dir)).entries("cube"):
                 path = entry.url.split("://", 1)[-1]
                 data = bytearray(open(path, "rb").read())
@@ -156,10 +156,9 @@ def test_checkpoint_modes(tmp_path, mode):
             if mode == "manual":
                 assert written == 0
                 assert daskflow.checkpoint() == 4
-            elif mode == "periodic":
-                import time
-                time.sleep(1.5)
-                assert len(CheckpointStore(store_dir).entries("inc")) == 4
+            elif mode == "periodic":  # written while the client runs, every 0.5 s
+                until(lambda: len(CheckpointStore(store_dir).entries("inc")) == 4,
+                      "the periodic checkpoint did not write the 4 results", timeout=30)
             else:
                 assert written == 0
     assert len(CheckpointStore(store_dir).entries("inc")) == 4

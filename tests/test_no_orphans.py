@@ -16,6 +16,7 @@ import time
 
 import psutil
 import pytest
+from waiting import until
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -68,21 +69,20 @@ def _tree_when_ready(proc: subprocess.Popen, at_least: int) -> list[psutil.Proce
     """The driver's descendants once it printed READY and they all exist."""
     line = proc.stdout.readline()
     assert line.strip() == "READY", (line, proc.stderr.read() if proc.poll() is not None else "")
-    deadline = time.monotonic() + 30
-    while True:
-        tree = psutil.Process(proc.pid).children(recursive=True)
+    tree: list[psutil.Process] = []
+
+    def grown() -> bool:
         # every Nanny process has its worker process by now (the call ran)
-        if len(tree) >= at_least or time.monotonic() > deadline:
-            return tree
+        tree[:] = psutil.Process(proc.pid).children(recursive=True)
+        return len(tree) >= at_least
+
+    until(grown, lambda: f"the driver never had {at_least} descendants: {_describe(tree)}",
+          timeout=30, interval=0.05)
+    return tree
 
 
-def _survivors(tree: list[psutil.Process], within: float = 10.0) -> list[psutil.Process]:
-    deadline = time.monotonic() + within
-    while True:
-        alive = [p for p in tree if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
-        if not alive or time.monotonic() > deadline:
-            return alive
-        time.sleep(0.1)
+def _alive(tree: list[psutil.Process]) -> list[psutil.Process]:
+    return [p for p in tree if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 
 
 def _describe(processes) -> list[str]:
@@ -103,16 +103,18 @@ def _reap(processes) -> None:
             pass
 
 
-def _check_gone(tree):
-    alive = _survivors(tree)
-    _reap(alive)
-    assert not alive, _describe(alive)
+def _check_gone(tree, within: float = 10.0):
+    try:
+        until(lambda: not _alive(tree),
+              lambda: f"processes outlived the driver: {_describe(_alive(tree))}",
+              timeout=within, interval=0.1)
+    finally:
+        _reap(_alive(tree))
 
 
 def _kill_when_ready(proc: subprocess.Popen, at_least: int) -> None:
     try:
         tree = _tree_when_ready(proc, at_least)
-        assert len(tree) >= at_least, _describe(tree)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
     finally:

@@ -6,6 +6,7 @@ import io
 
 import distributed
 import pytest
+from waiting import until
 
 import daskflow
 from daskflow import File, bash_app, python_app
@@ -106,9 +107,6 @@ def test_progress_widgets_follow_the_futures(client):
 
 def _settle(tracker: ProgressTracker, predicate, timeout: float = 10) -> None:
     """Done callbacks run in the client's callback thread, just after wait() returns."""
-    import time
-
-    deadline = time.time() + timeout
-    while not predicate(tracker.snapshot()):
-        assert time.time() < deadline, tracker.snapshot()
-        time.sleep(0.02)
+    until(lambda: predicate(tracker.snapshot()),
+          lambda: f"the progress did not settle; it shows {tracker.snapshot()}",
+          timeout=timeout, interval=0.02)

@@ -8,6 +8,7 @@ import os
 import dask
 import pytest
 from click.testing import CliRunner
+from waiting import until
 
 import daskflow
 from daskflow import File, bash_app, join_app, python_app
@@ -173,23 +174,19 @@ def test_bash_exit_code_and_streams(recorded):
 
 
 def test_a_run_ends_when_its_client_leaves_a_shared_scheduler(tmp_path):
-    import time
-
     import distributed
 
     with dask.config.set({"daskflow.run-dir": str(tmp_path / "runinfo")}), \
             distributed.LocalCluster(n_workers=1, dashboard_address=":0") as cluster:
         with daskflow.Client(cluster.scheduler_address) as c, c.as_current():
             assert after(41).result() == 41
-        deadline = time.time() + 10
-        while any(n.startswith("daskflow-provenance") for n in cluster.scheduler.plugins):
-            assert time.time() < deadline, "the run's plugin stayed on the scheduler"
-            time.sleep(0.05)
+        until(lambda: not any(n.startswith("daskflow-provenance")
+                              for n in cluster.scheduler.plugins),
+              "the run's plugin stayed on the scheduler", timeout=10, interval=0.05)
         run_dir = find_run(str(tmp_path / "runinfo"), "latest")
         with ProvenanceStore(os.path.join(run_dir, "provenance.db"), readonly=True) as store:
-            while store.runs()[0]["end_time"] is None:  # the writer's last batch
-                assert time.time() < deadline + 10
-                time.sleep(0.05)
+            until(lambda: store.runs()[0]["end_time"] is not None,  # the writer's last batch
+                  "the run's end was never recorded", timeout=20, interval=0.05)
             (run,) = store.runs()
             assert run["status"] == "completed" and run["end_time"]
             assert [t["state"] for t in store.tasks()] == ["done"]

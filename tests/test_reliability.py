@@ -12,6 +12,7 @@ import time
 import dask
 import distributed
 import pytest
+from waiting import until
 
 import daskflow
 from daskflow import python_app
@@ -39,8 +40,8 @@ def test_worker_killed_mid_workflow_every_result_right(tmp_path):
                                       dashboard_address=":0") as cluster, \
                 daskflow.Client(cluster) as c, c.as_current():
             futures = [slow_square(i) for i in range(200)]
-            while sum(f.done() for f in futures) < 50:
-                time.sleep(0.02)
+            until(lambda: sum(f.done() for f in futures) >= 50,
+                  "50 of the 200 calls did not finish", interval=0.02)
             victim = next(iter(c.run(os.getpid).values()))
             os.kill(victim, signal.SIGKILL)
             assert c.gather(futures) == [i * i for i in range(200)]
@@ -117,13 +118,16 @@ def tick(i):
 
 if __name__ == "__main__":
     import distributed
+    from waiting import until
     futures = [tick(i) for i in range(2000)]
     client = distributed.default_client()
-    while True:  # every call recorded in the store (settle: written), then the kill
+
+    def all_recorded():
         snap = client.sync(client.scheduler.daskflow_workflow, settle=True)
-        if snap and snap["apps"].get("tick", {{}}).get("total") == 2000:
-            break
-        time.sleep(0.1)
+        return snap and snap["apps"].get("tick", {{}}).get("total") == 2000
+
+    # every call recorded in the store (settle: written), then the kill
+    until(all_recorded, "the 2000 calls were not all recorded", interval=0.1)
     print("submitted", flush=True)
     time.sleep(60)
 """
@@ -134,7 +138,7 @@ def test_provenance_readable_after_the_whole_cluster_is_killed(tmp_path):
     runs = tmp_path / "runinfo"
     script = tmp_path / "wf.py"
     script.write_text(CLUSTER_KILL.format(runs=str(runs)))
-    env = dict(os.environ, PYTHONPATH=os.path.dirname(HERE))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.dirname(HERE), HERE]))  # + waiting
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
                             env=env, cwd=tmp_path, start_new_session=True)
     assert proc.stdout.readline().strip() == "submitted"
@@ -193,8 +197,7 @@ def test_a_finished_bash_app_does_not_run_again_when_its_worker_dies(tmp_path):
             (holder,) = c.who_has([f])[f.key]
             pid = c.run(os.getpid, workers=[holder])[holder]
             os.kill(pid, signal.SIGKILL)
-            deadline = time.time() + 30
-            while holder in c.scheduler_info()["workers"] and time.time() < deadline:
-                time.sleep(0.1)
+            until(lambda: holder not in c.scheduler_info()["workers"],
+                  "the killed worker never left", timeout=30, interval=0.1)
             assert passthrough(f).result(timeout=60) == 0  # needs f again: recomputed
     assert log.read_text() == "ran\n"

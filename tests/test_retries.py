@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dask
 import pytest
+from waiting import until
 
 from daskflow import python_app
 
@@ -114,7 +115,6 @@ def test_worker_loss_does_not_consume_retries(tmp_path):
     and the app's own retries (0 here) are untouched."""
     import os
     import signal
-    import time
 
     import distributed
 
@@ -134,9 +134,7 @@ def test_worker_loss_does_not_consume_retries(tmp_path):
                                   dashboard_address=":0") as cluster, \
             distributed.Client(cluster, set_as_default=False) as c, c.as_current():
         f = dies_once(str(pidfile))
-        deadline = time.time() + 30
-        while not pidfile.exists() or not pidfile.read_text():
-            assert time.time() < deadline
-            time.sleep(0.05)
+        until(lambda: pidfile.exists() and pidfile.read_text(),
+              "the first try never wrote its pid", timeout=30, interval=0.05)
         os.kill(int(pidfile.read_text()), signal.SIGKILL)
         assert f.result(timeout=60) == "survived"

@@ -115,5 +115,6 @@ def test_an_unreachable_ssh_host_is_a_clear_error(tmp_path):
     profile = _profile(tmp_path, "name: ssh\nscheduler: {dashboard: 127.0.0.1:0}\npools:"
                        + SSH_POOL.replace("port: 2222", f"port: {free}")
                        .replace("strategy: simple, init_blocks: 0", "strategy: none, init_blocks: 1"))
-    with pytest.raises(Exception, match=f"over SSH on 127.0.0.1:{free}"):
+    with pytest.raises(RuntimeError, match=f"could not start Dask worker 'remote-0-0' over SSH "
+                                           f"on 127.0.0.1:{free}: ConnectionRefusedError"):
         daskflow.Client(profile=profile, set_as_default=False)

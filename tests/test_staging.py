@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import dask
 import pytest
+from waiting import until
 
 from daskflow import (BashExitFailure, DependencyError, File, MissingOutputs, StagingError,
                       UnstageableFile, bash_app, python_app)
@@ -321,8 +322,6 @@ def test_content_memo_uses_the_remote_fingerprint(client, staging_config, http_f
 
 def test_provenance_records_staged_files_by_url(client, staging_config, http_files,
                                                 s3_bucket):
-    import time
-
     from daskflow.client import session_of
     from daskflow.provenance import ProvenanceStore
 
@@ -338,11 +337,14 @@ def test_provenance_records_staged_files_by_url(client, staging_config, http_fil
     future = copy(inputs=[File(f"{url}/p.txt")], outputs=[File(f"s3://{bucket}/p.txt")])
     future.outputs[0].result(timeout=60)
     run_dir = session_of(client).run_dir
-    deadline = time.time() + 10
     rows = []
-    while time.time() < deadline and len(rows) < 2:
-        time.sleep(0.3)
+
+    def both_recorded():
         with ProvenanceStore(os.path.join(run_dir, "provenance.db"), readonly=True) as store:
-            rows = store.files(future.key)
+            rows[:] = store.files(future.key)
+        return len(rows) >= 2
+
+    until(both_recorded, lambda: f"the staged files were not both recorded: {rows}", timeout=10,
+          interval=0.3)
     facts = {(r["direction"], r["url"], r["size"]) for r in rows}
     assert facts == {("in", f"{url}/p.txt", 5), ("out", f"s3://{bucket}/p.txt", 5)}
