@@ -11,9 +11,10 @@ built here, with rich, the same way:
   folded or cut, whatever its length (keys and URLs stay whole and
   copyable), and a line break inside a value becomes a space, so that each
   row is one line;
-- in a terminal the header is bold and ruled; anywhere else (a pipe, a file,
-  a test) there is no box or colour: columns are separated by two spaces and
-  lines carry no trailing blanks, so ``line.split()`` or ``awk`` read them.
+- in a terminal the header is bold and ruled (and a ``total`` row ruled
+  off); anywhere else (a pipe, a file, a test) there is no box or colour:
+  columns are separated by two spaces and lines carry no trailing blanks, so
+  ``line.split()`` or ``awk`` read them.
 
 Rich's layout costs about 50 microseconds per cell, so long listings are
 rendered and written :data:`CHUNK` rows at a time with column widths fixed
@@ -109,7 +110,7 @@ def listing_lines(columns: Sequence[str], rows: Sequence[Sequence], *, right: It
               for i, name in enumerate(columns)]
 
     def table(header: bool, part: list[list[str]], footer: bool) -> Table:
-        t = Table(box=box.SIMPLE_HEAD if terminal else None, show_header=header,
+        t = Table(box=box.SIMPLE if terminal else None, show_header=header,
                   show_footer=footer, show_edge=False, pad_edge=False, padding=(0, GAP // 2),
                   header_style="bold" if terminal else "", footer_style="bold" if terminal else "",
                   highlight=False)
