@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import posixpath
 import re
@@ -50,6 +51,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 import cloudpickle
+from dask.utils import parse_timedelta
 from fsspec.core import url_to_fs
 from fsspec.implementations.local import LocalFileSystem
 
@@ -64,7 +66,6 @@ HEADER_SIZE = _PREFIX.size + signing.TAG_BYTES
 _APP = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _KEY = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,199}\Z")
 _TEMP = re.compile(r"\..+\.ckpt\..+\.tmp\Z")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 STALE_TEMP = 600.0  # seconds after which prune() and clear() remove a leftover temporary
 
 
@@ -86,16 +87,30 @@ class Entry:
 def parse_age(text: str) -> float:
     """Parse an age such as ``"90s"``, ``"15m"``, ``"12h"``, ``"7d"`` or ``"2w"`` into seconds.
 
+    :func:`dask.utils.parse_timedelta` does the parsing (so ``"36 hours"`` or
+    ``"1.5h"`` work too, as in dask's own config), with two differences that
+    suit ``--older-than``: the unit is required (a bare ``"7"`` is more
+    likely a forgotten ``d`` than seven seconds) and so is the number (dask
+    reads ``"d"`` as one day); and a bad age raises one ``ValueError`` that
+    names it, where dask raises ``KeyError``, ``IndexError`` or a float
+    conversion error.
+
     Raises
     ------
     ValueError
-        If *text* is not a non-negative number followed by s, m, h, d or w.
+        If *text* is not a non-negative number followed by a time unit.
     """
-    m = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([smhdw])\s*", str(text))
-    if not m:
+    seconds = None
+    if isinstance(text, str) and re.match(r"\s*\.?\d", text):
+        try:
+            seconds = parse_timedelta("0" + text.strip() if text.strip()[0] == "." else text,
+                                      default=False)
+        except (ValueError, KeyError, TypeError, IndexError, OverflowError):
+            pass
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
         raise ValueError(f"invalid age {text!r}: expected a number with a unit "
                          "s, m, h, d or w (seconds, minutes, hours, days, weeks), e.g. '7d'")
-    return float(m.group(1)) * _UNITS[m.group(2)]
+    return float(seconds)
 
 
 def _check(app: str, key: str | None = None) -> None:

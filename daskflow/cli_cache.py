@@ -9,6 +9,7 @@ import click
 import dask
 
 from .checkpoint_store import CheckpointStore, Entry, parse_age
+from .cli_tables import echo_listing
 from .errors import UnsafeKeyFile
 
 DIR_HELP = "Checkpoint directory or fsspec URL [default: dask config daskflow.checkpoint.dir]."
@@ -39,13 +40,6 @@ def human_age(seconds: float) -> str:
             n = seconds / size
             return f"{n:.1f}{unit}" if n < 10 and unit != "s" else f"{n:.0f}{unit}"
     raise AssertionError  # pragma: no cover
-
-
-def _table(header: list[str], rows: list[list[str]], right: set[int]) -> list[str]:
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    return ["  ".join(c.rjust(w) if i in right else c.ljust(w)
-                      for i, (c, w) in enumerate(zip(r, widths))).rstrip()
-            for r in [header, *rows]]
 
 
 def _short(key: str, n: int = 12) -> str:
@@ -99,20 +93,20 @@ def ls(app: str | None, url: str | None, summary: bool, verify: bool) -> None:
         groups: dict[str, list[Entry]] = defaultdict(list)
         for e in entries:
             groups[e.app].append(e)
-        rows = [[a, str(len(g)), human_size(sum(e.size for e in g)),
+        rows = [[a, len(g), human_size(sum(e.size for e in g)),
                  human_age(now - max(e.created for e in g)),
                  human_age(now - min(e.created for e in g))]
-                + ([str(sum(e in problems for e in g))] if verify else [])
+                + ([sum(e in problems for e in g)] if verify else [])
                 for a, g in sorted(groups.items())]
-        lines = _table(["APP", "ENTRIES", "SIZE", "NEWEST", "OLDEST"]
-                       + (["UNVERIFIED"] if verify else []), rows, {1, 2, 3, 4, 5})
+        echo_listing(["APP", "ENTRIES", "SIZE", "NEWEST", "OLDEST"]
+                     + (["UNVERIFIED"] if verify else []), rows,
+                     right=["SIZE", "NEWEST", "OLDEST"])
     else:
         rows = [[e.app, _short(e.key), human_size(e.size), human_age(now - e.created)]
                 + ([("NO" if e in problems else "yes")] if verify else [])
                 for e in sorted(entries, key=lambda e: (e.app, -e.created, e.key))]
-        lines = _table(["APP", "KEY", "SIZE", "AGE"] + (["VERIFIED"] if verify else []),
-                       rows, {2, 3})
-    click.echo("\n".join(lines))
+        echo_listing(["APP", "KEY", "SIZE", "AGE"] + (["VERIFIED"] if verify else []), rows,
+                     right=["SIZE", "AGE"])
     click.echo(f"total: {_total(entries)} in {store.url}")
     if verify:
         n = len(problems)

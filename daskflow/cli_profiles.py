@@ -7,6 +7,7 @@ import sys
 import click
 import yaml
 
+from .cli_tables import echo_listing
 from .sites.profile import ProfileError, available_profiles, load_profile, validate_file
 
 
@@ -30,16 +31,14 @@ def ls_cmd():
     Yours, in daskflow/profiles/ under the dask config directory
     (~/.config/dask by default), shadow the shipped ones of the same name.
     """
-    rows = [["NAME", "DESCRIPTION", "POOLS", "PATH"]]
+    rows = []
     for name, path in available_profiles().items():
         try:
             p = validate_file(path)
             rows.append([name, p.description, _pools(p), path])
         except ProfileError as e:
             rows.append([name, f"INVALID ({len(e.problems)} problem(s))", "", path])
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    for r in rows:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    echo_listing(["NAME", "DESCRIPTION", "POOLS", "PATH"], rows)
 
 
 @profiles.command("show")

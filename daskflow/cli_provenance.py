@@ -20,6 +20,7 @@ import click
 
 from .provenance import (DB_NAME, STATES, ProvenanceStore, default_base, find_run,
                          list_runs)
+from .cli_tables import echo_listing
 from .redaction import redact_text
 
 dir_option = click.option(
@@ -31,7 +32,13 @@ RUN_SETTINGS = {"ignore_unknown_options": True}
 
 
 def fmt_duration(seconds) -> str:
-    """"-", "0.4ms", "0.42s", "12.3s", "4m05s", "2h03m"."""
+    """"-", "0.4ms", "0.42s", "12.3s", "4m05s", "2h03m".
+
+    Not :func:`dask.utils.format_time`, which means the same but writes
+    ``"420.00 ms"``, ``"245.00 s"`` (up to ten minutes) and ``"2hr 3m"``: a
+    blank inside a value would split it in two for whoever reads the listings
+    with ``line.split()`` or ``awk``, and these are shorter.
+    """
     if seconds is None:
         return "-"
     if seconds < 0.01:
@@ -47,20 +54,6 @@ def fmt_duration(seconds) -> str:
 
 def fmt_time(t) -> str:
     return "-" if t is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
-
-
-def table(headers: list[str], rows: list[list]) -> str:
-    """Aligned plain-text columns; numbers are right-aligned."""
-    cells = [[("-" if v is None else str(v)) for v in row] for row in rows]
-    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
-    numeric = [bool(rows) and all(isinstance(r[i], (int, float)) or r[i] is None for r in rows)
-               for i in range(len(headers))]
-
-    def line(values):
-        return "  ".join(v.rjust(w) if num else v.ljust(w)
-                         for v, w, num in zip(values, widths, numeric)).rstrip()
-
-    return "\n".join([line(headers), *(line(r) for r in cells)])
 
 
 def first_line(text, width: int = 100) -> str:
@@ -92,8 +85,8 @@ def runs(base: str | None) -> None:
              f"{r['user'] or '?'}@{r['host'] or '?'}",
              fmt_time(r["start_time"]), fmt_duration(r["duration"]), r["status"],
              r["tasks"], r["done"], r["failed"], r["memo"]] for r in found]
-    click.echo(table(["run", "script", "user@host", "start", "duration", "status", "tasks",
-                      "done", "failed", "memo"], rows))
+    echo_listing(["run", "script", "user@host", "start", "duration", "status", "tasks",
+                  "done", "failed", "memo"], rows, right=["duration"])
 
 
 @click.command("show", context_settings=RUN_SETTINGS)
@@ -125,7 +118,8 @@ def show(run: str, base: str | None) -> None:
                  a["memo_hits"], a["retried"], fmt_duration(a["duration_mean"]),
                  fmt_duration(a["duration_total"] if a["duration_mean"] is not None else None)]
                 for app, a in s["apps"].items()]
-        click.echo(table(["app", "tasks", *STATES, "memo hits", "retried", "mean", "total"], rows))
+        echo_listing(["app", "tasks", *STATES, "memo hits", "retried", "mean", "total"], rows,
+                     right=["mean", "total"])
     if s["failures"]:
         click.echo(f"\nfailures ({len(s['failures'])}):")
         for f in s["failures"]:
@@ -160,7 +154,8 @@ def tasks(run: str, state: tuple[str, ...], app: tuple[str, ...], base: str | No
     rows = [[t["tid"] or "-", t["app"] or "?", t["state"], fmt_duration(t["duration"]),
              t["tries"], t["worker"] or "-", first_line(redact_text(t["exception"]))]
             for t in found]
-    click.echo(table(["tid", "app", "state", "duration", "tries", "worker", "exception"], rows))
+    echo_listing(["tid", "app", "state", "duration", "tries", "worker", "exception"], rows,
+                 right=["duration"])
 
 
 @click.command("graph", context_settings=RUN_SETTINGS)

@@ -26,9 +26,11 @@ from rich.table import Table
 from rich.text import Text
 
 from .cli_provenance import fmt_duration
+from .cli_tables import echo_listing
 
 POLL_INTERVAL = 0.5  # seconds between polls of the scheduler
 UNFINISHED = ("pending", "running", "cancelled")
+SUMMARY_COLUMNS = ["app", "tasks", "done", "failed", "cached", "unfinished", "time"]
 
 
 class RunWatcher:
@@ -151,25 +153,27 @@ def render_progress(snap: dict | None):
     return table
 
 
-def summary_table(snap: dict) -> Table:
-    """Per app: tasks, done, failed, cached (memo hits), unfinished, compute time."""
-    table = Table(title=f"Summary of run {snap['run_id']}", title_justify="left")
-    for name in ("app", "tasks", "done", "failed", "cached", "unfinished", "time"):
-        table.add_column(name, justify="left" if name == "app" else "right")
+def summary_rows(snap: dict) -> tuple[list[list], list]:
+    """Per app: tasks, done, failed, cached (memo hits), unfinished, compute
+    time; and the totals row ("all")."""
     totals = dict.fromkeys(("total", "done", "failed", "memo", "unfinished", "compute"), 0)
+    rows = []
     for app, c in sorted(snap["apps"].items()):
         row = {"total": c["total"], "done": c["done"], "failed": c["failed"], "memo": c["memo"],
                "unfinished": sum(c.get(s, 0) for s in UNFINISHED), "compute": c["compute"] or 0}
         for k in totals:
             totals[k] += row[k]
-        table.add_row(app, *(str(row[k]) for k in ("total", "done", "failed", "memo",
-                                                   "unfinished")),
-                      fmt_duration(row["compute"]))
-    table.add_section()
-    table.add_row("all", *(str(totals[k]) for k in ("total", "done", "failed", "memo",
-                                                    "unfinished")),
-                  fmt_duration(totals["compute"]), style="bold")
-    return table
+        rows.append([app, *(row[k] for k in ("total", "done", "failed", "memo", "unfinished")),
+                     fmt_duration(row["compute"])])
+    return rows, ["all", *(totals[k] for k in ("total", "done", "failed", "memo", "unfinished")),
+                  fmt_duration(totals["compute"])]
+
+
+def print_summary(snap: dict) -> None:
+    """The summary listing on stderr (see :mod:`daskflow.cli_tables`)."""
+    rows, total = summary_rows(snap)
+    echo_listing(SUMMARY_COLUMNS, rows, right=["time"], total=total,
+                 title=f"Summary of run {snap['run_id']}", err=True)
 
 
 def succeeded(snap: dict) -> bool:
@@ -221,7 +225,7 @@ def run_script(script: str, args: tuple[str, ...], profile: str | None = None,
             console.print("daskflow: the script started no daskflow run (no app was called, "
                           "or provenance is off)", style="dim")
         return code
-    console.print(summary_table(snap))
+    print_summary(snap)
     console.print(f"run {snap['run_id']}: {watcher.run_dir}\n"
                   f"details: daskflow show {snap['run_id']} --dir "
                   f"{os.path.dirname(watcher.run_dir)}", highlight=False)

@@ -82,6 +82,12 @@ def _time(t) -> str | None:
     return None if t is None else datetime.fromtimestamp(t, timezone.utc).isoformat()
 
 
+def _datetime(t) -> dict | None:
+    """A time as a typed literal (``xsd:dateTime``), for attributes that
+    PROV does not type itself."""
+    return None if t is None else {"$": _time(t), "type": "xsd:dateTime"}
+
+
 def _qn(kind: str, name) -> str:
     """A qualified name in the daskflow namespace (the local part percent-encoded)."""
     return f"daskflow:{kind}/{quote(str(name), safe='-_.~')}"
@@ -107,7 +113,14 @@ def to_prov(store: ProvenanceStore) -> dict:
       the upstream task made no value);
     - each File is an entity ``daskflow:file/URL`` (``prov:location`` the
       URL), ``used`` by the tasks that took it as input and
-      ``wasGeneratedBy`` those that wrote it.
+      ``wasGeneratedBy`` those that wrote it;
+    - what a task generated (its result, the Files it wrote)
+      ``wasDerivedFrom`` what it used (the results of the tasks it depends
+      on, the Files it read), naming the task.
+
+    The document loads in the ``prov`` package
+    (``prov.model.ProvDocument.deserialize(content=..., format="json")``);
+    tests/test_prov_export.py checks that it round-trips.
     """
     runs = store.runs()
     run = runs[0] if runs else {}
@@ -116,12 +129,27 @@ def to_prov(store: ProvenanceStore) -> dict:
         "prefix": {"prov": PROV_NS, "daskflow": DASKFLOW_NS,
                    "xsd": "http://www.w3.org/2001/XMLSchema#"},
         "agent": {}, "activity": {}, "entity": {}, "used": {}, "wasGeneratedBy": {},
-        "wasInformedBy": {}, "wasAssociatedWith": {}, "actedOnBehalfOf": {},
+        "wasInformedBy": {}, "wasDerivedFrom": {}, "wasAssociatedWith": {},
+        "actedOnBehalfOf": {},
     }
     counter = iter(range(1, 1 << 62))
 
-    def relation(kind: str, **attrs) -> None:
-        doc[kind][f"_:{kind}{next(counter)}"] = _attrs(**attrs)
+    def relation(kind: str, **attrs) -> str:
+        rel_id = f"_:{kind}{next(counter)}"
+        doc[kind][rel_id] = _attrs(**attrs)
+        return rel_id
+
+    used: dict[str, list[str]] = {}  # activity -> the entities it used
+    generated: dict[str, list[str]] = {}  # activity -> the entities it generated
+
+    def use(act: str, ent: str) -> None:
+        used.setdefault(act, []).append(ent)
+        relation("used", **{"prov:activity": act, "prov:entity": ent})
+
+    def generate(ent: str, act: str, t) -> None:
+        generated.setdefault(act, []).append(ent)
+        relation("wasGeneratedBy", **{"prov:entity": ent, "prov:activity": act,
+                                      "prov:time": _time(t)})
 
     doc["agent"][run_id] = _attrs(**{
         "prov:type": {"$": "prov:SoftwareAgent", "type": "prov:QUALIFIED_NAME"},
@@ -129,8 +157,8 @@ def to_prov(store: ProvenanceStore) -> dict:
         "daskflow:script": run.get("script"), "daskflow:host": run.get("host"),
         "daskflow:cwd": run.get("cwd"), "daskflow:status": run.get("status"),
         "daskflow:scheduler": run.get("scheduler"), "daskflow:profile": run.get("profile"),
-        "daskflow:startTime": _time(run.get("start_time")),
-        "daskflow:endTime": _time(run.get("end_time"))})
+        "daskflow:startTime": _datetime(run.get("start_time")),
+        "daskflow:endTime": _datetime(run.get("end_time"))})
     plan = None
     if run.get("script"):
         plan = _qn("script", run["script"])
@@ -159,8 +187,7 @@ def to_prov(store: ProvenanceStore) -> dict:
             result = _qn("result", t["key"])
             doc["entity"][result] = _attrs(**{"prov:label": f"result of {t['app']} {t['tid']}",
                                               "daskflow:nbytes": t["nbytes"]})
-            relation("wasGeneratedBy", **{"prov:entity": result, "prov:activity": act,
-                                          "prov:time": _time(t["finished"])})
+            generate(result, act, t["finished"])
     known = {t["key"] for t in tasks}
     for key, dep in store.dependencies(by="key"):
         if key not in known or dep not in known:
@@ -168,7 +195,7 @@ def to_prov(store: ProvenanceStore) -> dict:
         act, upstream = _qn("task", key), _qn("task", dep)
         relation("wasInformedBy", **{"prov:informed": act, "prov:informant": upstream})
         if dep in made_value:
-            relation("used", **{"prov:activity": act, "prov:entity": _qn("result", dep)})
+            use(act, _qn("result", dep))
     for f in _redacted(store.files()):
         if f["key"] not in known:
             continue
@@ -178,8 +205,15 @@ def to_prov(store: ProvenanceStore) -> dict:
             "daskflow:size": f["size"], "daskflow:checksum": f["checksum"]}))
         act = _qn("task", f["key"])
         if f["direction"] == "in":
-            relation("used", **{"prov:activity": act, "prov:entity": ent})
+            use(act, ent)
         else:
-            relation("wasGeneratedBy", **{"prov:entity": ent, "prov:activity": act,
-                                          "prov:time": _time(finished[f["key"]])})
+            generate(ent, act, finished[f["key"]])
+    # derivations name their activity, not the generation and usage: those
+    # are blank nodes ("_:..."), which the prov package cannot refer to
+    for act, outputs in generated.items():
+        for out in outputs:
+            for inp in used.get(act, ()):
+                if inp != out:  # a File the task rewrote in place
+                    relation("wasDerivedFrom", **{"prov:generatedEntity": out,
+                                                  "prov:usedEntity": inp, "prov:activity": act})
     return {k: v for k, v in doc.items() if v or k == "prefix"}

@@ -282,8 +282,10 @@ def test_put_failure_leaves_no_temporary(tmp_path):
 def test_parse_age():
     assert parse_age("90s") == 90 and parse_age("15m") == 900 and parse_age("12h") == 43200
     assert parse_age("7d") == 604800 and parse_age("2w") == 1209600 and parse_age("1.5h") == 5400
-    assert parse_age(" 0s ") == 0
-    for bad in ["", "7", "7x", "-1d", "d", "7 days", "7D", "1e3s", None]:
+    assert parse_age(" 0s ") == 0 and parse_age(".5h") == 1800
+    # the rest of dask.utils.parse_timedelta's forms
+    assert parse_age("7 days") == parse_age("7D") == 604800 and parse_age("36 hours") == 129600
+    for bad in ["", "7", "7x", "-1d", "d", "5min", "1e999s", "nan", "1.2.3s", None, 7]:
         with pytest.raises(ValueError, match="invalid age"):
             parse_age(bad)
 

@@ -49,10 +49,11 @@ def _run(tmp_path, body: str, *args: str, timeout: float = 120):
 
 
 def _summary(stderr: str) -> dict[str, list[str]]:
-    """The summary table's rows: app -> [tasks, done, failed, cached, unfinished, time]."""
+    """The summary table's rows: app -> [tasks, done, failed, cached, unfinished, time]
+    (piped: columns separated by blanks, no box)."""
     rows = {}
     for line in stderr.split("Summary of run", 1)[1].splitlines():
-        cells = [c.strip() for c in re.split(r"[│┃|]", line) if c.strip()]
+        cells = line.split()
         if len(cells) == 7 and cells[0] != "app":
             rows[cells[0]] = cells[1:]
     return rows

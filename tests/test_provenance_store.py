@@ -311,6 +311,7 @@ PROV_REFS = {  # relation: the attributes naming an element, required or not
     "used": ("prov:activity", "prov:entity"),
     "wasGeneratedBy": ("prov:entity", "prov:activity"),
     "wasInformedBy": ("prov:informed", "prov:informant"),
+    "wasDerivedFrom": ("prov:generatedEntity", "prov:usedEntity", "prov:activity"),
     "wasAssociatedWith": ("prov:activity", "prov:agent", "prov:plan"),
     "actedOnBehalfOf": ("prov:delegate", "prov:responsible"),
 }
