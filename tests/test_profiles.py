@@ -12,7 +12,8 @@ from click.testing import CliRunner
 
 from daskflow.cli_profiles import profiles
 from daskflow.sites.profile import (
-    PROVIDERS, SHIPPED_DIR, Profile, ProfileError, available_profiles, load_profile, validate_file)
+    POOL_TYPES, PROVIDERS, SHIPPED_DIR, Block, Mpi, Pool, Profile, ProfileError, Scaling, Scheduler,
+    available_profiles, load_profile, validate_file)
 
 SHIPPED = ["local", "slurm-localhost", "polaris", "perlmutter", "frontier", "theta",
            "kubernetes", "adhoc-ssh"]
@@ -147,10 +148,56 @@ def test_unknown_keys_everywhere(tmp_path):
      "pools[0].hosts: required; expected a non-empty list of host names (provider ssh)"),
     ("pools:\n  - label: a\n    provider: local\n    reachable_from: [b]\n",
      "pools[0].reachable_from: unknown pool label 'b'"),
+    # a misspelt provider: its own keys are not reported as well
+    ("pools:\n  - {label: a, provider: sshh, hosts: [h], port: 22}\n",
+     "pools[0].provider: unknown provider 'sshh'; expected one of: local, slurm, pbs, lsf, sge, "
+     "htcondor, oar, kubernetes, ssh; did you mean 'ssh'?"),
+    ("pools:\n  - 5\n", "pools[0]: expected a mapping (a pool), got int 5"),
+    ("pools:\n  - {label: a, provider: local, container: {runtime: docker}}\n",
+     "pools[0].container.image: required; expected a string"),
+    ("pools:\n  - {label: a, provider: local, scaling: {max_idletime: 5min}}\n",
+     "pools[0].scaling.max_idletime: expected a duration such as '60s' or '5m', got '5min'"),
+    ("pools:\n  - {label: a, provider: local, block: [1]}\n",
+     "pools[0].block: expected a mapping, got list [1]"),
+    ("1: x\npools: [{label: a, provider: local}]\n",
+     "1: unknown key; expected one of: name, description, retries, scheduler, pools, limits, "
+     "staging"),
 ])
 def test_single_problems(tmp_path, text, expected):
     msg, probs = problems(write(tmp_path, text))
     assert len(probs) == 1 and probs[0].startswith(expected) and msg.startswith(str(tmp_path))
+
+
+def test_null_sections_and_lists_take_their_defaults(tmp_path):
+    p = validate_file(write(tmp_path, """\
+        scheduler: null
+        limits: null
+        pools:
+          - {label: a, provider: local, block: null, scaling: null, mpi: null, resources: null}
+          - {label: b, provider: slurm, block: {job_extra: null, worker_init: null}}
+        """))
+    a, b = p.pools
+    assert p.scheduler == Scheduler() and p.limits == {} and a.resources == {}
+    assert (a.block, a.scaling, a.mpi) == (Block(), Scaling(), Mpi())
+    assert b.block.job_extra == b.block.worker_init == ()
+
+
+def test_each_provider_declares_its_own_keys_and_defaults(tmp_path):
+    """Provider keys sit in the pool; their defaults come from the provider's pool type."""
+    p = validate_file(write(tmp_path, """\
+        pools:
+          - {label: s, provider: ssh, hosts: [h1, h2]}
+          - {label: k, provider: kubernetes, namespace: science}
+          - {label: c, provider: slurm}
+        """))
+    s, k, c = p.pools
+    assert s.options == {"hosts": ("h1", "h2"), "port": 22, "username": None,
+                         "connect_options": {}, "remote_python": None}
+    assert k.options == {"image": "ghcr.io/dask/dask:latest", "namespace": "science"}
+    assert c.options == {} and {t for t in POOL_TYPES.values()} > {Pool}
+    shown = p.to_dict()["pools"]
+    assert shown[0]["hosts"] == ["h1", "h2"] and shown[1]["image"] == "ghcr.io/dask/dask:latest"
+    assert "hosts" not in shown[2] and "image" not in shown[2]
 
 
 def test_unknown_name_did_you_mean(user_dir):
