@@ -9,13 +9,21 @@ as sites recommend for Apptainer with the host's MPI.
 from __future__ import annotations
 
 import shlex
+from typing import TYPE_CHECKING
 
-from .sites.profile import CONTAINER_RUNTIMES, Container
+if TYPE_CHECKING:
+    from .sites.profile import Container
 
 
 def as_container(app_name: str, value) -> Container | None:
     """An app's ``container=`` option: a dict ``{runtime, image, options}``."""
-    if value is None or isinstance(value, Container):
+    if value is None:
+        return value
+    # the profile schema is loaded only by apps that name a container: the
+    # worker and most scripts never need it
+    from .sites.profile import CONTAINER_RUNTIMES, Container
+
+    if isinstance(value, Container):
         return value
     if not isinstance(value, dict) or set(value) - {"runtime", "image", "options"}:
         raise TypeError(f"app '{app_name}': container must be a dict with keys runtime, "
