@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import textwrap
 
@@ -77,7 +78,7 @@ def test_defaults_and_name_from_stem(tmp_path):
     pool = p.pools[0]
     assert pool.launcher == "single" and pool.block.walltime == "00:10:00"
     assert pool.reachable_from == "all" and pool.options == {}
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError, match="cannot assign to field 'label'"):
         pool.label = "x"  # frozen
 
 
