@@ -139,24 +139,28 @@ def future_of_key(client, key):
 
 # -- threads of a worker (walltime.py) ---------------------------------------
 
-def worker_thread_state() -> dict:
-    """What distributed knows about the current worker thread (the task's
-    key, its worker, its execution state), to hand to a helper thread so that
-    ``get_worker()``, ``get_client()`` and ``secede()`` work in it.
+def in_worker_context(func: Callable) -> Callable:
+    """``func`` wrapped to run, in any thread, as in the calling worker
+    thread: with the task's key and execution state, and ``get_worker()``
+    and ``get_client()`` finding the worker (a plain ``threading.Thread``
+    starts with neither).
 
-    Uses ``distributed.worker.thread_state`` (a ``threading.local``)."""
+    Uses ``distributed.worker.thread_state`` (a ``threading.local`` holding
+    ``key``, ``execution_state``, ``start_time``), copied, and the context
+    variable from which ``get_worker`` reads the worker (``_worker_cvar``),
+    carried with ``contextvars.copy_context``."""
+    import contextvars
+
     from distributed.worker import thread_state
 
-    return dict(thread_state.__dict__)
+    state = dict(thread_state.__dict__)
+    context = contextvars.copy_context()
 
+    def run(*args, **kwargs):
+        thread_state.__dict__.update(state)
+        return context.run(func, *args, **kwargs)
 
-def adopt_worker_thread_state(state: dict) -> None:
-    """Make the current thread carry ``state`` from ``worker_thread_state``.
-
-    Uses ``distributed.worker.thread_state``."""
-    from distributed.worker import thread_state
-
-    thread_state.__dict__.update(state)
+    return run
 
 
 def raise_in_thread(thread, exc_type: type[BaseException]) -> bool:

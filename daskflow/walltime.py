@@ -20,14 +20,13 @@ def call_with_walltime(app: AppDef, tid, walltime: float | None, args: tuple, kw
     """
     if walltime is None:
         return app.func(*args, **kwargs)
-    from .dask_internals import adopt_worker_thread_state, raise_in_thread, worker_thread_state
+    from .dask_internals import in_worker_context, raise_in_thread
 
     outcome: dict[str, Any] = {}
     done = threading.Event()
-    state = worker_thread_state()
 
+    @in_worker_context  # get_worker() and get_client() work in the helper as in the task
     def target():
-        adopt_worker_thread_state(state)
         try:
             outcome["value"] = app.func(*args, **kwargs)
         except BaseException as exc:  # handed to the caller below
