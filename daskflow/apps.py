@@ -25,6 +25,7 @@ from . import client as _client
 from . import report, staging
 from .bash import std_target
 from .containers import as_container
+from .dask_internals import swap_future_class
 from .errors import UnknownExecutor, UnpicklableArgument
 from .files import File
 from .futures import AppFuture, ChunkFuture, DataFuture, as_app_future, enqueue
@@ -248,7 +249,7 @@ class App:
         line = session.lines[self.name]
         out = []
         for key, chunk, cf in zip(keys, chunks, chunk_futures):
-            cf.__class__ = ChunkFuture
+            swap_future_class(cf, ChunkFuture)
             enqueue(line, cf)
             for i, (tid, _, _, _) in enumerate(chunk):
                 member = AppFuture(key, client)
@@ -368,7 +369,7 @@ class App:
         futures = session.client.map(file_ready, [parent] * len(files), files, key=keys,
                                      pure=False)
         for f, file in zip(futures, files):
-            f.__class__ = DataFuture
+            swap_future_class(f, DataFuture)
             f.file, f.parent = file, parent
         return futures
 

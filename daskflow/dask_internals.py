@@ -82,3 +82,148 @@ def exit_reporting_nanny(topic: str):
             return await super()._on_worker_exit(exitcode)
 
     return ExitReportingNanny
+
+
+# -- the scheduler's task states (sites/scaling.py) -------------------------
+
+def queued_tasks(scheduler):
+    """The tasks in state ``queued`` (waiting for a worker slot under
+    distributed's root-task queuing).
+
+    Uses ``Scheduler.queued`` (a ``HeapSet`` of ``TaskState``): distributed
+    has no public count of queued tasks per resource restriction."""
+    return scheduler.queued
+
+
+def unrunnable_tasks(scheduler):
+    """The tasks in state ``no-worker`` (no worker has what they need).
+
+    Uses ``Scheduler.unrunnable`` (a mapping keyed by ``TaskState``)."""
+    return scheduler.unrunnable
+
+
+def processing_tasks(worker_state):
+    """The tasks the scheduler has assigned to one worker (``WorkerState``).
+
+    Uses ``WorkerState.processing`` (a set of ``TaskState``)."""
+    return worker_state.processing
+
+
+async def correct_cluster_state(cluster) -> None:
+    """Make a SpecCluster start the workers of its ``worker_spec`` that it
+    has not started yet, and close the ones no longer in it.
+
+    Uses ``SpecCluster._correct_state`` (the coroutine ``scale`` schedules;
+    ``scale`` itself counts workers and cannot add named blocks)."""
+    await cluster._correct_state()
+
+
+# -- a Future made from a key (sites/routing.py) ----------------------------
+
+def future_of_key(client, key):
+    """A Future on task ``key`` that the scheduler keeps ``client`` told
+    about, though ``client`` did not submit it (a relay task reading a value
+    it was given by key only).
+
+    Uses ``Future(key, client)`` (distributed asks users not to make one)
+    and ``Client._send_to_scheduler`` with the ``client-desires-keys``
+    operation: what ``Client.get_dataset`` does for the futures it unpickles,
+    through ``_inform_scheduler_of_futures``, which sends every key the
+    client holds. There is no public way to desire one key."""
+    from distributed import Future
+
+    future = Future(key, client)
+    client._send_to_scheduler({"op": "client-desires-keys", "keys": [key]})
+    return future
+
+
+# -- threads of a worker (walltime.py) ---------------------------------------
+
+def in_worker_context(func: Callable) -> Callable:
+    """``func`` wrapped to run, in any thread, as in the calling worker
+    thread: with the task's key and execution state, and ``get_worker()``
+    and ``get_client()`` finding the worker (a plain ``threading.Thread``
+    starts with neither).
+
+    Uses ``distributed.worker.thread_state`` (a ``threading.local`` holding
+    ``key``, ``execution_state``, ``start_time``), copied, and the context
+    variable from which ``get_worker`` reads the worker (``_worker_cvar``),
+    carried with ``contextvars.copy_context``."""
+    import contextvars
+
+    from distributed.worker import thread_state
+
+    state = dict(thread_state.__dict__)
+    context = contextvars.copy_context()
+
+    def run(*args, **kwargs):
+        thread_state.__dict__.update(state)
+        return context.run(func, *args, **kwargs)
+
+    return run
+
+
+def raise_in_thread(thread, exc_type: type[BaseException]) -> bool:
+    """Raise ``exc_type`` in ``thread`` at its next Python bytecode (a thread
+    blocked inside a C call finishes that call first). True if the thread was
+    found.
+
+    Uses CPython's ``PyThreadState_SetAsyncExc`` through ``ctypes.pythonapi``
+    (not distributed's, but as private: Python has no public way)."""
+    import ctypes
+
+    found = ctypes.pythonapi.PyThreadState_SetAsyncExc(
+        ctypes.c_ulong(thread.ident), ctypes.py_object(exc_type))
+    return found == 1
+
+
+# -- the scheduler's dashboard (dashboard/register.py) -----------------------
+
+def dashboard_applications(scheduler) -> list:
+    """The Bokeh server applications of the scheduler's dashboard (none when
+    it has no dashboard, or bokeh is missing).
+
+    Uses ``Scheduler.http_application`` (a ``RoutingApplication``), its
+    ``applications`` list and ``BokehApplication.app_paths``."""
+    http = getattr(scheduler, "http_application", None)
+    return [app for app in getattr(http, "applications", ()) if hasattr(app, "app_paths")]
+
+
+def add_dashboard_application(scheduler, app) -> None:
+    """Serve one more Bokeh application from the scheduler's dashboard.
+
+    Uses ``Scheduler.http_application.add_application`` (tornado's)."""
+    scheduler.http_application.add_application(app)
+
+
+def dashboard_template_variables(scheduler) -> dict:
+    """The dict every dashboard page of ``scheduler`` renders (the same
+    object each call): its ``"pages"`` list is the navigation bar.
+
+    Uses ``distributed.dashboard.scheduler.template_variables``, memoized
+    per scheduler, and its ``"pages"`` key."""
+    from distributed.dashboard.scheduler import template_variables
+
+    return template_variables(scheduler)
+
+
+# -- Futures (futures.py, apps.py) -------------------------------------------
+
+def swap_future_class(future, cls):
+    """Turn ``future`` into an instance of ``cls``, a subclass of ``Future``
+    that adds no slots, in place: no second Future on the same key.
+
+    Relies on ``Future`` instances having a ``__dict__`` and no
+    ``__slots__`` of their own, so that ``__class__`` can be assigned."""
+    future.__class__ = cls
+    return future
+
+
+def future_state(future):
+    """The ``FutureState`` of ``future``: ``status``, ``done()``,
+    ``wait()`` (a coroutine), ``exception`` and ``traceback``, read without
+    a round trip (``Future.exception`` waits in the client's loop, and an
+    AppFuture translates it).
+
+    Uses ``Future._state``."""
+    return future._state

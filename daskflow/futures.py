@@ -29,6 +29,7 @@ from distributed import Client, Future
 from distributed.core import clean_exception
 from distributed.scheduler import KilledWorker
 
+from .dask_internals import future_state, swap_future_class
 from .errors import DependencyError, WorkerLost
 from .task import ORIGIN, Failure
 
@@ -81,7 +82,7 @@ class AppFuture(_Fetchable):
         holder = self._chunk or self
         if not holder._has:
             self._wait(timeout)
-            if self._state.status != "finished":
+            if future_state(self).status != "finished":
                 raise self._failure()
             fetch(holder)
         if self._chunk is None:
@@ -91,7 +92,7 @@ class AppFuture(_Fetchable):
     def exception(self, timeout: float | None = None, **kwargs) -> BaseException | None:
         """The exception the app raised (``DependencyError`` for upstream ones)."""
         self._wait(timeout)
-        if self._state.status != "finished":
+        if future_state(self).status != "finished":
             return self._failure()
         if self._chunk is None:
             return None
@@ -102,13 +103,15 @@ class AppFuture(_Fetchable):
 
     def _wait(self, timeout: float | None) -> None:
         self._verify_initialized()
-        if not self._state.done():
-            self.client.sync(self._state.wait, callback_timeout=timeout)
+        state = future_state(self)
+        if not state.done():
+            self.client.sync(state.wait, callback_timeout=timeout)
 
     def _failure(self) -> BaseException:
-        if self._state.status == "cancelled":
-            return self._state.exception
-        _, exc, tb = clean_exception(self._state.exception, self._state.traceback)
+        state = future_state(self)
+        if state.status == "cancelled":
+            return state.exception
+        _, exc, tb = clean_exception(state.exception, state.traceback)
         return self._translate(exc).with_traceback(tb)
 
     def _lost(self, exc: KilledWorker, app_name: str, tid) -> BaseException:
@@ -198,9 +201,10 @@ class DataFuture(Future):
         return self.file.filepath
 
     def result(self, timeout: float | None = None):
-        if not self._state.done():
-            self.client.sync(self._state.wait, callback_timeout=timeout)
-        if self._state.status == "finished":
+        state = future_state(self)
+        if not state.done():
+            self.client.sync(state.wait, callback_timeout=timeout)
+        if state.status == "finished":
             return self.file  # known here: no round trip to the worker
         raise self.parent._failure() if self.parent.done() else self._own_failure()
 
@@ -212,9 +216,10 @@ class DataFuture(Future):
         return None
 
     def _own_failure(self) -> BaseException:
-        if self._state.status == "cancelled":
-            return self._state.exception
-        _, exc, tb = clean_exception(self._state.exception, self._state.traceback)
+        state = future_state(self)
+        if state.status == "cancelled":
+            return state.exception
+        _, exc, tb = clean_exception(state.exception, state.traceback)
         return self.parent._translate(exc).with_traceback(tb)
 
     def __repr__(self) -> str:
@@ -227,7 +232,7 @@ def as_app_future(future: Future, **attrs) -> AppFuture:
     The class of a Future can be swapped because AppFuture adds no slots; this
     avoids registering a second Future on the same key for every call.
     """
-    future.__class__ = AppFuture
+    swap_future_class(future, AppFuture)
     future.__dict__.update(attrs)
     return future  # type: ignore[return-value]
 
@@ -267,9 +272,10 @@ def fetch(holder: _Fetchable) -> None:
             if other is None or other._has or other is holder:
                 line.popleft()
                 continue
-            if not other._state.done():
+            state = future_state(other)
+            if not state.done():
                 line.rotate(-1)  # not finished yet: look at it again later
-            elif other._state.status == "finished":
+            elif state.status == "finished":
                 line.popleft()
                 batch.append(other)
             else:

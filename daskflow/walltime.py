@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -21,14 +20,13 @@ def call_with_walltime(app: AppDef, tid, walltime: float | None, args: tuple, kw
     """
     if walltime is None:
         return app.func(*args, **kwargs)
-    from distributed.worker import thread_state
+    from .dask_internals import in_worker_context, raise_in_thread
 
     outcome: dict[str, Any] = {}
     done = threading.Event()
-    state = dict(thread_state.__dict__)
 
+    @in_worker_context  # get_worker() and get_client() work in the helper as in the task
     def target():
-        thread_state.__dict__.update(state)
         try:
             outcome["value"] = app.func(*args, **kwargs)
         except BaseException as exc:  # handed to the caller below
@@ -39,9 +37,7 @@ def call_with_walltime(app: AppDef, tid, walltime: float | None, args: tuple, kw
     helper = threading.Thread(target=target, name=f"daskflow-{app.name}-{tid}", daemon=True)
     helper.start()
     if not done.wait(walltime):
-        ctypes.pythonapi.PyThreadState_SetAsyncExc(
-            ctypes.c_ulong(helper.ident), ctypes.py_object(_WalltimeInterrupt)
-        )
+        raise_in_thread(helper, _WalltimeInterrupt)
         raise AppTimeout(app.name, tid, walltime)
     if "error" in outcome:
         raise outcome["error"]

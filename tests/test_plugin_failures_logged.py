@@ -29,6 +29,12 @@ pools:
     scaling: {strategy: simple, init_blocks: 0, min_blocks: 0, max_blocks: 1, max_idletime: 60s}
 """
 
+BROKEN = """  - label: broken
+    provider: local
+    workers_per_node: 1
+    scaling: {strategy: simple, init_blocks: 0, min_blocks: 0, max_blocks: 1, max_idletime: 60s}
+"""
+
 
 @python_app
 def pf_inc(x):
@@ -117,24 +123,28 @@ def test_a_live_state_that_cannot_be_updated_is_logged(tmp_path, logs, monkeypat
 def test_a_failing_scaling_step_is_logged_and_scaling_goes_on(tmp_path, logs, monkeypatch):
     """A pool's demand is counted from the scheduler's own task states, where
     no real failure can be arranged: the scaler's ``_demand`` is replaced, on
-    this cluster's scaler only, by one that raises once. The failed step is
-    logged with its cause, and the next step grows the pool: the call runs."""
+    this cluster's scaler only, by one that always raises for pool ``broken``
+    (scaled first). Each failed step is logged naming the pool and its cause,
+    and pool ``burst``, scaled after it in the same step, still grows: the
+    call runs."""
     path = tmp_path / "burst.yaml"
-    path.write_text(BURST)
+    path.write_text(BURST.replace("pools:\n", "pools:\n" + BROKEN))
     with daskflow.Client(profile=str(path), set_as_default=False) as c, c.as_current():
         scaler = c._scaler
+        assert [p.label for p in scaler.pools] == ["broken", "burst"]
         real = scaler._demand
         failed = []
 
-        def fails_once(scheduler, pool):
-            if not failed:
+        def fails_for_broken(scheduler, pool):
+            if pool.label == "broken":
                 failed.append(pool.label)
                 raise RuntimeError(f"cannot count the demand of pool {pool.label}")
             return real(scheduler, pool)
 
-        monkeypatch.setattr(scaler, "_demand", fails_once)
+        monkeypatch.setattr(scaler, "_demand", fails_for_broken)
         future = pf_on_burst()
         until(lambda: failed, "the scaler never asked for the demand again", timeout=30)
         assert future.result(timeout=60) == "burst-0-0"
-    record = _record(logs, "daskflow: pool scaling step failed")
-    assert str(record.exc_info[1]) == "cannot count the demand of pool burst"
+    record = _record(logs, "daskflow: pool scaling step failed for pool broken")
+    assert str(record.exc_info[1]) == "cannot count the demand of pool broken"
+    assert not any("failed for pool burst" in m for m in _messages(logs)), _messages(logs)

@@ -92,3 +92,17 @@ def test_retries_also_apply_to_bash_apps(client, tmp_path):
 
     assert flaky_cmd().result() == 0
     assert counter.read_text().count("x") == 3
+
+
+@python_app
+def where_am_i(walltime=None):
+    import distributed
+
+    return distributed.get_worker().address
+
+
+def test_an_app_with_a_walltime_still_sees_its_worker(client):
+    """The walltime runs the app in a helper thread: it must carry the
+    worker's context (distributed.get_worker() raised "No worker found")."""
+    address = where_am_i(walltime=30).result(timeout=60)
+    assert address in client.scheduler_info()["workers"]

@@ -60,28 +60,27 @@ def attach(scheduler, state: WorkflowState) -> None:
 
 def add_page(scheduler) -> bool:
     """Serve ``/workflow`` from the scheduler's dashboard; False if it has none."""
-    http = getattr(scheduler, "http_application", None)
-    if http is None:
-        return False
-    bokeh_apps = [app for app in getattr(http, "applications", ()) if hasattr(app, "app_paths")]
+    from ..dask_internals import (add_dashboard_application, dashboard_applications,
+                                  dashboard_template_variables)
+
+    bokeh_apps = dashboard_applications(scheduler)
     if not bokeh_apps:  # dashboard off, or bokeh missing
         return False
     if any(path.rstrip("/").endswith("/" + PAGE) for app in bokeh_apps for path in app.app_paths):
         return True
     from distributed.dashboard.core import BokehApplication
-    from distributed.dashboard.scheduler import template_variables
     from tornado.ioloop import IOLoop
 
     from .page import workflow_doc
 
-    variables = template_variables(scheduler)  # memoized: the dict every page renders
+    variables = dashboard_template_variables(scheduler)  # the dict every page renders
     pages = variables["pages"]
     if PAGE not in pages:
         pages.insert(pages.index("info") if "info" in pages else len(pages), PAGE)
     prefix = getattr(bokeh_apps[0], "prefix", "") or ""
     app = BokehApplication({"/" + PAGE: workflow_doc}, scheduler, prefix=prefix,
                            template_variables=variables)
-    http.add_application(app)
+    add_dashboard_application(scheduler, app)
     app.initialize(IOLoop.current())
     app.start()
     return True

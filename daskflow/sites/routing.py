@@ -102,11 +102,10 @@ def relay(key: str):
     """Task body: the value of task ``key``, fetched through the scheduler."""
     from distributed import get_client, rejoin, secede
 
+    from ..dask_internals import future_of_key
+
     client = get_client()
-    future = Future(key, client)
-    # a Future made from a key is not known to the scheduler: ask to be told
-    # about it (what unpickling a Future inside a task would need as well)
-    client._send_to_scheduler({"op": "client-desires-keys", "keys": [key]})
+    future = future_of_key(client, key)  # the scheduler tells this client about it
     secede()
     try:
         return client.gather(future, direct=False)

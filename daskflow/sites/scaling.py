@@ -26,6 +26,8 @@ from typing import Callable
 
 from distributed.diagnostics.plugin import SchedulerPlugin
 
+from ..dask_internals import (correct_cluster_state, processing_tasks, queued_tasks,
+                              unrunnable_tasks)
 from .pools import worker_resources
 from .profile import Pool
 
@@ -111,37 +113,54 @@ class PoolScaler:
             await asyncio.sleep(self.interval)
 
     async def step(self) -> None:
+        """Bring every elastic pool one step towards the size its work needs.
+
+        Each pool's step is its own: one that raises is logged, naming the
+        pool, and the pools after it still scale (and the blocks the pools
+        before it asked for still start)."""
         scheduler = self.cluster.scheduler
         names = {str(ws.name): ws for ws in scheduler.workers.values()}
         self.seen.update(names)
         changed = False
         for pool in self.pools:
-            blocks = self.blocks[pool.label]
-            for index, workers in list(blocks.items()):
-                if _members(workers, self.seen) and not _members(workers, names):
-                    logger.info("daskflow: block %s-%d of pool %s is gone", pool.label, index,
-                                pool.label)
-                    self._drop(workers)
-                    del blocks[index]
-                    changed = True
-            demand = self._demand(scheduler, pool)
-            slots = _slots(pool)
-            wanted = math.ceil(demand * pool.scaling.parallelism / slots) if demand else 0
-            wanted = max(pool.scaling.min_blocks, min(pool.scaling.max_blocks, wanted))
-            while len(blocks) < wanted and not self._stopping:
-                index = self.next_index[pool.label]
-                self.next_index[pool.label] += 1
-                spec = self.make_block(pool, index)
-                self.cluster.worker_spec.update(spec)
-                blocks[index] = list(spec)
-                changed = True
-            if demand == 0 and len(blocks) > pool.scaling.min_blocks:
-                changed |= await self._shrink(scheduler, pool, names)
+            try:
+                changed |= await self._step_pool(scheduler, pool, names)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the other pools go on scaling
+                logger.exception("daskflow: pool scaling step failed for pool %s", pool.label)
+                changed = True  # it may have added blocks before it failed
         if changed:
             # shielded: cancelling it (stop) would abandon the workers it is
             # starting, outside ``cluster.workers``, where no close reaches
             # them; left to finish, the cluster's lock makes a close wait for it
-            await asyncio.shield(self.cluster._correct_state())
+            await asyncio.shield(correct_cluster_state(self.cluster))
+
+    async def _step_pool(self, scheduler, pool: Pool, names: dict) -> bool:
+        """One pool's step; True if its blocks changed."""
+        changed = False
+        blocks = self.blocks[pool.label]
+        for index, workers in list(blocks.items()):
+            if _members(workers, self.seen) and not _members(workers, names):
+                logger.info("daskflow: block %s-%d of pool %s is gone", pool.label, index,
+                            pool.label)
+                self._drop(workers)
+                del blocks[index]
+                changed = True
+        demand = self._demand(scheduler, pool)
+        slots = _slots(pool)
+        wanted = math.ceil(demand * pool.scaling.parallelism / slots) if demand else 0
+        wanted = max(pool.scaling.min_blocks, min(pool.scaling.max_blocks, wanted))
+        while len(blocks) < wanted and not self._stopping:
+            index = self.next_index[pool.label]
+            self.next_index[pool.label] += 1
+            spec = self.make_block(pool, index)
+            self.cluster.worker_spec.update(spec)
+            blocks[index] = list(spec)
+            changed = True
+        if demand == 0 and len(blocks) > pool.scaling.min_blocks:
+            changed |= await self._shrink(scheduler, pool, names)
+        return changed
 
     def _demand(self, scheduler, pool: Pool) -> int:
         mine = set(worker_resources(pool.label, self.labels))
@@ -162,7 +181,7 @@ class PoolScaler:
             if len(blocks) <= pool.scaling.min_blocks:
                 break
             live = [names[w] for w in _members(workers, names)]
-            busy = any(ws.processing for ws in live)
+            busy = any(processing_tasks(ws) for ws in live)
             key = f"{pool.label}-{index}"
             if busy or not live:
                 self.idle_since.pop(key, None)
@@ -204,9 +223,9 @@ def _members(block: list[str], names) -> list[str]:
 
 def _tasks_in(scheduler, state: str):
     if state == "queued":
-        return scheduler.queued
+        return queued_tasks(scheduler)
     if state == "no-worker":
-        return scheduler.unrunnable
+        return unrunnable_tasks(scheduler)
     if state == "processing":
-        return (ts for ws in scheduler.workers.values() for ts in ws.processing)
+        return (ts for ws in scheduler.workers.values() for ts in processing_tasks(ws))
     return (ts for ts in scheduler.tasks.values() if ts.state == "waiting")

@@ -1,0 +1,248 @@
+"""Each internal of distributed that daskflow relies on, checked against the
+installed release: when one changes, its test here fails naming the
+``daskflow.dask_internals`` function to update (see that module).
+
+One small in-process cluster (one worker, one thread, a dashboard) serves
+them all, so that the scheduler, its worker and the tasks are reachable from
+the test."""
+
+from __future__ import annotations
+
+import inspect
+import threading
+import time
+
+import distributed
+import pytest
+from distributed import Client, Event, Future, LocalCluster
+from waiting import until
+
+from daskflow import dask_internals as di
+
+
+def changed(what: str, helper: str) -> str:
+    return (f"distributed {distributed.__version__} changed {what}: "
+            f"daskflow.dask_internals.{helper} must be updated")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                      dashboard_address="127.0.0.1:0") as cluster, Client(cluster) as client:
+        yield cluster, client
+
+
+def _keys(tasks) -> set:
+    return {ts.key for ts in tasks}
+
+
+def _block(name: str, i: int) -> int:
+    Event(name).wait(timeout=60)
+    return i
+
+
+# -- sites/scaling.py ----------------------------------------------------------
+
+def test_queued_unrunnable_and_processing_tasks(cluster):
+    """Root tasks past the worker's saturation are queued; the ones it runs
+    are processing on it; a task no worker can run is unrunnable."""
+    cluster, client = cluster
+    scheduler = cluster.scheduler
+    name = f"block-{time.monotonic_ns()}"
+    futures = client.map(_block, [name] * 6, range(6), key=[f"root-{name}-{i}" for i in range(6)])
+    nowhere = client.submit(int, 1, resources={"nowhere": 1}, key=f"nowhere-{name}")
+    try:
+        ws = next(iter(scheduler.workers.values()))
+        until(lambda: len(_keys(di.processing_tasks(ws))) == 2
+              and len(_keys(di.queued_tasks(scheduler))) == 4,
+              lambda: changed("Scheduler.queued or WorkerState.processing (6 root tasks on one "
+                              f"1-thread worker: processing {_keys(di.processing_tasks(ws))}, "
+                              f"queued {_keys(di.queued_tasks(scheduler))})",
+                              "queued_tasks/processing_tasks"), timeout=30)
+        assert all(scheduler.tasks[ts.key].state == "queued"
+                   for ts in di.queued_tasks(scheduler)), changed("Scheduler.queued", "queued_tasks")
+        assert all(ts.state == "processing" for ts in di.processing_tasks(ws)), \
+            changed("WorkerState.processing", "processing_tasks")
+        until(lambda: nowhere.key in _keys(di.unrunnable_tasks(scheduler)),
+              lambda: changed("Scheduler.unrunnable (a task needing a resource no worker has "
+                              f"is not in it: {_keys(di.unrunnable_tasks(scheduler))})",
+                              "unrunnable_tasks"), timeout=30)
+        assert scheduler.tasks[nowhere.key].state == "no-worker", \
+            changed("Scheduler.unrunnable", "unrunnable_tasks")
+    finally:
+        Event(name, client=client).set()
+        client.cancel([nowhere])
+    assert client.gather(futures) == list(range(6))
+
+
+def test_correct_cluster_state_starts_and_closes_spec_workers(cluster):
+    """A worker added to ``worker_spec`` starts; one removed closes."""
+    cluster, client = cluster
+    spec = dict(next(iter(cluster.worker_spec.values())))
+    cluster.worker_spec["extra"] = spec
+    try:
+        cluster.sync(di.correct_cluster_state, cluster)
+        assert "extra" in cluster.workers, changed(
+            "SpecCluster._correct_state (it did not start a worker added to worker_spec)",
+            "correct_cluster_state")
+        until(lambda: len(cluster.scheduler.workers) == 2,
+              changed("SpecCluster._correct_state (the worker it started never joined)",
+                      "correct_cluster_state"), timeout=30)
+    finally:
+        cluster.worker_spec.pop("extra", None)
+        cluster.sync(di.correct_cluster_state, cluster)
+    assert "extra" not in cluster.workers, changed(
+        "SpecCluster._correct_state (it did not close a worker removed from worker_spec)",
+        "correct_cluster_state")
+
+
+# -- sites/routing.py ----------------------------------------------------------
+
+def test_future_of_key_is_told_about_a_task_it_did_not_submit(cluster):
+    """A second client, which never saw the task, gets its value by key."""
+    cluster, client = cluster
+    made = client.submit(lambda: 41 + 1, key=f"made-{time.monotonic_ns()}")
+    assert made.result(timeout=30) == 42
+    with Client(cluster) as other:
+        future = di.future_of_key(other, made.key)
+        try:
+            value = future.result(timeout=30)
+        except TimeoutError:
+            pytest.fail(changed("the client-desires-keys operation (a Future made from a "
+                                "key is never told its task finished)", "future_of_key"))
+        assert value == 42, changed("Future(key, client)", "future_of_key")
+
+
+# -- walltime.py ---------------------------------------------------------------
+
+def _in_helper_thread():
+    seen = {}
+
+    @di.in_worker_context
+    def target():
+        seen["key"] = getattr(distributed.worker.thread_state, "key", None)
+        try:
+            seen["worker"] = distributed.get_worker().address
+        except ValueError as exc:
+            seen["worker"] = str(exc)
+
+    helper = threading.Thread(target=target)
+    helper.start()
+    helper.join(30)
+    return seen
+
+
+def test_in_worker_context_carries_the_task_to_a_helper_thread(cluster):
+    """A helper thread running in the task's context knows its key and worker."""
+    cluster, client = cluster
+    future = client.submit(_in_helper_thread, key=f"helper-{time.monotonic_ns()}")
+    seen = future.result(timeout=30)
+    assert seen == {"key": future.key, "worker": next(iter(cluster.scheduler.workers))}, \
+        changed(f"distributed.worker.thread_state or get_worker's context variable (a helper "
+                f"thread saw {seen})", "in_worker_context")
+
+
+class _Interrupt(BaseException):
+    pass
+
+
+def test_raise_in_thread_interrupts_running_python_code():
+    """A thread looping in Python gets the exception at once."""
+    outcome = {}
+    started = threading.Event()
+
+    def spin():
+        started.set()
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                pass
+            outcome["ended"] = "by itself"
+        except _Interrupt:
+            outcome["ended"] = "interrupted"
+
+    thread = threading.Thread(target=spin, daemon=True)
+    thread.start()
+    assert started.wait(30)
+    assert di.raise_in_thread(thread, _Interrupt), \
+        "ctypes.pythonapi.PyThreadState_SetAsyncExc did not find the thread: " \
+        "daskflow.dask_internals.raise_in_thread must be updated"
+    thread.join(30)
+    assert outcome == {"ended": "interrupted"}, \
+        "PyThreadState_SetAsyncExc no longer interrupts a thread: " \
+        "daskflow.dask_internals.raise_in_thread must be updated"
+
+
+# -- dashboard/register.py -----------------------------------------------------
+
+def test_dashboard_applications_and_template_variables(cluster):
+    """The dashboard's Bokeh applications are found, with their paths; the
+    page template's variables are one memoized dict with a ``pages`` list."""
+    cluster, _ = cluster
+    scheduler = cluster.scheduler
+    apps = di.dashboard_applications(scheduler)
+    paths = [p for app in apps for p in app.app_paths]
+    assert any(p.rstrip("/").endswith("/status") for p in paths), changed(
+        f"Scheduler.http_application.applications (no Bokeh application serves /status: {paths})",
+        "dashboard_applications")
+    assert callable(getattr(scheduler.http_application, "add_application", None)), changed(
+        "Scheduler.http_application.add_application", "add_dashboard_application")
+    variables = di.dashboard_template_variables(scheduler)
+    assert variables is di.dashboard_template_variables(scheduler), changed(
+        "dashboard.scheduler.template_variables (no longer memoized per scheduler: a page "
+        "added to it would not show)", "dashboard_template_variables")
+    assert "status" in variables.get("pages", ()), changed(
+        f"dashboard.scheduler.template_variables['pages'] ({variables.get('pages')})",
+        "dashboard_template_variables")
+
+
+# -- futures.py, apps.py ---------------------------------------------------------
+
+class _Mine(Future):
+    pass
+
+
+def _fail():
+    raise ValueError("meant")
+
+
+def test_swap_future_class_and_future_state(cluster):
+    """A Future becomes an instance of a subclass in place and still works;
+    its state is read without a round trip."""
+    _, client = cluster
+    good = client.submit(lambda: 7, key=f"good-{time.monotonic_ns()}")
+    try:
+        swapped = di.swap_future_class(good, _Mine)
+    except TypeError as exc:
+        pytest.fail(changed(f"Future's layout ({exc})", "swap_future_class"))
+    assert swapped is good and type(good) is _Mine
+    assert good.result(timeout=30) == 7, changed("Future (a swapped Future no longer works)",
+                                                 "swap_future_class")
+    state = di.future_state(good)
+    assert state.status == "finished" and state.done(), changed("Future._state", "future_state")
+    bad = client.submit(_fail, key=f"bad-{time.monotonic_ns()}")
+    distributed.wait(bad, timeout=30)
+    state = di.future_state(bad)
+    assert state.status == "error" and state.done(), changed(
+        f"Future._state.status ({state.status})", "future_state")
+    assert inspect.iscoroutinefunction(state.wait), changed("FutureState.wait", "future_state")
+    _, exc, _ = distributed.core.clean_exception(state.exception, state.traceback)
+    assert isinstance(exc, ValueError) and str(exc) == "meant", changed(
+        f"FutureState.exception ({exc!r})", "future_state")
+
+
+# -- already in dask_internals before: what they rely on exists ----------------
+
+def test_the_rest_still_exists():
+    from distributed import Nanny, Scheduler
+    from distributed.scheduler import TaskState, WorkerState
+
+    for name in ("_transition", "_transitions", "send_all"):
+        assert callable(getattr(Scheduler, name, None)), changed(f"Scheduler.{name}",
+                                                                 "err_waiting_tasks")
+    assert "exception_blame" in TaskState.__slots__, changed("TaskState.exception_blame",
+                                                             "blamed_key")
+    assert "memory_limit" in WorkerState.__slots__, changed("WorkerState.memory_limit",
+                                                            "worker_memory_limit")
+    assert inspect.iscoroutinefunction(getattr(Nanny, "_on_worker_exit", None)), changed(
+        "Nanny._on_worker_exit", "exit_reporting_nanny")
