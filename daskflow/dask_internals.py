@@ -109,6 +109,22 @@ def processing_tasks(worker_state):
     return worker_state.processing
 
 
+def in_worker_task_thread() -> bool:
+    """Whether this thread runs a task of a worker's thread pool (so that
+    ``secede`` may be called).
+
+    Uses ``distributed.threadpoolexecutor.thread_state.executor`` (set in a
+    pool thread) and ``get_worker`` (raises ``ValueError`` outside a worker)."""
+    from distributed.threadpoolexecutor import thread_state
+    from distributed.worker import get_worker
+
+    try:
+        get_worker()
+    except ValueError:
+        return False
+    return getattr(thread_state, "executor", None) is not None
+
+
 async def correct_cluster_state(cluster) -> None:
     """Make a SpecCluster start the workers of its ``worker_spec`` that it
     has not started yet, and close the ones no longer in it.

@@ -142,6 +142,25 @@ def test_in_worker_context_carries_the_task_to_a_helper_thread(cluster):
                 f"thread saw {seen})", "in_worker_context")
 
 
+def _where_am_i() -> tuple[bool, bool]:
+    inside = di.in_worker_task_thread()
+    seen: list = []
+    helper = threading.Thread(target=lambda: seen.append(di.in_worker_task_thread()))
+    helper.start()
+    helper.join()
+    return inside, seen[0]
+
+
+def test_in_worker_task_thread_tells_a_task_thread_from_others(cluster):
+    """True in a task of the worker's pool (staging secedes there), False in
+    another thread of the worker and on the client."""
+    cluster, client = cluster
+    seen = client.submit(_where_am_i, key=f"where-{time.monotonic_ns()}").result(timeout=30)
+    assert seen == (True, False) and not di.in_worker_task_thread(), changed(
+        f"distributed.threadpoolexecutor.thread_state.executor (a task thread and a helper "
+        f"thread saw {seen})", "in_worker_task_thread")
+
+
 class _Interrupt(BaseException):
     pass
 

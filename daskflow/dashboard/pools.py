@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..dask_internals import processing_tasks
+
 SCALER = "daskflow-pools"  # where the sites room may register its PoolScaler
 DEFAULT_POOL = "(no pool)"  # workers without pool resources (a plain LocalCluster)
 
@@ -47,8 +49,9 @@ def pool_rows(scheduler) -> list[dict[str, Any]]:
         row = blocks.setdefault(key, {"pool": key[0], "block": key[1], "state": "idle",
                                       "workers": 0, "processing": 0})
         row["workers"] += 1
-        row["processing"] += len(ws.processing)
-        if ws.processing:
+        processing = processing_tasks(ws)
+        row["processing"] += len(processing)
+        if processing:
             row["state"] = "busy"
     scaler = scheduler.extensions.get(SCALER)
     declared = getattr(scaler, "blocks", None)

@@ -168,15 +168,11 @@ def _seceded(settings: Settings):
     if not settings.secede:
         yield
         return
-    try:
-        from distributed import rejoin, secede
-        from distributed.threadpoolexecutor import thread_state as pool_thread
-        from distributed.worker import get_worker
+    from distributed import rejoin, secede
 
-        get_worker()
-        if getattr(pool_thread, "executor", None) is None:
-            raise ValueError("not in a worker's task thread")
-    except (ImportError, ValueError):
+    from ..dask_internals import in_worker_task_thread
+
+    if not in_worker_task_thread():
         yield
         return
     with _lock:
