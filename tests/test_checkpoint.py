@@ -37,19 +37,6 @@ def store(request, tmp_path):
             s.fs.rm(s.root, recursive=True)
 
 
-@pytest.fixture
-def logs(caplog, monkeypatch):
-    """caplog for "daskflow.checkpoint" (the "daskflow" logger may not propagate)."""
-    log = logging.getLogger("daskflow.checkpoint")
-    monkeypatch.setattr(log, "propagate", False)
-    log.addHandler(caplog.handler)
-    caplog.handler.setLevel(logging.WARNING)
-    try:
-        yield caplog
-    finally:
-        log.removeHandler(caplog.handler)
-
-
 def fake_clock(monkeypatch, t):
     """Make the store stamp entries (and measure ages) at epoch time *t*."""
     monkeypatch.setattr(checkpoint, "time", types.SimpleNamespace(time=lambda: t))
