@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-
 import statistics
 import time
 
@@ -34,8 +33,7 @@ from bokeh.document import Document
 from distributed import Scheduler
 
 from daskflow.dashboard.page import WorkflowPage
-from daskflow.dashboard.register import EXTENSION
-from daskflow.dashboard.state import WorkflowRegistry, WorkflowState
+from daskflow.dashboard.state import EXTENSION, WorkflowRegistry, WorkflowState
 
 APPS = 8
 BATCH = 5000

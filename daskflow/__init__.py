@@ -7,29 +7,17 @@ current client talks to (a local one is started on first use).
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from . import config  # noqa: F401  (registers daskflow's dask config defaults)
-from .apps import App, bash_app, join_app, python_app
-from .client import Client
-from .errors import (
-    AppTimeout,
-    BashExitFailure,
-    DaskflowError,
-    DependencyError,
-    JoinError,
-    MissingInputs,
-    MissingOutputs,
-    StagingError,
-    UnstageableFile,
-    UnserializableResult,
-    WorkerLost,
-    WorkersUnavailable,
-)
+from .client.apps import App, bash_app, join_app, python_app
+from .client.futures import AppFuture, DataFuture
+from .client.futures import gather_values as gather
+from .client.notebook import FutureList, install_formatter, progress
+from .client.session import Client, checkpoint
+from .errors import (AppTimeout, BashExitFailure, DaskflowError, DependencyError, JoinError,
+                     MissingInputs, MissingOutputs, StagingError, UnserializableResult,
+                     UnstageableFile, WorkerLost, WorkersUnavailable)
 from .files import File
-from .futures import AppFuture, DataFuture, gather_values as gather
-from .client import checkpoint
-from .notebook import FutureList, install_formatter, progress
+from .version import __version__
 
 install_formatter()  # in IPython: lists of AppFutures show as tables
 

@@ -461,3 +461,9 @@ class UnsafeKeyFile(DaskflowError):
     def __str__(self) -> str:
         path, problem, fix = self.args
         return f"daskflow signing key {path}: {problem}; {fix}"
+
+
+def brief(exc: BaseException, limit: int = 2000) -> str:
+    """``Type: message``, cut at ``limit`` characters (for logs and records)."""
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= limit else text[:limit] + "..."

@@ -11,24 +11,19 @@ The user name and the rest of the URL stay, so a record still says which
 object was meant.
 
 Call arguments are another kind of secret (``password="..."``): provenance
-keeps a keyed digest of them (:func:`arguments_digest`) unless the user asks
+keeps a keyed digest of them (``signing.arguments_digest``) unless the user asks
 for the text.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
-import os
 import re
-import threading
-from typing import Any
 
 logger = logging.getLogger("daskflow")
 
-__all__ = ["MASK", "SECRET_PARAMETERS", "arguments_digest", "digest_key", "is_secret_parameter",
-           "redact_batch", "redact_text", "redact_url"]
+__all__ = ["MASK", "SECRET_PARAMETERS", "is_secret_parameter", "redact_batch", "redact_text",
+           "redact_url"]
 
 MASK = "***"
 
@@ -180,38 +175,3 @@ def redact_batch(batch: dict[str, list]) -> dict[str, list]:
                 elif isinstance(value, BaseException):
                     row[name] = redact_text(f"{type(value).__name__}: {value}")
     return batch
-
-
-# ------------------------------------------------------------------ digests
-_key_lock = threading.Lock()
-_process_key: bytes | None = None
-ARGUMENTS = "provenance-arguments"  # purpose of the digests' key (see signing)
-
-
-def digest_key() -> bytes:
-    """The key of argument digests: derived from the user's key
-    (``signing.derived_key``), so digests compare across runs; a random key of
-    this process when the user's key cannot be used (the digests then compare
-    within one run only; the reason is logged once)."""
-    global _process_key
-    with _key_lock:
-        if _process_key is None:
-            from . import signing
-
-            try:
-                _process_key = signing.derived_key(ARGUMENTS)
-            except Exception as exc:  # provenance must not stop the run
-                logger.warning("daskflow: argument digests use a key of this run only: %s", exc)
-                _process_key = os.urandom(32)
-        return _process_key
-
-
-def arguments_digest(text: str) -> str:
-    """``"hmac-sha256:<16 hex digits>"`` of ``text`` (a call's arguments, as text).
-
-    Keyed, so that someone who reads the provenance database cannot test
-    guesses of a password against it; equal arguments still give equal
-    digests, so calls with the same arguments can be told apart from others.
-    """
-    mac = hmac.new(digest_key(), text.encode("utf-8", "surrogatepass"), hashlib.sha256)
-    return "hmac-sha256:" + mac.hexdigest()[:16]

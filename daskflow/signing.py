@@ -29,15 +29,19 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import logging
 import os
 import secrets
 import stat
 import struct
+import threading
 
 import dask
 
 from .errors import UnsafeKeyFile
 from .private import create_file
+
+logger = logging.getLogger("daskflow")
 
 KEY_BYTES = 32
 TAG_BYTES = 32  # HMAC-SHA256
@@ -155,3 +159,36 @@ def sign(key: bytes, *parts: bytes | memoryview) -> bytes:
 def verify(key: bytes, tag: bytes | memoryview, *parts: bytes | memoryview) -> bool:
     """Whether *tag* is :func:`sign` of *parts* with *key* (in constant time)."""
     return hmac.compare_digest(sign(key, *parts), bytes(tag))
+
+
+# ------------------------------------------------------------------ digests
+_key_lock = threading.Lock()
+_process_key: bytes | None = None
+ARGUMENTS = "provenance-arguments"  # purpose of the digests' key 
+
+
+def digest_key() -> bytes:
+    """The key of argument digests: derived from the user's key
+    (``derived_key``), so digests compare across runs; a random key of
+    this process when the user's key cannot be used (the digests then compare
+    within one run only; the reason is logged once)."""
+    global _process_key
+    with _key_lock:
+        if _process_key is None:
+            try:
+                _process_key = derived_key(ARGUMENTS)
+            except Exception as exc:  # provenance must not stop the run
+                logger.warning("daskflow: argument digests use a key of this run only: %s", exc)
+                _process_key = os.urandom(32)
+        return _process_key
+
+
+def arguments_digest(text: str) -> str:
+    """``"hmac-sha256:<16 hex digits>"`` of ``text`` (a call's arguments, as text).
+
+    Keyed, so that someone who reads the provenance database cannot test
+    guesses of a password against it; equal arguments still give equal
+    digests, so calls with the same arguments can be told apart from others.
+    """
+    mac = hmac.new(digest_key(), text.encode("utf-8", "surrogatepass"), hashlib.sha256)
+    return "hmac-sha256:" + mac.hexdigest()[:16]

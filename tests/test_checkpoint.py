@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import random
@@ -12,18 +13,18 @@ import time
 import types
 import uuid
 
-import importlib
-
 import click
+from click.testing import CliRunner
 import dask
 import pytest
-from click.testing import CliRunner
 
-from daskflow.checkpoint_store import HEADER_SIZE, CheckpointStore, Entry, parse_age
-from daskflow.cli_cache import cache, human_age, human_size
+import daskflow
+
+from daskflow.cli.cache import cache, human_age, human_size
+from daskflow.memo.checkpoints import HEADER_SIZE, CheckpointStore, Entry, parse_age
 
 # the module itself, for monkeypatching its clock
-checkpoint = importlib.import_module("daskflow.checkpoint_store")
+checkpoint = importlib.import_module("daskflow.memo.checkpoints")
 
 
 @pytest.fixture(params=["local", "memory"])
@@ -284,7 +285,7 @@ import sys, types
 package = types.ModuleType("daskflow")  # the store's modules alone, not the whole package
 package.__path__ = [{package!r}]
 sys.modules["daskflow"] = package
-from daskflow.checkpoint_store import CheckpointStore
+from daskflow.memo.checkpoints import CheckpointStore
 store = CheckpointStore({root!r}, key={key!r})
 base, size, keys = int(sys.argv[1]), {size}, {keys!r}
 print("ready", flush=True)
@@ -311,7 +312,7 @@ def test_sigkill_mid_write(tmp_path, logs):
     for k in keys:
         store.put("big", k, {"key": k, "n": 0, "blob": bytes([0]) * size})
     script = tmp_path / "writer.py"
-    script.write_text(WRITER.format(package=os.path.dirname(checkpoint.__file__), root=root,
+    script.write_text(WRITER.format(package=os.path.dirname(daskflow.__file__), root=root,
                                     size=size, keys=keys, key=store.key))
     rng = random.Random(1234)
     seen = set()

@@ -7,10 +7,10 @@ from __future__ import annotations
 import re
 
 import click
-import pytest
 from click.testing import CliRunner
+import pytest
 
-from daskflow.cli import main
+from daskflow.cli.main import main
 
 # Upper-case words that are not placeholders: file formats and the like.
 TERMS = {"DOT", "JSON", "PROV", "W3C", "YAML"}

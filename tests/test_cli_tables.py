@@ -1,4 +1,4 @@
-"""The listing tables of the CLI (daskflow.cli_tables): alignment, missing
+"""The listing tables of the CLI (daskflow.cli.tables): alignment, missing
 values, long values kept whole, plain when piped, the same in chunks."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from daskflow import cli_tables
-from daskflow.cli_tables import listing, listing_lines
-from daskflow.provenance import DB_NAME, ProvenanceStore, new_run_dir
+from daskflow.cli import tables as cli_tables
+from daskflow.cli.tables import listing, listing_lines
+from daskflow.provenance.store import DB_NAME, ProvenanceStore, new_run_dir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COLUMNS = ["app", "key", "size", "n"]

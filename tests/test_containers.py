@@ -18,8 +18,8 @@ import pytest
 
 import daskflow
 from daskflow import bash_app
-from daskflow.containers import as_container, in_container
-from daskflow.sites.profile import Container
+from daskflow.shipped import Container
+from daskflow.worker.containers import as_container, in_container
 
 
 def test_apptainer_command():

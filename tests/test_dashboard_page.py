@@ -13,8 +13,8 @@ import daskflow
 from daskflow import python_app
 from daskflow.dashboard.page import FOLLOW, WorkflowPage, counts_html, layout
 from daskflow.dashboard.pools import SCALER, pool_rows
-from daskflow.dashboard.register import EXTENSION, add_page
-from daskflow.dashboard.state import INTERVALS, WorkflowState
+from daskflow.dashboard.register import add_page
+from daskflow.dashboard.state import EXTENSION, INTERVALS, WorkflowState
 
 
 @python_app
@@ -48,7 +48,7 @@ def test_the_page_is_served_and_linked_from_the_dashboard(client):
 def test_the_page_draws_the_run_from_its_live_state(client):
     leaves = [pg_leaf(i) for i in range(30)]
     assert pg_join(*leaves).result() == 30
-    session = daskflow.client.session_of(client)
+    session = daskflow.client.session.session_of(client)
     client.sync(client.scheduler.daskflow_workflow, run_id=session.token, settle=True)
     scheduler = client.cluster.scheduler
 

@@ -149,7 +149,7 @@ def test_the_plugin_keeps_the_live_state_of_its_run(client):
     daskflow.gather(cached)
     again = [st_cached(100 + i) for i in range(2)]  # same session: answered by the first ones
     daskflow.gather(again)
-    token = daskflow.client.session_of(client).token
+    token = daskflow.client.session.session_of(client).token
     snap = client.sync(client.scheduler.daskflow_workflow, run_id=token, settle=True)
     apps = snap["apps"]
     assert apps["st_square"]["done"] == 26 and apps["st_square"]["total"] == 26
@@ -162,6 +162,6 @@ def test_the_plugin_keeps_the_live_state_of_its_run(client):
     assert ("st_cached", "st_cached", 2) in edges  # in-session hits point at their original
     messages = sorted(f["message"] for f in snap["failures"] if f["app"] == "st_fail")
     assert messages == [f"ValueError('state test failure {i}')" for i in range(3)]
-    assert snap["run_id"] == daskflow.client.session_of(client).run_id
+    assert snap["run_id"] == daskflow.client.session.session_of(client).run_id
     with pytest.raises(KeyError):
         snap["intervals"]  # only on request

@@ -15,17 +15,18 @@ import time
 import uuid
 
 import click
+from click.testing import CliRunner
 import cloudpickle
 import dask
 import distributed
 import pytest
-from click.testing import CliRunner
 from waiting import until
 
 import daskflow
-from daskflow import python_app, recovery, signing
-from daskflow.checkpoint_store import MAGIC, CheckpointStore
-from daskflow.cli_cache import cache
+from daskflow import python_app, signing
+from daskflow.cli.cache import cache
+from daskflow.memo.checkpoints import MAGIC, CheckpointStore
+from daskflow.worker import recovery
 
 pytest_plugins = ("staging_servers",)  # its fixtures: s3_bucket
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 import threading
 
 import distributed
-import pytest
 from distributed import as_completed, wait
+import pytest
 from waiting import until
 
 import daskflow
 from daskflow import python_app
-from daskflow.futures import AppFuture
+from daskflow.client.futures import AppFuture
 
 
 @python_app
@@ -166,8 +166,8 @@ def test_appfuture_class_is_exported():
 
 
 def test_prefetch_line_does_not_grow_with_dropped_futures(client, monkeypatch):
-    from daskflow.client import session_of
-    from daskflow.futures import Line
+    from daskflow.client.futures import Line
+    from daskflow.client.session import session_of
 
     @python_app
     def dropped(x):

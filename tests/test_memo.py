@@ -11,7 +11,7 @@ from waiting import until
 
 import daskflow
 from daskflow import File, python_app
-from daskflow.checkpoint_store import CheckpointStore
+from daskflow.memo.checkpoints import CheckpointStore
 
 
 def _runs(path) -> int:

@@ -14,7 +14,7 @@ import pytest
 import daskflow
 from daskflow import bash_app, python_app
 from daskflow.errors import BashExitFailure, MpiUnavailable
-from daskflow.mpi import MpiSpec, mpi_command
+from daskflow.worker.mpi import MpiSpec, mpi_command
 
 HAVE_MPI = shutil.which("mpiexec") is not None or os.path.exists(
     os.path.join(os.path.dirname(sys.executable), "mpiexec"))

@@ -16,8 +16,8 @@ from waiting import until
 
 import daskflow
 from daskflow import python_app
-from daskflow.client import session_of
-from daskflow.provenance import ProvenanceStore
+from daskflow.client.session import session_of
+from daskflow.provenance.store import ProvenanceStore
 
 BURST = """
 name: failing-scaler

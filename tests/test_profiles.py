@@ -6,15 +6,15 @@ import dataclasses
 import os
 import textwrap
 
+from click.testing import CliRunner
 import dask
 import pytest
 import yaml
-from click.testing import CliRunner
 
-from daskflow.cli_profiles import profiles
-from daskflow.sites.profile import (
-    POOL_TYPES, PROVIDERS, SHIPPED_DIR, Block, Mpi, Pool, Profile, ProfileError, Scaling, Scheduler,
-    available_profiles, load_profile, validate_file)
+from daskflow.cli.profiles import profiles
+from daskflow.sites.profile import (POOL_TYPES, PROVIDERS, SHIPPED_DIR, Block, Mpi, Pool, Profile,
+                                    ProfileError, Scaling, Scheduler, available_profiles,
+                                    load_profile, validate_file)
 
 SHIPPED = ["local", "slurm-localhost", "polaris", "perlmutter", "frontier", "theta",
            "kubernetes", "adhoc-ssh"]

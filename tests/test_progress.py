@@ -10,7 +10,7 @@ from waiting import until
 
 import daskflow
 from daskflow import File, bash_app, python_app
-from daskflow.notebook import ProgressTracker, _list_html, future_html, futures_html
+from daskflow.client.notebook import ProgressTracker, _list_html, future_html, futures_html
 
 
 @python_app

@@ -10,7 +10,8 @@ import warnings
 
 import pytest
 
-from daskflow.provenance import DB_NAME, ProvenanceStore, new_run_dir, to_prov
+from daskflow.provenance.export import to_prov
+from daskflow.provenance.store import DB_NAME, ProvenanceStore, new_run_dir
 
 prov_model = pytest.importorskip("prov.model")
 

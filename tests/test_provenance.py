@@ -5,15 +5,15 @@ from __future__ import annotations
 import hashlib
 import os
 
+from click.testing import CliRunner
 import dask
 import pytest
-from click.testing import CliRunner
 from waiting import until
 
 import daskflow
 from daskflow import File, bash_app, join_app, python_app
-from daskflow.cli import main
-from daskflow.provenance import ProvenanceStore, find_run
+from daskflow.cli.main import main
+from daskflow.provenance.store import ProvenanceStore, find_run
 
 
 @python_app(retries=1)

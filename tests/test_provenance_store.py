@@ -3,6 +3,7 @@ runs written through the writer API (no Dask cluster needed)."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 import json
 import os
 import re
@@ -12,16 +13,16 @@ import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import click
+from click.testing import CliRunner
 import dask
 import pytest
-from click.testing import CliRunner
 
-from daskflow import cli_provenance
-from daskflow.provenance import (DB_NAME, ProvenanceStore, find_run, list_runs, new_run_dir,
-                                 run_status, to_dot, to_json, to_prov)
+from daskflow.cli import provenance as cli_provenance
+from daskflow.provenance.export import to_dot, to_json, to_prov
+from daskflow.provenance.store import (DB_NAME, ProvenanceStore, find_run, list_runs, new_run_dir,
+                                       run_status)
 
 DOCS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs",
                     "provenance.md")
@@ -595,7 +596,7 @@ def test_file_digests_are_remembered_until_the_file_changes(tmp_path):
     import hashlib
     import os
 
-    from daskflow.report import sha256_file
+    from daskflow.provenance.report import sha256_file
 
     path = tmp_path / "data.bin"
     path.write_bytes(b"first")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from daskflow import File
-from daskflow.redaction import (arguments_digest, is_secret_parameter, redact_batch, redact_text,
-                                redact_url)
+from daskflow.redaction import is_secret_parameter, redact_batch, redact_text, redact_url
+from daskflow.signing import arguments_digest
 
 
 @pytest.mark.parametrize("url, expected", [

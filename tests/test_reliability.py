@@ -16,7 +16,7 @@ from waiting import until
 
 import daskflow
 from daskflow import python_app
-from daskflow.provenance import ProvenanceStore, find_run, list_runs
+from daskflow.provenance.store import ProvenanceStore, find_run, list_runs
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -152,8 +152,9 @@ def test_provenance_readable_after_the_whole_cluster_is_killed(tmp_path):
     assert any(t["state"] == "done" for t in tasks)
     summary = store.summary()
     assert summary["run"]["end_time"] is None
-    from daskflow.cli import main
     from click.testing import CliRunner
+
+    from daskflow.cli.main import main
 
     result = CliRunner().invoke(main, ["show", "latest", "--dir", str(runs)])
     assert result.exit_code == 0, result.output

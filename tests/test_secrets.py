@@ -8,15 +8,15 @@ import glob
 import os
 import stat
 
+from click.testing import CliRunner
 import dask
 import pytest
-from click.testing import CliRunner
 
 import daskflow
 from daskflow import File, python_app
-from daskflow.cli import main
+from daskflow.cli.main import main
 from daskflow.dashboard.page import WorkflowPage
-from daskflow.provenance import ProvenanceStore, find_run
+from daskflow.provenance.store import ProvenanceStore, find_run
 
 pytest_plugins = ("staging_servers",)  # http_files
 
@@ -72,7 +72,7 @@ def run(tmp_path_factory, http_files_module):
             for f in fs:
                 f.exception()
             out["results"] = [f.exception() or f.result() for f in fs]
-            session = daskflow.client.session_of(c)
+            session = daskflow.client.session.session_of(c)
             snap = c.sync(c.scheduler.daskflow_workflow, run_id=session.token, settle=True)
             out["snapshot"] = snap
             scheduler = c.cluster.scheduler

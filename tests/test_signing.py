@@ -16,9 +16,10 @@ import dask
 import numpy as np
 import pytest
 
-from daskflow import recovery, signing
+from daskflow import signing
 from daskflow.errors import UnsafeKeyFile
-from daskflow.task import RunSettings
+from daskflow.shipped import RunSettings
+from daskflow.worker import recovery
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -180,7 +181,7 @@ def test_kept_results_are_private_whatever_the_umask(tmp_path):
     out = run_python(f"""
 import os
 os.umask(0)
-from daskflow import recovery
+from daskflow.worker import recovery
 kept = recovery.keep_in({str(tmp_path / 'run' / 'results')!r}, b"k" * 32)
 recovery.remember(kept, "call-1", 42, 65536)
 """)
@@ -234,7 +235,7 @@ def test_kept_result_that_is_a_fifo_or_symlink_is_ignored_without_blocking(tmp_p
 
 
 def test_a_refused_key_is_an_error_not_a_bad_entry(key_path, tmp_path):
-    from daskflow.checkpoint_store import CheckpointStore
+    from daskflow.memo.checkpoints import CheckpointStore
 
     store = CheckpointStore(str(tmp_path / "ckpt"))
     store.put("fib", "k1", 1)

@@ -15,7 +15,7 @@ import pytest
 import daskflow
 from daskflow import python_app
 from daskflow.errors import DependencyError, UnroutableCall
-from daskflow.provenance import ProvenanceStore
+from daskflow.provenance.store import ProvenanceStore
 
 PROFILE = """
 name: split

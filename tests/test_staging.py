@@ -9,8 +9,8 @@ import importlib.util
 import os
 import pickle
 import threading
-import uuid
 from urllib.parse import urlsplit
+import uuid
 
 import dask
 import pytest
@@ -322,8 +322,8 @@ def test_content_memo_uses_the_remote_fingerprint(client, staging_config, http_f
 
 def test_provenance_records_staged_files_by_url(client, staging_config, http_files,
                                                 s3_bucket):
-    from daskflow.client import session_of
-    from daskflow.provenance import ProvenanceStore
+    from daskflow.client.session import session_of
+    from daskflow.provenance.store import ProvenanceStore
 
     directory, url = http_files
     with open(os.path.join(directory, "p.txt"), "w") as fh:

@@ -229,7 +229,7 @@ def test_globus_urls_are_accepted_at_call_time():
 def test_login_command(tmp_path, rsps):
     from click.testing import CliRunner
 
-    from daskflow.cli import main
+    from daskflow.cli.main import main
 
     load_response("auth.oauth2_exchange_code_for_tokens", requests_mock=rsps)
     token_file = str(tmp_path / "t.json")
@@ -246,7 +246,7 @@ def test_login_command(tmp_path, rsps):
 def test_login_command_needs_a_client_id():
     from click.testing import CliRunner
 
-    from daskflow.cli import main
+    from daskflow.cli.main import main
 
     result = CliRunner().invoke(main, ["globus", "login"])
     assert result.exit_code == 2 and "give --client-id" in result.output

@@ -26,7 +26,7 @@ from bokeh.palettes import Category10_10, Category20_20
 from bokeh.plotting import figure
 
 from .pools import pool_rows
-from .register import EXTENSION
+from .state import EXTENSION
 
 INTERVAL_MS = 500
 SHOWN = ("pending", "running", "done", "failed", "memo", "cancelled")

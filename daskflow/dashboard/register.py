@@ -19,11 +19,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from .state import WorkflowRegistry, WorkflowState
+from .state import EXTENSION, WorkflowRegistry, WorkflowState
 
 logger = logging.getLogger("daskflow")
 
-EXTENSION = "daskflow-workflow"  # scheduler.extensions key of the registry
 HANDLER = "daskflow_workflow"  # scheduler handler: a run's snapshot
 PAGE = "workflow"  # the page's path under the dashboard's prefix
 

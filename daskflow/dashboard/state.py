@@ -13,10 +13,12 @@ from one state to the next.
 
 from __future__ import annotations
 
+from collections import deque
 import threading
 import time
-from collections import deque
 from typing import Any, Callable
+
+EXTENSION = "daskflow-workflow"  # scheduler.extensions key of the run registry
 
 STATES = ("pending", "running", "done", "failed", "memo", "cancelled")
 FINAL = ("done", "failed", "memo")

@@ -2,7 +2,7 @@
 process daskflow starts (see ``nanny_process``), a module of its own so that
 the package never imports it before ``-m`` runs it."""
 
-from daskflow.sites.nanny_process import main
+from .nanny_process import main
 
 if __name__ == "__main__":
     main()

@@ -16,9 +16,9 @@ keys (written directly in the pool, next to ``label``).
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import field
 import difflib
 import re
-from dataclasses import field
 from typing import Annotated, Any, Optional, TypeVar, Union
 
 from dask.utils import parse_bytes, parse_timedelta
@@ -26,10 +26,12 @@ from pydantic import BeforeValidator, ConfigDict, Discriminator, Field, Tag, Typ
 from pydantic.dataclasses import dataclass
 from pydantic_core import PydanticCustomError, core_schema
 
+from .. import shipped
+from ..shipped import CONTAINER_RUNTIMES
+
 PROVIDERS = ("local", "slurm", "pbs", "lsf", "sge", "htcondor", "oar", "kubernetes", "ssh")
 LAUNCHERS = ("single", "srun", "mpiexec", "aprun")
 MPI_LAUNCHERS = ("mpiexec", "srun", "aprun")
-CONTAINER_RUNTIMES = ("apptainer", "singularity", "podman", "docker")
 STRATEGIES = ("simple", "none")
 _WALLTIME = re.compile(r"^(\d+):([0-5]\d):([0-5]\d)$")
 _SECTION = ConfigDict(extra="forbid")
@@ -190,11 +192,15 @@ class Mpi:
 
 @dataclass(frozen=True, config=_SECTION)
 class Container:
-    """A container that bash apps run in."""
+    """A container that bash apps run in (validated here; the calls ship
+    ``shipped.Container``, see ``as_shipped``)."""
 
     runtime: Annotated[str, _choice("runtime", CONTAINER_RUNTIMES)]
     image: Text
     options: Strings = ()
+
+    def as_shipped(self) -> shipped.Container:
+        return shipped.Container(self.runtime, self.image, tuple(self.options))
 
 
 @dataclass(frozen=True, config=_SECTION)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from distributed import Future
 
 from ..errors import UnroutableCall
-from .pools import resource_name, task_resources
+from ..pool_resources import resource_name, task_resources
 
 RELAY_PREFIX = "daskflow-relay-"
 

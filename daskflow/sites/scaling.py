@@ -28,7 +28,7 @@ from distributed.diagnostics.plugin import SchedulerPlugin
 
 from ..dask_internals import (correct_cluster_state, processing_tasks, queued_tasks,
                               unrunnable_tasks)
-from .pools import worker_resources
+from ..pool_resources import worker_resources
 from .profile import Pool
 
 logger = logging.getLogger("daskflow.sites")

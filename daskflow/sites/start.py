@@ -18,11 +18,11 @@ from dask.utils import format_bytes
 from distributed import Scheduler, SpecCluster
 from distributed.utils import import_term
 
-from ..mpi import PoolMpi
+from ..pool_resources import worker_resources
+from ..worker.mpi import PoolMpi
 from .kubernetes import PodBlock
 from .launchers import MULTI_NODE_PROVIDERS, multi_node_options, node_suffixes, worker_python
 from .nanny_process import NannyProcess
-from .pools import worker_resources
 from .profile import Pool, Profile
 from .scaling import PoolScaler
 from .security import cluster_security, with_files

@@ -34,17 +34,17 @@ import asyncio
 import logging
 import os
 import time
-import weakref
 from typing import Callable, Protocol
+import weakref
 
 import dask
 from distributed.diagnostics.plugin import SchedulerPlugin
 from tornado.ioloop import PeriodicCallback
 
 from ..errors import WorkersUnavailable
+from ..pool_resources import worker_resources
 from .job_status import ENDED, PENDING, QUERIES, job_states, stderr_log
 from .nanny_process import NannyProcess, messages
-from .pools import worker_resources
 
 logger = logging.getLogger("daskflow")
 

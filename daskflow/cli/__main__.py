@@ -1,0 +1,5 @@
+"""``python -m daskflow.cli``: the ``daskflow`` command."""
+
+from .main import main
+
+main()

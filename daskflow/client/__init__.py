@@ -1,0 +1,7 @@
+"""The client side: what runs in the user's script or notebook.
+
+``apps`` (the decorators and their calls), ``futures`` (AppFuture and its
+kin), ``session`` (``Client`` and the run it owns), ``local`` (the embedded
+local cluster) and ``notebook``/``views`` (Jupyter). Nothing here is
+imported by the worker's task body.
+"""

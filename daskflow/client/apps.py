@@ -1,0 +1,591 @@
+"""``python_app``, ``bash_app`` and ``join_app``: an app call is one Dask task.
+
+Calling an app never blocks: it becomes one ``client.submit`` whose arguments
+are the upstream futures themselves, so the Dask scheduler resolves the
+dependencies and data moves worker to worker. ``App.map`` sends many calls in
+one ``client.map``; with ``chunksize=K`` it packs K calls in each Dask task.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import inspect
+import math
+import os
+import types
+from typing import Callable, Iterable
+
+import cloudpickle
+import dask
+from dask.base import tokenize
+from distributed import Future
+
+from . import session as _client
+from .. import staging
+from ..dask_internals import swap_future_class
+from ..errors import UnknownExecutor, UnpicklableArgument
+from ..files import File
+from ..pool_resources import task_resources
+from ..provenance import report
+from ..shipped import AppDef, MemberRef, Options, Packed, RunSettings
+from ..sites.routing import route
+from ..worker.bash import std_target
+from ..worker.containers import as_container
+from ..worker.limits import check_limits
+from ..worker.limits import resolve as resolve_limits
+from ..worker.mpi import MpiSpec
+from ..worker.mpi import plan as plan_mpi
+from ..worker.task import execute, execute_chunk, file_ready
+from .futures import AppFuture, ChunkFuture, DataFuture, as_app_future, enqueue
+
+SPECIAL = frozenset(
+    ("inputs", "outputs", "stdout", "stderr", "walltime",
+     "parsl_resource_specification", "resource_specification")
+)
+RESOURCE_KEYS = frozenset(
+    ("cores", "memory", "disk", "num_nodes", "num_ranks", "ranks_per_node",
+     "launcher_options", "running_time_min")
+)
+
+
+class App:
+    """An app made by one of the decorators; calling it returns an AppFuture."""
+
+    def __init__(self, func: Callable, kind: str, *, retries: int | None = None,
+                 walltime: float | None = None, cache: bool | str = False,
+                 executors: str | list[str] = "all",
+                 ignore_for_cache: Iterable[str] | None = None,
+                 retry_handler: Callable | None = None, limits: dict | None = None,
+                 container: dict | None = None):
+        if not callable(func):
+            raise TypeError(f"@{kind}_app must decorate a function, got {func!r}")
+        functools.update_wrapper(self, func)
+        name = func.__name__
+        if retries is not None and (
+            not isinstance(retries, int) or isinstance(retries, bool) or retries < 0
+        ):
+            raise ValueError(f"app '{name}': retries must be an int >= 0, got {retries!r}")
+        if retry_handler is not None and not callable(retry_handler):
+            raise TypeError(f"app '{name}': retry_handler must be a function "
+                            "retry_handler(exception, task_record) -> float")
+        _check_walltime(name, walltime)
+        if executors != "all" and (
+            isinstance(executors, str)
+            or not all(isinstance(e, str) for e in executors)
+        ):
+            raise TypeError(f"app '{name}': executors must be 'all' or a list of labels, "
+                            f"got {executors!r}")
+        if cache not in (False, True, "content"):
+            raise ValueError(f"app '{name}': cache must be True, False or 'content'")
+        sig = inspect.signature(func)
+        self.ignore_for_cache = list(ignore_for_cache or ())
+        unknown = [n for n in self.ignore_for_cache if n not in sig.parameters]
+        if unknown:
+            raise ValueError(f"app '{name}': ignore_for_cache names {unknown}, which are not "
+                             f"parameters of {name}{sig}")
+        takes_any = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
+        accepts = None if takes_any else frozenset(SPECIAL.intersection(sig.parameters))
+        self.name = name
+        self.kind = kind
+        self.retries = retries
+        self.walltime = walltime
+        self.cache = cache
+        self.executors = executors
+        self.signature = sig
+        self.retry_handler = retry_handler
+        self.limits = check_limits(name, limits)
+        if container is not None and kind != "bash":
+            raise ValueError(f"app '{name}': container= applies to bash apps only")
+        self.container = as_container(name, container)
+        self.definition = AppDef(func, name, kind, accepts, _identity(func), cache,
+                                 tuple(self.ignore_for_cache), retry_handler)
+        self.defaults = {n: p.default for n, p in sig.parameters.items()
+                         if n in SPECIAL and p.default is not p.empty}
+        self._options: dict[tuple, Options] = {}  # default options per (run, retries, handler)
+
+    # ------------------------------------------------------------------ calls
+    def __call__(self, *args, **kwargs) -> AppFuture:
+        session, tid, run = _client.current()
+        special = self._special(kwargs)
+        opts = self._call_options(special, run, session)
+        resources, opts = self._placement(session, special, opts)
+        kwargs = self._function_kwargs(kwargs, special)
+        settings = staging.check_call(self.name, args, kwargs, opts.outputs)
+        if settings is not None:  # remote Files: the worker stages them (staging/)
+            opts = opts.replace(staging=settings)
+        if session.has_chunks or not _plain(args, kwargs):
+            try:
+                args, kwargs, has_members = _substitute((args, kwargs))
+            except _Unpicklable as exc:
+                raise self._explain_submit_error(exc, args, kwargs) from None
+            if has_members:
+                opts = _with_members(opts)
+        relays = ()
+        if session.reach is not None:
+            args, kwargs, relays = route(session, self.name, self.executors, args, kwargs)
+        key = self._key(run.token, tid, args, kwargs)
+        client = session.client
+        shared = self.cache and key in client.futures  # an identical call is in flight or held
+        try:
+            future = client.submit(
+                execute, self.definition, tid, key, opts, args, kwargs, key=key,
+                pure=False, resources=resources,
+            )
+        except Exception as exc:
+            raise self._explain_submit_error(exc, args, kwargs) from exc
+        outputs = list(special.get("outputs") or ())
+        future = as_app_future(future, tid=tid, app_name=self.name,
+                               stdout=special.get("stdout"), stderr=special.get("stderr"),
+                               outputs=outputs)
+        enqueue(session.lines[self.name], future)
+        if session.reach is not None:
+            future.pools = self.executors
+            if relays:
+                future.relays = relays
+        if outputs:
+            future.outputs = self._data_futures(session, run.token, future, outputs)
+        if shared and run.report:
+            report.note_shared(client, run.token, self.definition, tid, key)
+        return future
+
+    def map(self, *iterables: Iterable, chunksize: int | None = None, **kwargs) -> list[AppFuture]:
+        """Call the app once per item of the iterables, in one round trip.
+
+        ``kwargs`` go to every call. With ``chunksize=K``, K calls share one
+        Dask task (each still gets its own AppFuture, result or exception);
+        calls that depend on a plain (not chunked) future get a task each, so
+        one failed upstream fails only the calls that use it.
+        """
+        if chunksize is not None and (not isinstance(chunksize, int) or chunksize < 1):
+            raise ValueError(f"app '{self.name}': chunksize must be an int >= 1")
+        if "outputs" in kwargs:
+            raise ValueError(f"app '{self.name}': outputs= in map() would make every call "
+                             "write the same files; call the app once per item instead")
+        calls = _map_calls(self.name, iterables)
+        if not calls:
+            return []
+        session, tids, run = _client.next_tids(len(calls))
+        special = self._special(kwargs)
+        opts = self._call_options(special, run, session)
+        resources, opts = self._placement(session, special, opts)
+        kwargs = self._function_kwargs(kwargs, special)
+        settings = staging.check_call(self.name, (), kwargs, ())
+        schemes = set(settings.schemes) if settings else set()
+        for args in calls:
+            if any(isinstance(a, File) for a in args):
+                settings = staging.check_call(self.name, args, {}, ())
+                schemes.update(settings.schemes if settings else ())
+        if schemes:
+            opts = opts.replace(staging=staging.snapshot(sorted(schemes)))
+        single, chunked, held = [], [], {}
+        for tid, args in zip(tids, calls):
+            try:
+                args, kw, has_members, has_futures = _scan_call(args, kwargs)
+            except _Unpicklable as exc:
+                raise self._explain_submit_error(exc, args, kwargs) from None
+            if has_futures and session.reach is not None:
+                args, kw, held[tid] = route(session, self.name, self.executors, args, kw)
+            plain = chunksize is None or chunksize == 1 or has_futures
+            (single if plain else chunked).append((tid, args, kw, has_members))
+        futures = self._submit_single(session, run.token, opts, single, special, resources)
+        for future in futures:
+            if held.get(future.tid):
+                future.relays = held[future.tid]
+        if chunked:
+            futures += self._submit_chunks(session, run.token, opts, chunked, chunksize,
+                                           resources)
+        if single and chunked:  # back to call order
+            order = {tid: i for i, tid in enumerate(tids)}
+            futures.sort(key=lambda f: order[f.tid])
+        return futures
+
+    # --------------------------------------------------------------- helpers
+    def _submit_single(self, session, token, opts, calls, special,
+                       resources) -> list[AppFuture]:
+        if not calls:
+            return []
+        keys = [self._key(token, tid, a, kw) for tid, a, kw, _ in calls]
+        client = session.client
+        try:
+            futures = client.map(
+                execute, [self.definition] * len(calls), [c[0] for c in calls], keys,
+                [_with_members(opts) if c[3] else opts for c in calls],
+                [c[1] for c in calls], [c[2] for c in calls],
+                key=keys, pure=False, resources=resources,
+            )
+        except Exception as exc:
+            raise self._explain_submit_error(exc, *calls[0][1:3]) from exc
+        line = session.lines[self.name]
+        out = []
+        for (tid, *_), future in zip(calls, futures):
+            future = as_app_future(future, tid=tid, app_name=self.name, outputs=[],
+                                   stdout=special.get("stdout"), stderr=special.get("stderr"))
+            enqueue(line, future)
+            out.append(future)
+        if session.reach is not None:
+            for future in out:
+                future.pools = self.executors
+        return out
+
+    def _submit_chunks(self, session, token, opts, calls, chunksize,
+                       resources) -> list[AppFuture]:
+        session.has_chunks = True
+        chunks, keys = [], []
+        for start in range(0, len(calls), chunksize):
+            part = calls[start:start + chunksize]
+            key = f"{self.name}-{part[0][0]}-{token}"
+            keys.append(key)
+            chunks.append([(tid, f"{key}[{i}]", a, kw) for i, (tid, a, kw, _) in enumerate(part)])
+        has_members = any(c[3] for c in calls)
+        client = session.client
+        try:
+            chunk_futures = client.map(
+                execute_chunk, [self.definition] * len(chunks),
+                [_with_members(opts) if has_members else opts] * len(chunks), chunks,
+                key=keys, pure=False, resources=resources,
+            )
+        except Exception as exc:
+            raise self._explain_submit_error(exc, *calls[0][1:3]) from exc
+        line = session.lines[self.name]
+        out = []
+        for key, chunk, cf in zip(keys, chunks, chunk_futures):
+            swap_future_class(cf, ChunkFuture)
+            enqueue(line, cf)
+            for i, (tid, _, _, _) in enumerate(chunk):
+                member = AppFuture(key, client)
+                member.__dict__.update(tid=tid, app_name=self.name, outputs=[], index=i,
+                                       _chunk=cf)
+                out.append(member)
+            if session.reach is not None:
+                cf.pools = self.executors
+        return out
+
+    def _special(self, kwargs: dict) -> dict:
+        """The Parsl keywords of this call (signature defaults, then the call's)."""
+        if kwargs and not SPECIAL.isdisjoint(kwargs):
+            special = dict(self.defaults)
+            special.update((k, kwargs[k]) for k in SPECIAL.intersection(kwargs))
+            if "resource_specification" in special:
+                special["parsl_resource_specification"] = special.pop("resource_specification")
+            self._check_special(special)
+            return special
+        return self.defaults
+
+    def _check_special(self, special: dict) -> None:
+        _check_walltime(self.name, special.get("walltime"))
+        for name in ("stdout", "stderr"):
+            std_target(special.get(name))
+        outputs = special.get("outputs")
+        if outputs is not None:
+            special["outputs"] = [_as_file(self.name, "outputs", f) for f in outputs]
+        spec = special.get("parsl_resource_specification")
+        if spec is not None:
+            if not isinstance(spec, dict):
+                raise TypeError(f"app '{self.name}': parsl_resource_specification must be a "
+                                f"dict, got {type(spec).__name__}")
+            unknown = set(spec) - RESOURCE_KEYS
+            if unknown:
+                raise ValueError(f"app '{self.name}': unknown resource specification keys "
+                                 f"{sorted(unknown)}; known: {sorted(RESOURCE_KEYS)}")
+
+    def _call_options(self, special: dict, run: RunSettings, session) -> Options:
+        """The call's options; retries come from the app, else the site
+        profile, else the ``daskflow.retries`` config."""
+        site_retries = session.default_retries
+        retries = self.retries
+        if retries is None:
+            retries = site_retries if site_retries is not None else \
+                dask.config.get("daskflow.retries")
+        handler = dask.config.get("daskflow.retry-handler")
+        cached = special is self.defaults and self._options.get((run.token, retries, handler))
+        if cached:
+            return cached
+        opts = Options(
+            walltime=special.get("walltime", self.walltime),
+            stdout=special.get("stdout"), stderr=special.get("stderr"),
+            outputs=tuple(_as_file(self.name, "outputs", f) for f in special.get("outputs") or ()),
+            retries=retries, run=run, retry_handler=handler,
+            limits=resolve_limits(self.name, self.limits, session.limits) if self.limits else (),
+            containers=(("*", self.container),) if self.container else (
+                session.containers if self.kind == "bash" else ()),
+        )
+        if special is self.defaults:
+            self._options[(run.token, retries, handler)] = opts
+        return opts
+
+    def _placement(self, session, special: dict, opts: Options) -> tuple[dict | None, Options]:
+        """The Dask resources of the call (its pools; MPI slots for an MPI
+        call, whose options then carry what the worker needs to launch it)."""
+        resources = self._resources(session)
+        spec = MpiSpec.parse(self.name, special.get("parsl_resource_specification"))
+        if spec is None or self.kind == "join":
+            return resources, opts
+        resources, call = plan_mpi(self.name, spec, session.mpi, self.executors,
+                                   session.pools or [])
+        return resources, opts.replace(mpi=call)
+
+    def _function_kwargs(self, kwargs: dict, special: dict) -> dict:
+        """The keywords sent to the task: Parsl keywords the function takes.
+
+        ``inputs`` always travels (its futures are dependencies); the task
+        body drops it before the call if the function does not take it.
+        """
+        if special is self.defaults and not self.defaults:
+            return kwargs
+        kwargs = {k: v for k, v in kwargs.items() if k not in SPECIAL}
+        accepts = self.definition.accepts
+        for name, value in special.items():
+            if accepts is None or name in accepts or name == "inputs":
+                kwargs[name] = value
+        if accepts and "resource_specification" in accepts and \
+                "parsl_resource_specification" in special:
+            kwargs["resource_specification"] = special["parsl_resource_specification"]
+        return kwargs
+
+    def _key(self, token, tid, args, kwargs) -> str:
+        # cache="content": a File's content may change under the same path, so
+        # calls are not shared in the session; the worker's memo look-up decides
+        if self.cache is not True:
+            return f"{self.name}-{tid}-{token}"
+        bound = self.signature.bind_partial(*args, **kwargs).arguments
+        for name in self.ignore_for_cache:
+            bound.pop(name, None)
+        return f"{self.name}-{tokenize(self.definition.identity, _by_key(bound))}-{token}"
+
+    def _resources(self, session) -> dict | None:
+        if self.executors == "all":
+            return None
+        known = session.pools
+        if known is None:  # a scheduler daskflow did not start: pools unknown
+            return task_resources(self.executors, ())
+        missing = [label for label in self.executors if label not in known]
+        if missing:
+            raise UnknownExecutor(self.name, self.executors, known)
+        return task_resources(self.executors, known)
+
+    def _data_futures(self, session, token, parent: AppFuture,
+                      files: list[File]) -> list[DataFuture]:
+        keys = [f"{self.name}-output-{parent.tid}.{i}-{token}" for i in range(len(files))]
+        futures = session.client.map(file_ready, [parent] * len(files), files, key=keys,
+                                     pure=False)
+        for f, file in zip(futures, files):
+            swap_future_class(f, DataFuture)
+            f.file, f.parent = file, parent
+        return futures
+
+    def _explain_submit_error(self, exc: Exception, args: tuple, kwargs: dict) -> Exception:
+        """Name the argument that cannot be pickled, if that is what failed."""
+        named = [(f"#{i}", a) for i, a in enumerate(args)] + [(f"'{k}'", v) for k, v in kwargs.items()]
+        for label, value in named:
+            try:
+                cloudpickle.dumps(value)
+            except Exception as cause:
+                return UnpicklableArgument(self.name, label, f"{type(cause).__name__}: {cause}")
+        try:
+            cloudpickle.dumps(self.definition.func)
+        except Exception as cause:
+            return UnpicklableArgument(self.name, "the app function itself",
+                                       f"{type(cause).__name__}: {cause}")
+        return exc
+
+    def __repr__(self) -> str:
+        return f"<{self.kind}_app {self.name}>"
+
+    def __reduce__(self):
+        # An app referred to by another app's function travels by value too.
+        return (_rebuild_app, (self.definition, self.retries, self.walltime, self.cache,
+                               self.executors, self.ignore_for_cache, self.retry_handler,
+                               self.limits, self.container))
+
+    def __get__(self, obj, objtype=None):
+        # An app defined in a class body behaves like a function (bound method).
+        return self if obj is None else functools.partial(self, obj)
+
+
+def _rebuild_app(definition: AppDef, retries, walltime, cache, executors, ignore_for_cache,
+                 retry_handler, limits=None, container=None):
+    return App(definition.func, definition.kind, retries=retries, walltime=walltime,
+               cache=cache, executors=executors, ignore_for_cache=ignore_for_cache,
+               retry_handler=retry_handler, limits=limits, container=container)
+
+
+def _identity(func: Callable) -> str:
+    """The app's module, name and source digest: editing the function changes it."""
+    try:
+        source = inspect.getsource(func)
+    except (OSError, TypeError):
+        source = func.__code__.co_code.hex()
+    digest = hashlib.sha256(source.encode()).hexdigest()[:16]
+    return f"{func.__module__}.{func.__qualname__}:{digest}"
+
+
+# ---------------------------------------------------------------- decorators
+def _decorator(kind: str):
+    def decorator(function: Callable | None = None, *, data_flow_kernel=None, **options):
+        if data_flow_kernel is not None:
+            raise TypeError("data_flow_kernel= is Parsl's; daskflow uses the current Dask client")
+        if function is None:
+            return lambda f: App(f, kind, **options)
+        return App(function, kind, **options)
+
+    decorator.__name__ = f"{kind}_app"
+    decorator.__doc__ = (
+        f"Make a function a {kind} app: ``@{kind}_app`` or ``@{kind}_app(retries=2, "
+        "walltime=5, cache=True, executors=['gpu'], ignore_for_cache=['seed'], "
+        "limits={'matlab': 1}, container={'runtime': 'apptainer', 'image': 'x.sif'})``."
+    )
+    return decorator
+
+
+python_app = _decorator("python")
+bash_app = _decorator("bash")
+join_app = _decorator("join")
+
+
+# --------------------------------------------------------------- arguments
+def _check_walltime(name: str, walltime) -> None:
+    # nan compares false with everything, so `walltime <= 0` alone lets it through
+    if walltime is not None and (
+        isinstance(walltime, bool) or not isinstance(walltime, (int, float))
+        or not math.isfinite(walltime) or walltime <= 0
+    ):
+        raise ValueError(f"app '{name}': walltime must be a finite number of seconds > 0 "
+                         f"(or None for no limit), got {walltime!r}")
+
+
+def _map_calls(name: str, iterables: tuple) -> list[tuple]:
+    """The argument tuples of ``map``: one per position of the iterables,
+    which must all have the same length (a shorter one would drop calls)."""
+    columns = []
+    for number, iterable in enumerate(iterables, 1):
+        try:
+            columns.append(list(iterable))
+        except TypeError:
+            raise TypeError(f"app '{name}': map() argument {number} is not iterable "
+                            f"({type(iterable).__name__})") from None
+    lengths = [len(column) for column in columns]
+    if len(set(lengths)) > 1:
+        raise ValueError(f"app '{name}': map() needs iterables of the same length, got "
+                         f"lengths {', '.join(map(str, lengths))}")
+    return list(zip(*columns))
+
+
+def _as_file(app: str, what: str, value) -> File:
+    if isinstance(value, File):
+        return value
+    if isinstance(value, (str, os.PathLike)):
+        return File(value)
+    raise TypeError(f"app '{app}': {what}= takes Files or paths, got {type(value).__name__}")
+
+
+_ATOMS = (str, bytes, int, float, bool, type(None), File)
+_PLAIN_TYPES = frozenset((str, bytes, int, float, bool, type(None), File, Future, AppFuture,
+                          DataFuture))
+
+
+def _substitute(obj):
+    """Mark what the worker must resolve (chunk members, packed values; see
+    ``_walk``); return (obj, found)."""
+    obj, members, _ = _walk(obj)
+    return (*obj, members)
+
+
+def _scan_call(args: tuple, kwargs: dict):
+    (args, kwargs), members, futures = _walk((args, kwargs))
+    return args, kwargs, members, futures
+
+
+def _walk(obj):
+    """(new obj, has markers to resolve on the worker, has other futures) for
+    nested containers: a chunk member becomes ``(MemberRef, chunk, index)``,
+    a value of the user's own types a ``Packed`` one (see ``task.Packed``)."""
+    if isinstance(obj, _ATOMS):
+        return obj, False, False
+    if isinstance(obj, Future):
+        if isinstance(obj, AppFuture) and obj.index is not None:
+            return (MemberRef, obj._chunk, obj.index), True, False
+        return obj, False, True
+    if isinstance(obj, (list, tuple)):
+        items = [_walk(o) for o in obj]
+        marked = any(i[1] for i in items)
+        new = obj
+        if marked:
+            values = [i[0] for i in items]
+            new = type(obj)(*values) if hasattr(type(obj), "_fields") else type(obj)(values)
+        return new, marked, any(i[2] for i in items)
+    if isinstance(obj, dict):
+        items = {k: _walk(v) for k, v in obj.items()}
+        marked = any(i[1] for i in items.values())
+        new = {k: i[0] for k, i in items.items()} if marked else obj
+        return new, marked, any(i[2] for i in items.values())
+    if _foreign(obj):
+        packed = _pack(obj)
+        return packed, packed is not obj, False
+    return obj, False, False
+
+
+# Top-level packages that workers have whenever the driver has them (daskflow
+# and its requirements, the standard library's common types): values of their
+# types travel as they are; others are packed (``task.Packed``).
+_SHARED = frozenset((
+    "builtins", "daskflow", "dask", "distributed", "cloudpickle", "numpy", "pandas", "scipy",
+    "xarray", "pyarrow", "datetime", "decimal", "fractions", "pathlib", "collections", "uuid",
+    "array", "re", "ipaddress", "zoneinfo", "functools", "operator", "types", "enum",
+    "typing", "posixpath", "_decimal", "_datetime",
+))  # not threading, _thread, io, socket...: their objects do not pickle; packing says so
+
+
+def _foreign(obj) -> bool:
+    """Whether ``obj`` (its class; a class or function: itself) comes from a
+    module outside ``_SHARED``: the user's own, which a worker may lack."""
+    if isinstance(obj, (type, types.FunctionType, types.BuiltinFunctionType)):
+        module = getattr(obj, "__module__", None) or ""
+    else:
+        module = type(obj).__module__ or ""
+    return module.partition(".")[0] not in _SHARED
+
+
+class _Unpicklable(Exception):
+    """A value of the arguments that does not pickle (the call then names
+    it: ``App._explain_submit_error``)."""
+
+
+def _pack(obj):
+    """``obj`` as a ``Packed`` argument."""
+    try:
+        blob = cloudpickle.dumps(obj)
+    except Exception as exc:
+        raise _Unpicklable(obj) from exc
+    cls = obj if isinstance(obj, type) else type(obj)
+    return Packed(blob, f"{cls.__module__}.{cls.__qualname__}")
+
+
+def _plain(args: tuple, kwargs: dict) -> bool:
+    """Whether a call's arguments need no walk: all of plain types (the
+    common case, checked without recursion)."""
+    for value in args:
+        if type(value) not in _PLAIN_TYPES:
+            return False
+    for value in kwargs.values():
+        if type(value) not in _PLAIN_TYPES:
+            return False
+    return True
+
+
+def _with_members(opts: Options) -> Options:
+    return opts.replace(has_members=True)
+
+
+def _by_key(obj):
+    """Arguments for a cache token: futures by key (each Future object has its own id)."""
+    if isinstance(obj, Future):
+        return ("future", obj.key, getattr(obj, "index", None))
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_by_key(o) for o in obj)
+    if isinstance(obj, dict):
+        return {k: _by_key(v) for k, v in obj.items()}
+    return obj
+
+
+__all__ = ["App", "python_app", "bash_app", "join_app"]

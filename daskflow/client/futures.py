@@ -1,0 +1,315 @@
+"""Futures returned by app calls: real ``distributed.Future`` objects.
+
+``AppFuture`` is a ``distributed.Future`` (so ``wait``, ``as_completed``,
+``client.gather`` and ``client.submit`` accept it) with Parsl's extras:
+``tid``, ``app_name``, ``outputs``, ``stdout``, ``stderr``. Two things differ
+from a plain Future:
+
+* errors: an exception that came from an upstream task is raised as
+  ``DependencyError`` naming that task (the upstream future still raises its
+  own exception);
+* results are kept once fetched, and fetching one finished result also
+  fetches other finished results of the same app in the same round trip, so
+  Parsl's ``[f.result() for f in futures]`` costs one round trip per batch,
+  not one per future (``daskflow.result-prefetch`` sets the batch size).
+
+Calls packed by ``App.map(chunksize=K)`` share one Dask task: each of their
+AppFutures is a Future on that task's key with its own ``index``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, Iterable
+import weakref
+
+import dask
+from dask.utils import key_split
+from distributed import Client, Future
+from distributed.core import clean_exception
+from distributed.scheduler import KilledWorker
+
+from ..dask_internals import future_state, swap_future_class
+from ..errors import DependencyError, WorkerLost
+from ..shipped import ORIGIN, Failure
+
+PREFETCH_SCAN = 4  # look at up to this many times the batch size for finished futures
+
+
+class _Fetchable(Future):
+    """A Future that keeps its value once fetched (``_has``, ``_value``)."""
+
+    _has = False
+    _value: Any = None
+    _line: Line | None = None  # the prefetch line it waits in, if any
+
+
+class ChunkFuture(_Fetchable):
+    """The Dask task of a chunk of calls; its value is the list of outcomes."""
+
+
+class AppFuture(_Fetchable):
+    """The future of one app call. See the module docstring.
+
+    Attributes
+    ----------
+    tid : int or str
+        Task id, a sequence number in the run (``"7.2"`` for the 2nd call made
+        inside the join app with tid 7).
+    app_name : str
+    outputs : list of DataFuture
+        One per ``outputs=`` File; each completes when the file exists.
+    stdout, stderr : str, tuple or None
+        Where a bash app's streams were redirected, as given.
+    index : int or None
+        Position in its chunk for calls made by ``map(chunksize=K)``.
+    """
+
+    tid: int | str
+    app_name: str
+    outputs: list
+    stdout: Any = None
+    stderr: Any = None
+    index: int | None = None
+    _chunk: ChunkFuture | None = None
+
+    @property
+    def ident(self) -> str:
+        return self.key if self.index is None else f"{self.key}[{self.index}]"
+
+    def result(self, timeout: float | None = None) -> Any:
+        """Wait for the app and return its value (or raise its exception)."""
+        holder = self._chunk or self
+        if not holder._has:
+            self._wait(timeout)
+            if future_state(self).status != "finished":
+                raise self._failure()
+            fetch(holder)
+        if self._chunk is None:
+            return self._value
+        return self._pick(self._chunk._value)
+
+    def exception(self, timeout: float | None = None, **kwargs) -> BaseException | None:
+        """The exception the app raised (``DependencyError`` for upstream ones)."""
+        self._wait(timeout)
+        if future_state(self).status != "finished":
+            return self._failure()
+        if self._chunk is None:
+            return None
+        if not self._chunk._has:
+            fetch(self._chunk)
+        outcome = self._chunk._value[self.index]
+        return self._translate(outcome.exc) if isinstance(outcome, Failure) else None
+
+    def _wait(self, timeout: float | None) -> None:
+        self._verify_initialized()
+        state = future_state(self)
+        if not state.done():
+            self.client.sync(state.wait, callback_timeout=timeout)
+
+    def _failure(self) -> BaseException:
+        state = future_state(self)
+        if state.status == "cancelled":
+            return state.exception
+        _, exc, tb = clean_exception(state.exception, state.traceback)
+        return self._translate(exc).with_traceback(tb)
+
+    def _lost(self, exc: KilledWorker, app_name: str, tid) -> BaseException:
+        """A ``KilledWorker`` → ``WorkerLost`` saying why the worker left
+        (asked of the scheduler once per future; kept)."""
+        if isinstance(exc, WorkerLost):
+            return exc
+        known = self.__dict__.setdefault("_worker_lost", {})
+        if exc.task in known:
+            return known[exc.task]
+        address = getattr(exc.last_worker, "address", None)
+        fate = None
+        if address and not self.client.asynchronous:
+            from ..worker_fates import ask
+
+            fate = ask(self.client, address)
+        if fate is None:
+            from ..worker_fates import lost_text
+
+            fate = lost_text(address or "?", None)
+        lost = known[exc.task] = WorkerLost(exc.task, exc.last_worker, exc.allowed_failures,
+                                            app_name, tid, fate)
+        return lost
+
+    def _pick(self, outcomes: list) -> Any:
+        """This call's value in its chunk's outcomes (raises its failure)."""
+        outcome = outcomes[self.index]
+        if isinstance(outcome, Failure):
+            raise self._translate(outcome.exc)
+        return outcome
+
+    def _unpack(self, value: Any) -> Any:
+        """Used where a gathered value arrives: a chunk's outcomes → this call's."""
+        return value if self.index is None else value[self.index]
+
+    def _translate(self, exc: BaseException) -> BaseException:
+        """An upstream task's exception becomes a DependencyError naming it."""
+        origin = getattr(exc, ORIGIN, None)
+        if origin is not None:
+            app, tid, ident = origin
+            if ident != self.ident:
+                return DependencyError(self.app_name, self.tid, app, tid, exc)
+        elif isinstance(exc, KilledWorker) and exc.task != self.key:
+            app, tid = _app_and_tid(exc.task)
+            return DependencyError(self.app_name, self.tid, app, tid, self._lost(exc, app, tid))
+        elif isinstance(exc, KilledWorker):
+            return self._lost(exc, self.app_name, self.tid)
+        return exc
+
+    def __repr__(self) -> str:
+        where = "" if self.index is None else f" [{self.index}]"
+        return f"<AppFuture {self.app_name} tid={self.tid}: {self.status}, key: {self.key}{where}>"
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: status, and what the client knows without a round trip."""
+        from .views import future_html
+
+        return future_html(self)
+
+
+def _app_and_tid(key) -> tuple[str, int | str | None]:
+    """The app and task id in an app call's key (``"{app}-{tid}-{token}"``);
+    the tid is None where the key does not hold one (cached apps)."""
+    parts = str(key).rsplit("-", 2)
+    if len(parts) == 3 and parts[1].replace(".", "").isdigit():
+        return parts[0], int(parts[1]) if parts[1].isdigit() else parts[1]
+    return key_split(key), None
+
+
+class DataFuture(Future):
+    """The future of one output File of an app call.
+
+    It completes when the producing app succeeded and the file exists; its
+    result is the ``File``. If the app failed, it raises the app's exception
+    (``MissingOutputs`` when the file was not created).
+    """
+
+    file: Any
+    parent: AppFuture
+
+    @property
+    def tid(self):
+        return self.parent.tid
+
+    @property
+    def filepath(self) -> str:
+        return self.file.filepath
+
+    def result(self, timeout: float | None = None):
+        state = future_state(self)
+        if not state.done():
+            self.client.sync(state.wait, callback_timeout=timeout)
+        if state.status == "finished":
+            return self.file  # known here: no round trip to the worker
+        raise self.parent._failure() if self.parent.done() else self._own_failure()
+
+    def exception(self, timeout: float | None = None, **kwargs):
+        try:
+            self.result(timeout)
+        except Exception as exc:
+            return exc
+        return None
+
+    def _own_failure(self) -> BaseException:
+        state = future_state(self)
+        if state.status == "cancelled":
+            return state.exception
+        _, exc, tb = clean_exception(state.exception, state.traceback)
+        return self.parent._translate(exc).with_traceback(tb)
+
+    def __repr__(self) -> str:
+        return f"<DataFuture {self.file.url} of {self.parent.app_name} tid={self.tid}: {self.status}>"
+
+
+def as_app_future(future: Future, **attrs) -> AppFuture:
+    """Turn the Future that ``client.submit`` returned into an AppFuture in place.
+
+    The class of a Future can be swapped because AppFuture adds no slots; this
+    avoids registering a second Future on the same key for every call.
+    """
+    swap_future_class(future, AppFuture)
+    future.__dict__.update(attrs)
+    return future  # type: ignore[return-value]
+
+
+class Line(deque):
+    """An app's prefetch line: weak references in submission order.
+
+    Entries leave it when fetched or found dead during a fetch; if results
+    are never asked for, ``enqueue`` sweeps out dead entries whenever the
+    line doubles, so its length follows the futures the user still holds.
+    """
+
+    sweep_at = 4096
+
+
+def enqueue(line: Line, holder: _Fetchable) -> None:
+    """Put a holder in its app's prefetch line (weakly: dropping it frees it)."""
+    holder._line = line
+    line.append(weakref.ref(holder))
+    if len(line) > line.sweep_at:
+        alive = [ref for ref in line if (h := ref()) is not None and not h._has]
+        line.clear()
+        line.extend(alive)
+        line.sweep_at = max(Line.sweep_at, 2 * len(alive))
+
+
+def fetch(holder: _Fetchable) -> None:
+    """Fetch ``holder``'s value, with other finished holders of the same line."""
+    batch = [holder]
+    line = holder._line
+    limit = dask.config.get("daskflow.result-prefetch", 256)
+    if line is not None and limit > 1:
+        scanned = 0
+        while line and scanned < PREFETCH_SCAN * limit and len(batch) < limit:
+            ref = line[0]
+            other = ref()
+            if other is None or other._has or other is holder:
+                line.popleft()
+                continue
+            state = future_state(other)
+            if not state.done():
+                line.rotate(-1)  # not finished yet: look at it again later
+            elif state.status == "finished":
+                line.popleft()
+                batch.append(other)
+            else:
+                line.popleft()  # failed: nothing to fetch
+            scanned += 1
+    values = Client.gather(holder.client, batch)  # not a subclass' override
+    for h, v in zip(batch, values):
+        h._value = v
+        h._has = True
+
+
+def gather_values(futures: Iterable[Future]) -> list:
+    """Results of many futures in one round trip, picking chunked calls' values.
+
+    Raises the first failure in the order given, as ``AppFuture.result`` would.
+    """
+    futures = list(futures)
+    holders = [getattr(f, "_chunk", None) or f for f in futures]
+    todo = list({id(h): h for h in holders if not getattr(h, "_has", False)}.values())
+    try:
+        fetched = Client.gather(futures[0].client, todo) if todo else []
+    except Exception:
+        for f in futures:
+            if f.status in ("error", "cancelled"):
+                f.result()  # raises this future's failure, translated
+        raise
+    plain = {}
+    for h, v in zip(todo, fetched):
+        if isinstance(h, _Fetchable):
+            h._value, h._has = v, True
+        else:
+            plain[id(h)] = v
+    return [
+        f.result() if isinstance(f, AppFuture)
+        else h._value if isinstance(h, _Fetchable) else plain[id(h)]
+        for f, h in zip(futures, holders)
+    ]

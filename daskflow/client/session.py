@@ -1,0 +1,326 @@
+"""The client side of a run: ``daskflow.Client``, the embedded local default,
+and the per-client session (task ids, prefetch lines).
+
+With no client, the first app call starts the embedded default: a
+``LocalCluster`` of processes (one single-threaded worker per core) bound to
+127.0.0.1, which becomes Dask's default client and is closed at exit. A
+``distributed.Client`` the user made is used as it is.
+"""
+
+from __future__ import annotations
+
+import atexit
+from collections import defaultdict
+import getpass
+import itertools
+import logging
+import os
+import platform
+import socket
+import sys
+import threading
+import time
+import uuid
+
+import dask
+import distributed
+from distributed.worker import get_worker
+
+from .. import config  # noqa: F401  (config loads daskflow's defaults)
+from .. import signing
+from ..shipped import RunSettings
+from ..sites.routing import Reach
+from ..sites.watch import wait_for_processes
+from ..version import __version__
+from ..worker import recovery
+from ..worker.context import parent_task
+from ..worker.mpi import PoolMpi
+from ..worker.mpi import local_default as local_mpi
+from .futures import AppFuture, Line, gather_values
+from .local import local_cluster, split_client_kwargs
+
+logger = logging.getLogger("daskflow")
+
+_start_lock = threading.Lock()
+
+LOCAL_SETTINGS = {  # LocalCluster argument: key under daskflow.local
+    "n_workers": "n-workers",
+    "threads_per_worker": "threads-per-worker",
+    "host": "host",
+    "dashboard_address": "dashboard-address",
+}
+
+
+class Client(distributed.Client):
+    """A ``distributed.Client`` that knows daskflow's pools.
+
+    ``Client()`` with no address starts the local default (see the module
+    docstring); ``Client(profile="NAME")`` starts the cluster a site profile
+    describes (a shipped name, one in ``~/.config/dask/daskflow/profiles/``,
+    a path, or a ``Profile``); any other arguments are those of
+    ``distributed.Client``. The clusters daskflow starts run their local
+    workers in processes of their own (the driver's ``__main__`` is never
+    imported there); ``wait_for_workers=False`` returns before they joined
+    (tasks wait for them, or fail with ``WorkersUnavailable`` if none can).
+
+    Attributes
+    ----------
+    pools : list of str or None
+        Labels of the worker pools apps may be pinned to with ``executors=``;
+        None when connected to a scheduler daskflow did not start.
+    profile : Profile or None
+        The site profile the cluster was started from.
+    """
+
+    def __init__(self, address=None, *args, profile=None, wait_for_workers: bool = True,
+                 **kwargs):
+        self.pools: list[str] | None = None
+        self.profile = None
+        self.mpi_pools: dict = {}  # pool label -> PoolMpi, for the clusters daskflow starts
+        if profile is not None:
+            from ..sites.profile import Profile, load_profile
+            from ..sites.start import start_cluster
+
+            if address is not None or args:
+                raise TypeError("give either an address or a profile, not both")
+            self.profile = profile if isinstance(profile, Profile) else load_profile(profile)
+            cluster, self._scaler = start_cluster(self.profile, os.path.join(
+                dask.config.get("daskflow.run-dir"), "blocks"))
+            self.pools = [p.label for p in self.profile.pools]
+            self.mpi_pools = {p.label: PoolMpi.of(p) for p in self.profile.pools}
+            # the profile's staging settings hold while this client lives
+            self._staging_config = dask.config.set(
+                {f"daskflow.staging.{k}": v for k, v in self.profile.staging.items()})
+            kwargs.setdefault("security", cluster.security)
+            try:
+                super().__init__(cluster, **kwargs)
+            except BaseException:
+                self._scaler.stop()
+                cluster.close()
+                self._staging_config.__exit__(None, None, None)
+                raise
+            self._owns_cluster = cluster
+            return
+        if address is None and not kwargs.get("scheduler_file") and not args:
+            # One get per key: dask.config.get accepts either spelling of a
+            # key (a DASK_DASKFLOW__LOCAL__N_WORKERS variable sets n_workers).
+            for arg, key in LOCAL_SETTINGS.items():
+                kwargs.setdefault(arg, dask.config.get(f"daskflow.local.{key}"))
+            kwargs.setdefault("processes", True)
+            self.pools = ["local"]
+            kwargs, cluster_kwargs = split_client_kwargs(kwargs)
+            self.mpi_pools = local_mpi()
+            cluster, watch = local_cluster(self.mpi_pools["local"], **cluster_kwargs)
+            try:
+                super().__init__(cluster, **kwargs)
+                if wait_for_workers and watch is not None:
+                    wait_for_processes(cluster, watch, cluster.worker_spec)
+                elif wait_for_workers:
+                    self.wait_for_workers(len(cluster.worker_spec))
+            except BaseException:
+                super().close()
+                cluster.close()
+                raise
+            self._owns_cluster = cluster
+            return
+        super().__init__(address, *args, **kwargs)
+
+    def close(self, *args, **kwargs):
+        """Close, first writing held-back cached results (checkpoint modes
+        ``periodic``, ``dag_exit`` and ``manual``); a cluster started from a
+        profile is closed too."""
+        session = self.__dict__.get("_daskflow_session")
+        if session is not None and session.run.checkpoint_mode != "task_exit" \
+                and self.status == "running":
+            try:
+                checkpoint(self)
+            except Exception:
+                logger.exception("daskflow: could not write checkpoints at close")
+        scaler = self.__dict__.pop("_scaler", None)
+        if scaler is not None:
+            scaler.stop()
+        result = super().close(*args, **kwargs)
+        cluster = self.__dict__.pop("_owns_cluster", None)
+        if cluster is not None:
+            cluster.close()
+        staging_config = self.__dict__.pop("_staging_config", None)
+        if staging_config is not None:
+            staging_config.__exit__(None, None, None)
+        return result
+
+    def gather(self, futures, *args, **kwargs):
+        """As ``distributed.Client.gather``; AppFutures give their own values
+        (one per call of a chunked map) and raise as ``AppFuture.result``."""
+        if isinstance(futures, (list, tuple)) and any(isinstance(f, AppFuture) for f in futures):
+            if not kwargs and not args:
+                return type(futures)(gather_values(futures))
+        return super().gather(futures, *args, **kwargs)
+
+
+class Session:
+    """daskflow's state for one client: task ids, prefetch lines, the run."""
+
+    def __init__(self, client: distributed.Client, record: bool = True):
+        self.client = client
+        self.token = uuid.uuid4().hex[:16]
+        self.tids = itertools.count()
+        self.lines: defaultdict[str, Line] = defaultdict(Line)
+        self.has_chunks = False  # set once a chunked map ran: calls then look for members
+        self.pools: list[str] | None = getattr(client, "pools", None)
+        profile = client.__dict__.get("profile")  # (distributed.Client.profile is a method)
+        self.default_retries: int | None = getattr(profile, "retries", None)
+        self.reach = Reach.of(profile)  # None unless some pool is reachable from only some
+        # MPI slots per pool: a cluster daskflow did not start has none it knows of
+        self.mpi: dict[str, PoolMpi] = client.__dict__.get("mpi_pools", {})
+        self.limits = {**dask.config.get("daskflow.limits"), **getattr(profile, "limits", {})}
+        self.containers = tuple((p.label, p.container.as_shipped())
+                                for p in getattr(profile, "pools", ()) if p.container is not None)
+        self.run = run_settings(self.token, record)
+        self.run_id: str | None = None
+        self.run_dir: str | None = None
+        if record:  # why workers leave: a lost task's error says it (WorkerLost)
+            from ..worker_fates import WorkerFates
+
+            try:
+                client.register_plugin(WorkerFates())
+            except Exception:  # a scheduler without daskflow: KilledWorker says less
+                logger.debug("daskflow: no worker fates on this scheduler", exc_info=True)
+        if self.run.report:
+            self.run_id, self.run_dir = start_run(client, self.token)
+            max_bytes = dask.utils.parse_bytes(dask.config.get("daskflow.recovery.max-bytes"))
+            if max_bytes:  # private (0700), signed with a key of this run (see recovery)
+                self.run.results = recovery.keep_in(os.path.join(self.run_dir, "results"),
+                                                    signing.results_key(self.token))
+                self.run.results_max_bytes = int(max_bytes)
+
+
+def run_settings(token: str, record: bool) -> RunSettings:
+    """The run's settings from dask config (paths made absolute here, on the client).
+
+    The checkpoint key is derived here, from the user's key file, and
+    travels with the settings: workers may not see the file. A session made
+    on a worker (``record=False``: calls inside join apps) needs none, as
+    its calls belong to their parent's run and use its settings.
+    """
+    cfg = dask.config.get
+    directory = cfg("daskflow.checkpoint.dir")
+    reuse = tuple(_absolute(u) for u in cfg("daskflow.checkpoint.reuse") or ())
+    return RunSettings(
+        token,
+        report=record and bool(cfg("daskflow.provenance.enabled")),
+        checkpoint=_absolute(directory) if directory else None,
+        checkpoint_mode=_checked_mode(cfg("daskflow.checkpoint.mode")),
+        checkpoint_period=float(dask.utils.parse_timedelta(cfg("daskflow.checkpoint.period"))),
+        reuse=reuse,
+        checksum_limit=int(dask.utils.parse_bytes(cfg("daskflow.provenance.checksum-max-bytes"))),
+        checkpoint_key=signing.checkpoint_key() if record and (directory or reuse) else None,
+    )
+
+
+CHECKPOINT_MODES = ("task_exit", "periodic", "dag_exit", "manual")
+
+
+def _checked_mode(mode: str) -> str:
+    if mode not in CHECKPOINT_MODES:
+        raise ValueError(f"daskflow.checkpoint.mode is {mode!r}; expected one of "
+                         f"{', '.join(CHECKPOINT_MODES)}")
+    return mode
+
+
+def _absolute(url: str) -> str:
+    return url if "://" in url else os.path.abspath(url)
+
+
+def start_run(client: distributed.Client, token: str) -> tuple[str, str]:
+    """Make the run's directory and register the plugin that records it."""
+    from .. import failure_log
+    from ..provenance.plugin import ProvenancePlugin
+    from ..provenance.store import new_run_dir
+
+    run_id, run_dir = new_run_dir(_absolute(dask.config.get("daskflow.run-dir")))
+    run = {
+        "run_id": run_id,
+        "script": os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else "<interactive>",
+        "user": getpass.getuser(),
+        "host": socket.gethostname(),
+        "cwd": os.getcwd(),
+        "start": time.time(),
+        "profile": getattr(getattr(client, "profile", None), "name", None)
+        or ("local" if getattr(client, "pools", None) == ["local"] else None),
+        "versions": {"daskflow": __version__, "dask": dask.__version__,
+                     "distributed": distributed.__version__,
+                     "python": platform.python_version()},
+        "scheduler": client.scheduler.address,
+    }
+    db_path = os.path.join(run_dir, "provenance.db")
+    client.register_plugin(ProvenancePlugin(run, db_path, token))
+    client.subscribe_topic(failure_log.topic(token), failure_log.FailureLines())  # one line each
+    logger.info("daskflow run %s recorded in %s", run_id, run_dir)
+    return run_id, run_dir
+
+
+def session_of(client: distributed.Client, record: bool = True) -> Session:
+    session = client.__dict__.get("_daskflow_session")
+    if session is None:
+        with _start_lock:
+            session = client.__dict__.get("_daskflow_session")
+            if session is None:
+                session = client._daskflow_session = Session(client, record)
+    return session
+
+
+def current() -> tuple[Session, int | str, RunSettings]:
+    """The session an app call goes to, the call's task id and its run."""
+    parent = parent_task()
+    if parent is not None:  # inside a join app's body, on a worker
+        tid, children, run = parent
+        return session_of(distributed.get_client(), record=False), f"{tid}.{next(children)}", run
+    client = _default_client()
+    session = client.__dict__.get("_daskflow_session") or session_of(client)
+    return session, next(session.tids), session.run
+
+
+def next_tids(n: int) -> tuple[Session, list[int | str], RunSettings]:
+    """The session, ``n`` task ids for a batch of calls (``App.map``) and their run."""
+    parent = parent_task()
+    if parent is not None:
+        tid, children, run = parent
+        return (session_of(distributed.get_client(), record=False),
+                [f"{tid}.{next(children)}" for _ in range(n)], run)
+    session = session_of(_default_client())
+    return session, [next(session.tids) for _ in range(n)], session.run
+
+
+def checkpoint(client: distributed.Client | None = None) -> int:
+    """Write the cached results the workers hold back (modes other than
+    ``task_exit``) now; returns how many entries were written."""
+    from ..memo import keys as memo
+
+    client = client or _default_client()
+    return sum(client.run(memo.flush).values())
+
+
+def _default_client() -> distributed.Client:
+    try:
+        return distributed.default_client()
+    except ValueError:
+        pass
+    try:
+        get_worker()
+    except ValueError:
+        return embedded()
+    return distributed.get_client()  # an app called inside a task on a worker
+
+
+def embedded() -> Client:
+    """Start (once) the local default cluster and make it the default client."""
+    with _start_lock:
+        try:
+            return distributed.default_client()
+        except ValueError:
+            pass
+        # an app call returns at once: its task waits for the workers
+        client = Client(set_as_default=True, wait_for_workers=False)
+        atexit.register(client.close)
+        logger.info("daskflow started a local Dask cluster; dashboard: %s", client.dashboard_link)
+        return client

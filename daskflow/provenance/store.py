@@ -1,0 +1,574 @@
+"""The provenance store: one SQLite database per run.
+
+Each run of a workflow has a directory ``RUNINFO/NNN/`` (``000``, ``001``, …
+as in Parsl; ``RUNINFO`` is the dask config value ``daskflow.run-dir``,
+``runinfo`` by default) holding ``provenance.db``. One writer (the scheduler
+plugin, from a background thread, in batches) fills it; any number of readers
+(``daskflow runs/show/tasks/graph``, notebooks) query it at the same time.
+The database is in WAL mode: readers open it read-only and never block the
+writer, and a run killed with ``kill -9`` leaves a readable database (every
+committed batch is in it).
+
+Schema
+------
+``runs``
+    One row per run: ``run_id`` ("NNN"), ``script``, ``user``, ``host``,
+    ``cwd``, ``start_time`` / ``end_time`` (epoch seconds; ``end_time`` NULL
+    until the run ends), ``status`` ("completed", "failed", …; NULL until the
+    end), ``profile``, ``versions`` (JSON object), ``scheduler`` (address),
+    ``writer_pid`` / ``writer_host`` (the process that wrote the run, used to
+    tell a live run from a killed one).
+``tasks``
+    One row per task, ``key`` (the Dask key; ``"{chunk_key}[{index}]"`` for a
+    call of a chunked map) is the primary key. ``tid`` (text: "12", or "7.1"
+    for calls made inside join app 7), ``app``, ``app_hash``, ``args`` (a
+    keyed digest ``"hmac-sha256:…"`` of the call's arguments, or their repr
+    with ``daskflow.provenance.record-arguments``),
+    ``chunk_key`` / ``chunk_index`` (NULL unless chunked), ``state`` (pending,
+    running, done, failed, memo, cancelled), ``memo`` ("hit", "miss" or
+    NULL), ``tries``, ``submitted`` / ``started`` / ``finished`` (epoch s),
+    ``worker``, ``host``, ``exception``, ``traceback``, ``exit_code``,
+    ``stdout``, ``stderr`` (paths or text), ``nbytes`` (result size).
+``dependencies``
+    ``(key, depends_on)``: task ``key`` used the result of ``depends_on``.
+``transitions``
+    ``(key, start_state, finish_state, time, worker)``: the scheduler's state
+    transitions of a task (Dask states: released, waiting, processing, …).
+``tries``
+    ``(key, try, start_time, end_time, worker, exception)``: one row per try.
+``files``
+    ``(key, direction, url, size, checksum)``: Files a task used
+    (direction "in") or generated ("out").
+
+``PRAGMA user_version`` holds the schema version (:data:`SCHEMA_VERSION`).
+
+Privacy: every text comes redacted (URL passwords, signed query strings;
+``daskflow.redaction``), run directories are created 0700 and the database
+(with SQLite's ``-wal``/``-shm`` beside it) 0600, whatever the umask. A
+runinfo directory that exists is left as it is (a team may share one); one
+that is missing is created 0700.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+import json
+import os
+import socket
+import sqlite3
+import threading
+from urllib.request import pathname2url
+
+import dask
+
+from .. import config  # noqa: F401  (daskflow's dask config defaults)
+from ..private import DIR_MODE, create_file, make_dir
+
+DB_NAME = "provenance.db"
+SCHEMA_VERSION = 1
+STATES = ("pending", "running", "done", "failed", "memo", "cancelled")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY, script TEXT, user TEXT, host TEXT, cwd TEXT,
+    start_time REAL, end_time REAL, status TEXT, profile TEXT, versions TEXT,
+    scheduler TEXT, writer_pid INTEGER, writer_host TEXT);
+CREATE TABLE IF NOT EXISTS tasks (
+    key TEXT PRIMARY KEY, tid TEXT, app TEXT, app_hash TEXT, args TEXT,
+    chunk_key TEXT, chunk_index INTEGER,
+    state TEXT NOT NULL DEFAULT 'pending', memo TEXT, tries INTEGER,
+    submitted REAL, started REAL, finished REAL, worker TEXT, host TEXT,
+    exception TEXT, traceback TEXT, exit_code INTEGER, stdout TEXT,
+    stderr TEXT, nbytes INTEGER);
+CREATE TABLE IF NOT EXISTS dependencies (
+    key TEXT NOT NULL, depends_on TEXT NOT NULL,
+    PRIMARY KEY (key, depends_on)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS transitions (
+    key TEXT NOT NULL, start_state TEXT, finish_state TEXT, time REAL,
+    worker TEXT);
+CREATE INDEX IF NOT EXISTS transitions_key ON transitions (key);
+CREATE TABLE IF NOT EXISTS tries (
+    key TEXT NOT NULL, try INTEGER NOT NULL, start_time REAL, end_time REAL,
+    worker TEXT, exception TEXT, PRIMARY KEY (key, try));
+CREATE TABLE IF NOT EXISTS files (
+    key TEXT NOT NULL, direction TEXT NOT NULL, url TEXT NOT NULL,
+    size INTEGER, checksum TEXT, PRIMARY KEY (key, direction, url));
+"""
+
+TASK_COLUMNS = ("key", "tid", "app", "app_hash", "args", "submitted", "chunk_key", "chunk_index")
+UPDATE_FIELDS = ("state", "started", "finished", "worker", "host", "exception", "traceback",
+                 "exit_code", "stdout", "stderr", "memo", "tries", "nbytes")
+NUMERIC = {"started", "finished", "exit_code", "tries", "nbytes"}
+INSERT_TASK = (f"INSERT INTO tasks ({', '.join(TASK_COLUMNS)}) VALUES ({', '.join('?' * 8)})"
+               " ON CONFLICT (key) DO UPDATE SET "
+               + ", ".join(f"{c} = coalesce(tasks.{c}, excluded.{c})" for c in TASK_COLUMNS[1:]))
+RUN_FIELDS = ("run_id", "script", "user", "host", "cwd", "start", "profile", "versions",
+              "scheduler")
+
+
+def _text(value):
+    """A value for a TEXT column: strings as they are, others as JSON (or repr)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, BaseException):
+        return f"{type(value).__name__}: {value}"
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, default=repr)
+    return repr(value)
+
+
+def _check(record: dict, allowed: set) -> None:
+    unknown = set(record) - allowed
+    if unknown:
+        raise ValueError(f"unknown task fields: {sorted(unknown)}")
+
+
+def _run_names(base: str) -> list[str]:
+    """The run directories (NNN) under ``base``, in numeric order."""
+    try:
+        names = [n for n in os.listdir(base) if n.isdigit() and os.path.isdir(os.path.join(base, n))]
+    except FileNotFoundError:
+        return []
+    return sorted(names, key=int)
+
+
+def default_base() -> str:
+    """The runinfo directory: dask config ``daskflow.run-dir`` (``runinfo``)."""
+    return str(dask.config.get("daskflow.run-dir", "runinfo"))
+
+
+def new_run_dir(base: str) -> tuple[str, str]:
+    """Create the next run directory ``base/NNN``.
+
+    Parameters
+    ----------
+    base : str
+        The runinfo directory (created 0700 if missing; left as it is if
+        present, since a team may share one).
+
+    Returns
+    -------
+    run_id : str
+        "000", "001", …
+    path : str
+        Absolute path of the new, empty directory, 0700 whatever the umask.
+        ``os.mkdir`` is atomic, so concurrent runs never share a directory.
+    """
+    if not os.path.isdir(base):
+        parent = os.path.dirname(os.path.abspath(base))
+        os.makedirs(parent, exist_ok=True)
+        make_dir(base)  # made meanwhile by another run: as it is
+    names = _run_names(base)
+    n = int(names[-1]) + 1 if names else 0
+    while True:
+        run_id = f"{n:03d}"
+        path = os.path.abspath(os.path.join(base, run_id))
+        if make_dir(path):
+            return run_id, path
+        n += 1
+
+
+def find_run(base: str, run: str) -> str:
+    """The directory of run ``run`` under ``base``.
+
+    Parameters
+    ----------
+    base : str
+        The runinfo directory.
+    run : str
+        "NNN" (or the number without zeros), "latest", a negative index
+        ("-1" is the latest, "-2" the one before), or a run directory.
+
+    Raises
+    ------
+    FileNotFoundError
+        No such run; the message lists the available runs.
+    """
+    run = str(run).strip()
+    names = _run_names(base)
+    wanted = "-1" if run == "latest" else run
+    found = None
+    if wanted.startswith("-") and wanted[1:].isdigit():
+        i = int(wanted)
+        if i < 0 and -i <= len(names):
+            found = names[i]
+    elif run.isdigit():
+        found = next((n for n in names if int(n) == int(run)), None)
+    elif os.path.isfile(os.path.join(run, DB_NAME)):
+        return os.path.abspath(run)
+    if found is None:
+        listing = ", ".join(names) if names else "none"
+        raise FileNotFoundError(f"no run {run!r} in {os.path.abspath(base)}; available runs: {listing}")
+    return os.path.abspath(os.path.join(base, found))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. another user's process
+        pass
+    return True
+
+
+def run_status(run: dict | None) -> str:
+    """The status of a run record, for runs that have not ended too.
+
+    "running" if its writer process is alive on this host, "killed?" if that
+    process is gone without ending the run, "unfinished" when that cannot be
+    told (written on another host, or no run record).
+    """
+    if not run:
+        return "unfinished"
+    if run.get("end_time") is not None:
+        return run.get("status") or "completed"
+    if run.get("writer_pid") and run.get("writer_host") == socket.gethostname():
+        return "running" if _pid_alive(int(run["writer_pid"])) else "killed?"
+    return "unfinished"
+
+
+def _create_private(path: str) -> None:
+    """Create the database file 0600 (whatever the umask) before SQLite opens
+    it, so it is never readable by others, not even for a moment; SQLite
+    creates its -wal and -shm files with the database's mode. A file that is
+    there already keeps its mode."""
+    try:
+        os.close(create_file(path, os.O_RDWR))
+    except FileExistsError:
+        pass
+
+
+def _tid_order(tid) -> tuple:
+    """Sort key of task ids: "2" < "10" < "10.1"; missing ones last."""
+    if tid is None:
+        return (1, ())
+    return (0, tuple(int(p) if p.isdigit() else 0 for p in str(tid).split(".")), str(tid))
+
+
+class ProvenanceStore:
+    """The provenance database of one run.
+
+    Parameters
+    ----------
+    path : str
+        Path of ``provenance.db``.
+    readonly : bool
+        Open for reading only (``mode=ro``; the file must exist). Otherwise
+        open as the writer: create the file and the schema, WAL journal,
+        ``synchronous=NORMAL``. There is one writer per database, used from
+        one thread at a time (calls are serialised by a lock).
+
+    Examples
+    --------
+    >>> store = ProvenanceStore("runinfo/000/provenance.db", readonly=True)  # doctest: +SKIP
+    >>> store.summary()["apps"]["multiply"]["states"]  # doctest: +SKIP
+    {'done': 10, 'failed': 1}
+    """
+
+    def __init__(self, path: str, readonly: bool = False):
+        self.path = os.path.abspath(path)
+        self.readonly = readonly
+        self._lock = threading.RLock()
+        if readonly:
+            if not os.path.isfile(self.path):
+                raise FileNotFoundError(f"no provenance database at {self.path}")
+            uri = f"file:{pathname2url(self.path)}?mode=ro"
+            self._conn = sqlite3.connect(uri, uri=True, timeout=10, isolation_level=None,
+                                         check_same_thread=False)
+            self._conn.execute("PRAGMA busy_timeout = 10000")
+        else:
+            os.makedirs(os.path.dirname(self.path), mode=DIR_MODE, exist_ok=True)
+            _create_private(self.path)
+            self._conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
+                                         check_same_thread=False)
+            self._conn.execute("PRAGMA busy_timeout = 30000")
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+            with self._transaction() as c:
+                for statement in SCHEMA.split(";"):
+                    if statement.strip():
+                        c.execute(statement)
+                c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        self._conn.row_factory = sqlite3.Row
+
+    def __enter__(self) -> ProvenanceStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection (a second call does nothing)."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    @contextmanager
+    def _transaction(self, mode: str = "IMMEDIATE"):
+        """One transaction (a write one by default, "DEFERRED" for a consistent read)."""
+        with self._lock:
+            if self._conn is None:
+                raise ValueError("the provenance store is closed")
+            c = self._conn
+            c.execute(f"BEGIN {mode}")
+            try:
+                yield c
+                c.execute("COMMIT")
+            except BaseException:
+                if c.in_transaction:
+                    c.execute("ROLLBACK")
+                raise
+
+    # -- writer side ---------------------------------------------------------
+
+    def start_run(self, run: dict) -> None:
+        """Record the start of a run.
+
+        Parameters
+        ----------
+        run : dict
+            ``run_id``, ``script``, ``user``, ``host``, ``cwd``, ``start``
+            (epoch s), ``profile``, ``versions`` (dict, stored as JSON),
+            ``scheduler`` (address). Missing keys are stored as NULL.
+        """
+        values = {k: run.get(k) for k in RUN_FIELDS}
+        values["versions"] = _text(values["versions"])
+        with self._transaction() as c:
+            c.execute(
+                "INSERT OR REPLACE INTO runs (run_id, script, user, host, cwd, start_time, profile,"
+                " versions, scheduler, writer_pid, writer_host) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (*(values[k] for k in RUN_FIELDS), os.getpid(), socket.gethostname()))
+
+    def end_run(self, run_id: str, end: float, status: str) -> None:
+        """Record the end time and status ("completed", "failed", …) of a run."""
+        with self._transaction() as c:
+            c.execute("UPDATE runs SET end_time = ?, status = ? WHERE run_id = ?", (end, status, run_id))
+
+    def record(self, batch: dict) -> None:
+        """Write one batch of events in one transaction.
+
+        Parameters
+        ----------
+        batch : dict
+            Each key optional, each value a list:
+
+            - ``"tasks"``: dicts ``key, tid, app, app_hash, args, submitted,
+              chunk_key, index``. A task already known keeps its values
+              (columns still NULL, e.g. of a stub made by an update, are filled).
+            - ``"deps"``: ``(key, depends_on_key)`` tuples.
+            - ``"transitions"``: ``(key, start_state, finish_state, time,
+              worker)`` tuples.
+            - ``"updates"``: dicts with ``key`` and any of
+              :data:`UPDATE_FIELDS`; only the fields that are not None are
+              set. An update of an unknown key creates the task's row.
+            - ``"tries"``: dicts ``key, try, start, end, worker, exception``.
+            - ``"files"``: dicts ``key, direction ("in"/"out"), url, size,
+              checksum``.
+
+        Raises
+        ------
+        ValueError
+            A task or update names an unknown field (nothing is written).
+        """
+        tasks = []
+        for t in batch.get("tasks") or ():
+            _check(t, {*TASK_COLUMNS, "index"})
+            t = dict(t, chunk_index=t.get("index", t.get("chunk_index")))
+            tasks.append(tuple(_text(t.get(c)) if c in ("tid", "args") else t.get(c)
+                               for c in TASK_COLUMNS))
+        updates: dict[tuple, list] = {}  # the fields set -> rows
+        for u in batch.get("updates") or ():
+            _check(u, {*UPDATE_FIELDS, "key"})
+            fields = tuple(f for f in UPDATE_FIELDS if u.get(f) is not None)
+            if fields:
+                updates.setdefault(fields, []).append(
+                    (*(u[f] if f in NUMERIC else _text(u[f]) for f in fields), u["key"]))
+        with self._transaction() as c:
+            if tasks:
+                c.executemany(INSERT_TASK, tasks)
+            if batch.get("deps"):
+                c.executemany("INSERT OR IGNORE INTO dependencies (key, depends_on) VALUES (?, ?)",
+                              [tuple(d) for d in batch["deps"]])
+            if updates:
+                c.executemany("INSERT OR IGNORE INTO tasks (key) VALUES (?)",
+                              [(row[-1],) for rows in updates.values() for row in rows])
+                for fields, rows in updates.items():
+                    sets = ", ".join(f"{f} = ?" for f in fields)
+                    c.executemany(f"UPDATE tasks SET {sets} WHERE key = ?", rows)
+            if batch.get("transitions"):
+                c.executemany("INSERT INTO transitions (key, start_state, finish_state, time, worker)"
+                              " VALUES (?,?,?,?,?)", [tuple(t) for t in batch["transitions"]])
+            if batch.get("tries"):
+                c.executemany(
+                    "INSERT INTO tries (key, try, start_time, end_time, worker, exception)"
+                    " VALUES (?,?,?,?,?,?) ON CONFLICT (key, try) DO UPDATE SET"
+                    " start_time = coalesce(excluded.start_time, start_time),"
+                    " end_time = coalesce(excluded.end_time, end_time),"
+                    " worker = coalesce(excluded.worker, worker),"
+                    " exception = coalesce(excluded.exception, exception)",
+                    [(t["key"], t["try"], t.get("start"), t.get("end"), t.get("worker"),
+                      _text(t.get("exception"))) for t in batch["tries"]])
+            if batch.get("files"):
+                c.executemany(
+                    "INSERT INTO files (key, direction, url, size, checksum) VALUES (?,?,?,?,?)"
+                    " ON CONFLICT (key, direction, url) DO UPDATE SET"
+                    " size = coalesce(excluded.size, size),"
+                    " checksum = coalesce(excluded.checksum, checksum)",
+                    [(f["key"], f["direction"], f["url"], f.get("size"), f.get("checksum"))
+                     for f in batch["files"]])
+
+    # -- reader side ---------------------------------------------------------
+
+    def _query(self, sql: str, params=()) -> list[dict]:
+        with self._lock:
+            if self._conn is None:
+                raise ValueError("the provenance store is closed")
+            return [dict(r) for r in self._conn.execute(sql, params)]
+
+    def runs(self) -> list[dict]:
+        """The run records (``versions`` decoded), each with its derived ``status``
+        (see :func:`run_status`) and ``duration`` (s, None if not ended)."""
+        rows = self._query("SELECT * FROM runs ORDER BY start_time, run_id")
+        for r in rows:
+            r["versions"] = json.loads(r["versions"]) if r["versions"] else {}
+            r["status"] = run_status(r)
+            r["duration"] = (r["end_time"] - r["start_time"]
+                             if r["end_time"] is not None and r["start_time"] is not None else None)
+        return rows
+
+    def tasks(self, state=None, app=None) -> list[dict]:
+        """The tasks, in task-id order, each a dict of its columns plus ``duration``.
+
+        Parameters
+        ----------
+        state : str or list of str, optional
+            Keep only tasks in this state (these states).
+        app : str or list of str, optional
+            Keep only tasks of this app (these apps).
+        """
+        where, params = [], []
+        for col, want in (("state", state), ("app", app)):
+            if want is not None:
+                want = [want] if isinstance(want, str) else list(want)
+                where.append(f"{col} IN ({', '.join('?' * len(want))})")
+                params += want
+        sql = "SELECT *, finished - started AS duration FROM tasks"
+        rows = self._query(sql + (" WHERE " + " AND ".join(where) if where else ""), params)
+        return sorted(rows, key=lambda r: (_tid_order(r["tid"]), r["key"]))
+
+    def dependencies(self, by: str = "tid") -> list[tuple[str, str]]:
+        """The edges ``(task, depends_on)``, by task id (``by="key"``: by Dask key;
+        a task without a tid is named by its key)."""
+        if by == "key":
+            sql = "SELECT key, depends_on FROM dependencies"
+        else:
+            sql = ("SELECT coalesce(a.tid, d.key) AS key, coalesce(b.tid, d.depends_on) AS depends_on"
+                   " FROM dependencies d LEFT JOIN tasks a ON a.key = d.key"
+                   " LEFT JOIN tasks b ON b.key = d.depends_on")
+        rows = [(r["key"], r["depends_on"]) for r in self._query(sql)]
+        return sorted(rows, key=lambda e: (_tid_order(e[0]), _tid_order(e[1])))
+
+    def _rows(self, table: str, key: str | None, order: str) -> list[dict]:
+        where = " WHERE key = ?" if key is not None else ""
+        return self._query(f"SELECT * FROM {table}{where} ORDER BY {order}",
+                           () if key is None else (key,))
+
+    def transitions(self, key: str | None = None) -> list[dict]:
+        """The recorded scheduler transitions (of task ``key``), in time order."""
+        return self._rows("transitions", key, "time, rowid")
+
+    def tries(self, key: str | None = None) -> list[dict]:
+        """The recorded tries (of task ``key``)."""
+        return self._rows("tries", key, "key, try")
+
+    def files(self, key: str | None = None) -> list[dict]:
+        """The Files used ("in") and generated ("out") by the tasks (by task ``key``)."""
+        return self._rows("files", key, "key, direction, url")
+
+    def summary(self) -> dict:
+        """An overview of the run, read in one snapshot.
+
+        Returns
+        -------
+        dict
+            ``run`` (the run record, or None), ``n_tasks``, ``states``
+            (count by state), ``apps`` (per app: ``total``, ``states``,
+            ``memo_hits``, ``retried`` (tasks tried more than once),
+            ``duration_total``/``duration_mean`` (s, over tasks with a start
+            and an end)), and ``failures`` (failed tasks: ``key``, ``tid``,
+            ``app``, ``args``, ``exception``, ``exit_code``, ``tries``, ``worker``).
+        """
+        with self._transaction("DEFERRED"):
+            runs = self.runs()
+            groups = self._query(
+                "SELECT app, state, count(*) AS n, sum(memo = 'hit') AS hits,"
+                " sum(coalesce(tries, 1) > 1) AS retried, sum(finished - started) AS total,"
+                " count(finished - started) AS timed FROM tasks GROUP BY app, state")
+            failures = self._query(
+                "SELECT key, tid, app, args, exception, exit_code, tries, worker FROM tasks"
+                " WHERE state = 'failed'")
+        apps: dict = {}
+        states: dict = {}
+        for g in groups:
+            a = apps.setdefault(g["app"], {"total": 0, "states": {}, "memo_hits": 0, "retried": 0,
+                                           "duration_total": 0.0, "timed": 0})
+            a["total"] += g["n"]
+            a["states"][g["state"]] = g["n"]
+            a["memo_hits"] += (g["hits"] or 0) if g["state"] != "memo" else g["n"]
+            a["retried"] += g["retried"] or 0
+            a["duration_total"] += g["total"] or 0.0
+            a["timed"] += g["timed"]
+            states[g["state"]] = states.get(g["state"], 0) + g["n"]
+        for a in apps.values():
+            timed = a.pop("timed")
+            a["duration_mean"] = a["duration_total"] / timed if timed else None
+        return {"run": runs[0] if runs else None, "n_tasks": sum(states.values()), "states": states,
+                "apps": dict(sorted(apps.items(), key=lambda kv: str(kv[0]))),
+                "failures": sorted(failures, key=lambda r: _tid_order(r["tid"]))}
+
+
+def list_runs(base: str) -> list[dict]:
+    """One dict per run directory under ``base``, oldest first.
+
+    Each has ``run_id``, ``path``, the run record's fields (``script``,
+    ``user``, ``host``, ``start_time``, ``end_time``, ``duration``, …),
+    ``status`` (see :func:`run_status`; "no database" for a directory without
+    one, "unreadable" with an ``error`` if it cannot be read), ``wal`` (a
+    ``-wal`` file is beside the database), and task counts ``tasks``,
+    ``done``, ``failed``, ``memo``, ``running``, ``pending``, ``cancelled``.
+    """
+    out = []
+    for name in _run_names(base):
+        path = os.path.abspath(os.path.join(base, name))
+        db = os.path.join(path, DB_NAME)
+        info: dict = {"run_id": name, "path": path, "script": None, "user": None, "host": None,
+                      "start_time": None, "end_time": None, "duration": None, "tasks": 0,
+                      **{s: 0 for s in STATES}, "wal": os.path.exists(db + "-wal")}
+        if not os.path.isfile(db):
+            info["status"] = "no database"
+            out.append(info)
+            continue
+        try:
+            with ProvenanceStore(db, readonly=True) as store:
+                with store._transaction("DEFERRED"):
+                    runs = store.runs()
+                    counts = store._query("SELECT state, count(*) AS n FROM tasks GROUP BY state")
+        except sqlite3.Error as exc:
+            info.update(status="unreadable", error=str(exc))
+            out.append(info)
+            continue
+        run = next((r for r in runs if r["run_id"] == name), runs[0] if runs else None)
+        if run:
+            info.update({k: v for k, v in run.items() if k != "run_id"})
+        info["status"] = run_status(run)
+        for c in counts:
+            info[c["state"]] = c["n"]
+            info["tasks"] += c["n"]
+        out.append(info)
+    return out
+
+
+__all__ = ["DB_NAME", "STATES", "ProvenanceStore", "default_base", "find_run", "list_runs",
+           "new_run_dir", "run_status"]

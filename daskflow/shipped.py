@@ -1,0 +1,213 @@
+"""The types an app call ships from the client to the workers.
+
+Both sides import this module and nothing heavier: the client builds these
+objects, the worker's task body reads them, and the provenance plugin
+recognises chunk members by ``MemberRef``. Each class pickles compactly
+(``__reduce__`` to its fields), since one is sent with every call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+import functools
+import pickle
+import threading
+from typing import Any, Callable
+
+import cloudpickle
+
+from .errors import brief
+
+ORIGIN = "_daskflow_origin"  # attribute set on exceptions: (app_name, tid, ident)
+UNLOADABLE = "unloadable"  # the kind of an app whose function cannot be loaded here
+CONTAINER_RUNTIMES = ("apptainer", "singularity", "podman", "docker")
+
+
+class AppDef:
+    """What a worker needs to run an app: the function, its name, kind and
+    the app-level policies (cache, retry handler).
+
+    The pickled form is computed once per app and unpickled once per worker
+    process (cached by its bytes), so a call ships a few hundred bytes
+    instead of re-pickling a notebook function each time.
+    """
+
+    __slots__ = ("func", "name", "kind", "accepts", "identity", "cache", "ignore_for_cache",
+                 "retry_handler", "_pickled", "__weakref__")
+
+    def __init__(self, func: Callable, name: str, kind: str, accepts: frozenset[str] | None,
+                 identity: str = "", cache: bool | str = False,
+                 ignore_for_cache: tuple[str, ...] = (), retry_handler: Callable | None = None):
+        self.func = func
+        self.name = name
+        self.kind = kind  # "python" | "bash" | "join"
+        self.accepts = accepts  # special keywords the function takes; None: takes **kwargs
+        self.identity = identity  # module.qualname:source digest (memo keys, provenance)
+        self.cache = cache
+        self.ignore_for_cache = ignore_for_cache
+        self.retry_handler = retry_handler
+        self._pickled: bytes | None = None
+
+    def _fields(self) -> tuple:
+        return (self.func, self.name, self.kind, self.accepts, self.identity, self.cache,
+                self.ignore_for_cache, self.retry_handler)
+
+    def __reduce__(self):
+        if getattr(_pickling, "active", False):
+            # Inside the pickling of an app function that refers to apps (a
+            # recursive join, say): let that pickler's memo close the cycle.
+            return (AppDef, self._fields())
+        if self._pickled is None:
+            _pickling.active = True
+            try:
+                self._pickled = cloudpickle.dumps(self._fields())
+            finally:
+                _pickling.active = False
+        return (_load_appdef, (self._pickled, self.name, self.kind))
+
+
+_pickling = threading.local()
+
+
+@functools.lru_cache(maxsize=512)
+def _load_appdef(blob: bytes, name: str = "?", kind: str = "python") -> AppDef:
+    """The app from its pickled fields; an app whose function cannot be
+    unpickled here (defined in a module only the driver has, say) becomes
+    one whose calls fail naming it: raising here would fail the worker's
+    whole message from the scheduler and take the worker down instead."""
+    try:
+        app = AppDef(*pickle.loads(blob))
+    except Exception as exc:
+        return AppDef(brief(exc), name, UNLOADABLE, None)
+    app._pickled = blob
+    return app
+
+
+def _fields_reduce(self):
+    """Pickle a dataclass as (class, field values): the smallest form, and
+    the fastest to load, for objects sent with every call."""
+    return (type(self), tuple(getattr(self, f.name) for f in dataclasses.fields(self)))
+
+
+@dataclass(slots=True, eq=False, repr=False)
+class RunSettings:
+    """Settings of the run a call belongs to (one object per session).
+
+    ``token`` ends every key of the run (the provenance plugin recognises
+    its tasks by it); ``report`` turns on the reports the task body sends to
+    it; ``checkpoint`` is the store URL of cached results (None: no memo
+    across sessions), written per ``checkpoint_mode``; ``reuse`` lists
+    earlier stores read but never written; ``results`` is where small
+    results are kept (a ``recovery.KeptResults``: directory and the run's
+    key that signs them).
+
+    ``checkpoint_key`` signs and verifies checkpoint entries (see
+    ``signing``): the driver derives it from the user's key and ships it here
+    because workers may run where the user's key file is not. None: workers
+    derive it from the key file themselves. There is deliberately no repr
+    (the keys must not reach logs); ``KeptResults`` hides its key too.
+    """
+
+    token: str
+    report: bool = False
+    checkpoint: str | None = None
+    checkpoint_mode: str = "task_exit"
+    checkpoint_period: float = 60.0
+    reuse: tuple[str, ...] = ()
+    checksum_limit: int = 0
+    results: Any = None  # kept small results: a worker.recovery.KeptResults
+    results_max_bytes: int = 0
+    checkpoint_key: bytes | None = None
+
+    __reduce__ = _fields_reduce
+
+
+@dataclass(slots=True, eq=False)
+class Options:
+    """Per-call settings of an app call (shared by calls that do not override them).
+
+    ``mpi``: an ``MpiCall`` (see ``worker.mpi``) or None; ``limits``: licence
+    leases ``(name, count, total)``; ``containers``: ``(pool label or "*"
+    for the app's own, Container)`` pairs; ``retry_handler``: dotted path of
+    the run-wide cost model; ``staging``: the staging settings of a call
+    that names remote Files."""
+
+    walltime: float | None = None
+    stdout: Any = None
+    stderr: Any = None
+    outputs: Any = ()
+    retries: int = 0
+    has_members: bool = False
+    run: RunSettings = field(default_factory=lambda: RunSettings(""))
+    retry_handler: str | None = None
+    staging: Any = None
+    mpi: Any = None
+    limits: tuple = ()
+    containers: tuple = ()
+
+    def replace(self, **changes) -> Options:
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    __reduce__ = _fields_reduce
+
+
+@dataclass(slots=True, frozen=True)
+class Container:
+    """A container that bash apps run in (``runtime`` one of ``CONTAINER_RUNTIMES``)."""
+
+    runtime: str
+    image: str
+    options: tuple[str, ...] = ()
+
+    __reduce__ = _fields_reduce
+
+
+@dataclass(slots=True, eq=False)
+class Failure:
+    """The outcome of one failed call inside a chunk (its tagged exception)."""
+
+    exc: BaseException
+
+    __reduce__ = _fields_reduce
+
+
+class MemberRef:
+    """Marker class: ``(MemberRef, chunk_outcomes, index)`` in the arguments
+    stands for the result of call ``index`` of a chunked map."""
+
+
+class NotLoadable(Exception):
+    """A ``Packed`` argument that cannot be loaded here (type name, cause)."""
+
+
+@dataclass(slots=True, eq=False, repr=False)
+class Packed:
+    """An argument of a type the worker may not have (an object, class or
+    function of the user's own modules), pickled on the client and loaded
+    only in the task body.
+
+    distributed unpickles a task's arguments when the worker receives the
+    task; if that fails, it closes the worker, and the task goes on to kill
+    the next one. Loaded here instead, such an argument fails its own call
+    with ``ArgumentNotLoadable`` and the worker stays up. The scheduler
+    never unpickles it either.
+    """
+
+    blob: bytes
+    type_name: str
+
+    def load(self):
+        try:
+            return pickle.loads(self.blob)
+        except Exception as exc:
+            raise NotLoadable(self.type_name, brief(exc)) from None
+
+    __reduce__ = _fields_reduce
+
+    def __dask_tokenize__(self):
+        return ("daskflow.Packed", self.blob)
+
+    def __repr__(self) -> str:  # what provenance shows of it
+        return f"<{self.type_name}: {len(self.blob)} bytes>"

@@ -1,0 +1,425 @@
+"""The task body: what runs on the worker for each app call.
+
+``execute`` is the function every app call submits to Dask. Dask has already
+replaced the upstream futures in the arguments by their values; the body runs
+the app (a Python function, a bash command, or a join), checks the declared
+outputs and tags any exception with its origin (app, tid, ident) so that the
+client can tell a task's own failure from a failed dependency
+(``DependencyError``). ``execute_chunk`` runs many calls of one app in one
+Dask task, keeping an outcome per call.
+
+This module never imports the client-side modules (apps, futures, client).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import time
+from typing import Any
+
+import cloudpickle
+from distributed.protocol import serialize
+from distributed.utils import import_term
+
+from . import recovery
+from .. import failure_log, staging
+from ..errors import (AppNotLoadable, ArgumentNotLoadable, BadCommand, BashExitFailure,
+                      MissingInputs, MissingOutputs, RemoteError, UnserializableResult, brief)
+from ..files import File
+from ..memo import keys as memo
+from ..provenance import report
+from ..provenance.report import CallRecord
+from ..shipped import ORIGIN, UNLOADABLE, AppDef, Failure, MemberRef, NotLoadable, Options, Packed
+from .bash import run_command, std_target
+from .containers import in_container
+from .limits import held
+from .mpi import PREFIX_VARIABLES, mpi_command, seceded, worker_pool_label
+from .mpi_python import run_python_mpi
+from .walltime import call_with_walltime
+
+logger = logging.getLogger("daskflow")
+
+MAX_MESSAGE = 9000  # distributed rebuilds longer messages and loses the class
+
+
+def execute(app: AppDef, tid: int | str, ident: str, opts: Options, args: tuple, kwargs: dict):
+    """Run one app call on the worker; see the module docstring."""
+    record = CallRecord(tid, ident)
+    # cached apps have keys that repeat by design; their memo store guards them
+    kept = None if app.cache else opts.run.results
+    if kept:
+        done, value = recovery.recall(kept, ident)
+        if done:  # finished before; its worker died with the result: do not run again
+            return value
+    try:
+        if opts.has_members:
+            args, kwargs = resolve_arguments(app, tid, args, kwargs)
+        value = run_call(app, record, opts, args, kwargs)
+        check_serializable(app.name, tid, value)
+        if kept:
+            recovery.remember(kept, ident, value, opts.run.results_max_bytes)
+    except Exception as exc:
+        failure = tag(exc, app.name, tid, ident)
+        record.error = brief(failure)
+    else:
+        report.send(opts.run, [record], only_if_notable=True)
+        return value
+    report.send(opts.run, [record], only_if_notable=True)
+    failure_log.quiet(ident)  # the client and provenance get it, with its traceback
+    raise failure  # outside the except block: no implicit __context__ to ship
+
+
+def execute_chunk(app: AppDef, opts: Options, calls: list) -> list:
+    """Run ``calls`` (``[(tid, ident, args, kwargs), ...]``) one after another.
+
+    Returns one outcome per call: the value, or a ``Failure``. A call whose
+    argument is a failed member of another chunk does not run; its outcome is
+    that upstream failure. Each call has its own tries, walltime and memo.
+    """
+    kept = None if app.cache else opts.run.results
+    chunk_ident = calls[0][1].rsplit("[", 1)[0] if calls else ""
+    if kept:
+        done, outcomes = recovery.recall(kept, chunk_ident)
+        if done:
+            return outcomes
+    outcomes = []
+    records = []
+    for tid, ident, args, kwargs in calls:
+        record = CallRecord(tid, ident)
+        records.append(record)
+        try:
+            if opts.has_members:
+                args, kwargs = resolve_arguments(app, tid, args, kwargs)
+        except ArgumentNotLoadable as exc:  # its own failure: it did not run
+            failure = tag(exc, app.name, tid, ident)
+            record.error = brief(failure)
+            record.skipped = True
+            outcomes.append(Failure(failure))
+            continue
+        except Exception as upstream:
+            record.error = f"dependency failed: {brief(upstream)}"
+            record.skipped = True
+            outcomes.append(Failure(upstream))
+            continue
+        try:
+            value = run_call(app, record, opts, args, kwargs)
+            check_serializable(app.name, tid, value)
+            outcomes.append(value)
+        except Exception as exc:
+            failure = tag(exc, app.name, tid, ident)
+            record.error = brief(failure)
+            outcomes.append(Failure(failure))
+    report.send(opts.run, records)
+    if kept:
+        recovery.remember(kept, chunk_ident, outcomes, opts.run.results_max_bytes)
+    return outcomes
+
+
+_PLAIN = frozenset({type(None), bool, int, float, complex, str, bytes})
+
+
+def check_serializable(app_name: str, tid, value) -> None:
+    """Fail the call now if its value cannot travel.
+
+    A value the worker cannot serialize stays in its memory as if it were
+    fine: the task is ``done``, and a dependent on another worker (or the
+    client) asks for it and waits for ever, since distributed retries the
+    transfer. So every value is pickled once, as distributed's worker would
+    send it (protocol 5 with out-of-band buffers: a numpy array's data is
+    handed over as a memoryview, not copied), then with cloudpickle (values
+    whose classes or functions live in ``__main__``), then with
+    distributed's own ``dask`` serializers (types registered with it). This
+    costs about 1-10 µs for a small value and for a 100 MB array alike (see
+    docs/fault-tolerance.md); plain scalars and strings are not checked.
+    The pickles are thrown away: a value that stays on its worker is never
+    pickled by distributed at all.
+    """
+    if type(value) in _PLAIN:
+        return
+    buffers: list = []
+    try:
+        pickle.dumps(value, protocol=5, buffer_callback=buffers.append)
+        return
+    except Exception as exc:
+        error = exc
+    try:  # distributed's fall-back for what plain pickle refuses
+        cloudpickle.dumps(value, protocol=5, buffer_callback=buffers.append)
+        return
+    except Exception:
+        pass
+    try:  # not distributed's "pickle" family: on failure it logs a traceback
+        serialize(value, serializers=("dask",), on_error="raise")
+        return
+    except Exception:
+        pass
+    raise UnserializableResult(app_name, tid, _type_name(value), brief(error)) from None
+
+
+def _type_name(value) -> str:
+    cls = type(value)
+    module = cls.__module__
+    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
+
+
+def run_call(app: AppDef, record: CallRecord, opts: Options, args: tuple, kwargs: dict):
+    """One call: memo look-up, then tries of the app, then memo store."""
+    record.start = time.time()
+    if app.kind == UNLOADABLE:
+        raise AppNotLoadable(app.name, record.tid, app.func)
+    key = None
+    if app.cache and opts.run.checkpoint:
+        key = memo.call_key(app, args, kwargs, opts.staging)
+        hit, value = memo.lookup(opts.run, app.name, key)
+        record.memo = "hit" if hit else "miss"
+        if hit:
+            record.end = time.time()
+            return value
+    try:
+        value = run_with_retries(app, record, opts, args, kwargs)
+    except BashExitFailure as exc:
+        record.exit_code = exc.exitcode
+        raise
+    if app.kind == "bash":
+        record.exit_code = value
+    if key is not None:
+        memo.save(opts.run, app.name, key, value)
+    record.end = time.time()
+    if opts.run.report and (opts.outputs or "inputs" in kwargs) and not record.files:
+        record.files = report.file_facts(kwargs.get("inputs", ()), opts.outputs,
+                                         opts.run.checksum_limit)
+    return value
+
+
+def run_with_retries(app: AppDef, record: CallRecord, opts: Options, args: tuple, kwargs: dict):
+    """Try the app until it succeeds or its failures cost more than ``retries``.
+
+    Each failure costs 1, or what the app's ``retry_handler(exception,
+    task_record)`` returns (Parsl's cost model); tries happen in this task,
+    one after another. Every failed try is kept in ``record.tries``.
+    """
+    cost = 0.0
+    while True:
+        start = time.time()
+        try:
+            return run_app(app, record.tid, args, kwargs, opts, record)
+        except Exception as exc:
+            record.tries.append((len(record.tries) + 1, start, time.time(), brief(exc)))
+            if opts.retries <= 0:
+                raise
+            cost += failure_cost(app, opts.retry_handler, exc, record, cost, args, kwargs)
+            if cost > opts.retries:
+                raise
+
+
+def failure_cost(app: AppDef, run_handler: str | None, exc: Exception, record: CallRecord,
+                 cost: float, args: tuple, kwargs: dict) -> float:
+    """What this failure costs: 1, or the retry handler's answer (the app's,
+    else the run's); a handler that raises stops the retries."""
+    handler = app.retry_handler
+    task_record = {"tid": record.tid, "app_name": app.name, "fail_count": len(record.tries),
+                   "fail_cost": cost, "args": args, "kwargs": kwargs}
+    try:
+        if handler is None and run_handler:
+            handler = import_term(run_handler)
+        if handler is None:
+            return 1.0
+        return float(handler(exc, task_record))
+    except Exception as handler_error:  # a broken handler must not hide the app's error
+        logger.error("retry_handler of app '%s' raised %r; not retrying", app.name,
+                     handler_error)
+        return float("inf")
+
+
+def file_ready(_app_result: Any, file):
+    """The body of a DataFuture: runs once the producing app succeeded."""
+    return file
+
+
+def run_app(app: AppDef, tid: int | str, args: tuple, kwargs: dict, opts: Options,
+            record: CallRecord | None = None):
+    """One try: stage in, run the app (holding its licences; an MPI run off
+    the worker's threads), check its outputs, stage out."""
+    outputs = opts.outputs
+    staged = staging.stage_in(app.name, tid, args, kwargs, outputs, opts.staging)
+    if staged is not None:
+        args, kwargs, outputs = staged.args, staged.kwargs, staged.outputs
+    try:
+        if "inputs" in kwargs:
+            kwargs = check_inputs(app, tid, kwargs)
+        if opts.limits or opts.mpi is not None:
+            with held(opts.limits), seceded(opts.mpi is not None):
+                value = run_body(app, tid, args, kwargs, opts)
+        else:  # the common case, without the context managers
+            value = run_body(app, tid, args, kwargs, opts)
+        if outputs:
+            check_outputs(app.name, tid, outputs)
+        if staged is not None:
+            staged.stage_out()
+            if record is not None and opts.run.report:
+                record.files = report.file_facts(staged.read(), outputs, opts.run.checksum_limit)
+    finally:
+        if staged is not None:
+            staged.close()
+    return value
+
+
+def run_body(app: AppDef, tid, args: tuple, kwargs: dict, opts: Options):
+    """Run the app itself: a Python function (under MPI if asked), a bash
+    command or a join."""
+    if app.kind == "python" and opts.mpi is None:
+        return call_with_walltime(app, tid, opts.walltime, args, kwargs)
+    if app.kind == "python":
+        return run_python_mpi(app.func, app.name, tid, _mpi_prefix(opts)[0], args, kwargs,
+                              std_target(opts.stdout), std_target(opts.stderr), opts.walltime)
+    if app.kind == "bash":
+        return run_bash(app, tid, opts, args, kwargs)
+    from .join import run_join  # join apps are rare: load it when one runs
+
+    return run_join(app, tid, args, kwargs, opts.walltime, opts.run)
+
+
+def run_bash(app: AppDef, tid, opts: Options, args: tuple, kwargs: dict) -> int:
+    command = app.func(*args, **kwargs)
+    if not isinstance(command, str):
+        raise BadCommand(app.name, tid, f"{type(command).__name__}: {command!r:.200}")
+    label = worker_pool_label() if opts.mpi is not None or opts.containers else None
+    containers = dict(opts.containers)
+    container = containers.get("*") or containers.get(label)
+    if container is not None:
+        command = in_container(command, container)
+    env = None
+    if opts.mpi is not None:
+        prefix, env = _mpi_prefix(opts, label)
+        command = mpi_command(command, prefix)
+    return run_command(command, app.name, tid, std_target(opts.stdout),
+                       std_target(opts.stderr), opts.walltime, env)
+
+
+def _mpi_prefix(opts: Options, label: str | None = None) -> tuple[str, dict]:
+    """The MPI launch prefix on this worker, and the variables that expose it."""
+    prefix = opts.mpi.prefix(label or worker_pool_label())
+    return prefix, {name: prefix for name in PREFIX_VARIABLES}
+
+
+def check_inputs(app: AppDef, tid, kwargs: dict) -> dict:
+    """Fail clearly if a local input File is missing; drop ``inputs`` if the
+    function does not take it (it was sent only as a list of dependencies)."""
+    missing = [f.url for f in kwargs["inputs"] if isinstance(f, File) and f.is_local
+               and not os.path.exists(f.filepath)]
+    if missing:
+        raise MissingInputs(app.name, tid, missing)
+    if app.accepts is not None and "inputs" not in app.accepts:
+        kwargs = dict(kwargs)
+        del kwargs["inputs"]
+    return kwargs
+
+
+def check_outputs(app_name: str, tid, outputs) -> None:
+    missing = [f.url for f in outputs if (f.is_local or f.local_path is not None)
+               and not os.path.exists(f.filepath)]
+    if missing:
+        raise MissingOutputs(app_name, tid, missing)
+
+
+def resolve_arguments(app: AppDef, tid, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    """The call's arguments with their markers resolved (``resolve_members``);
+    an argument that cannot be loaded here raises ``ArgumentNotLoadable``."""
+    try:
+        return resolve_members((args, kwargs))
+    except NotLoadable as exc:
+        raise ArgumentNotLoadable(app.name, tid, *exc.args) from None
+
+
+def resolve_members(obj):
+    """Replace ``(MemberRef, outcomes, i)`` markers by call i's value and
+    ``Packed`` arguments by their value.
+
+    Raises the upstream call's (tagged) exception if that call failed.
+    """
+    if isinstance(obj, Packed):
+        return obj.load()
+    if isinstance(obj, tuple):
+        if len(obj) == 3 and obj[0] is MemberRef:
+            value = obj[1][obj[2]]
+            if isinstance(value, Failure):
+                raise value.exc
+            return value
+        return tuple(resolve_members(o) for o in obj)
+    if isinstance(obj, list):
+        return [resolve_members(o) for o in obj]
+    if isinstance(obj, dict):
+        return {k: resolve_members(v) for k, v in obj.items()}
+    return obj
+
+
+def tag(exc: BaseException, app_name: str, tid, ident: str) -> BaseException:
+    """Mark ``exc`` as raised by this call, unless it already came from upstream.
+
+    Guarantees that what is returned pickles and keeps its class across the
+    wire. A message longer than distributed keeps is cut, keeping the class
+    when the exception can be rebuilt from its message alone; otherwise (or
+    if it does not pickle) it is replaced by a ``RemoteError`` that says
+    what it was and why.
+    """
+    if getattr(exc, ORIGIN, None) is not None:
+        return exc
+    reason = "not picklable"
+    try:
+        setattr(exc, ORIGIN, (app_name, tid, ident))
+        length = len(str(exc))
+        if length <= MAX_MESSAGE:
+            if not _ships(exc):
+                exc.__cause__ = exc.__context__ = None  # keep the error, drop its chain
+            if _ships(exc):
+                return exc
+        else:
+            reason = f"message too long: {length} characters"
+            shorter = _shortened(exc, length)
+            if shorter is not None:
+                return shorter
+    except Exception:
+        pass
+    stand_in = RemoteError(app_name, tid, type(exc).__qualname__, _cut(f"{exc}"), reason)
+    setattr(stand_in, ORIGIN, (app_name, tid, ident))
+    return stand_in
+
+
+def _cut(text: str) -> str:
+    if len(text) <= MAX_MESSAGE:
+        return text
+    return text[:MAX_MESSAGE - 100] + f" ... [cut: the message had {len(text)} characters]"
+
+
+def _shortened(exc: BaseException, length: int) -> BaseException | None:
+    """``exc``'s class with its message cut, if the class rebuilds from a
+    message alone (``ValueError("...")``); None otherwise."""
+    if len(exc.args) != 1 or not isinstance(exc.args[0], str) or str(exc) != exc.args[0]:
+        return None
+    text = _cut(exc.args[0])
+    try:
+        shorter = type(exc)(text)
+        if str(shorter) != text:
+            return None
+        setattr(shorter, ORIGIN, getattr(exc, ORIGIN))
+        if not _ships(shorter):
+            return None
+    except Exception:
+        return None
+    return shorter.with_traceback(exc.__traceback__)
+
+
+def _ships(exc: BaseException) -> bool:
+    """Whether ``exc`` and its chained exceptions survive a pickle round trip."""
+    chain, seen = [], set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    try:
+        for e in chain:
+            pickle.loads(cloudpickle.dumps(e))
+        return True
+    except Exception:
+        return False
