@@ -17,7 +17,7 @@ from .errors import (AppTimeout, BashExitFailure, DaskflowError, DependencyError
                      MissingInputs, MissingOutputs, StagingError, UnserializableResult,
                      UnstageableFile, WorkerLost, WorkersUnavailable)
 from .files import File
-from .version import __version__
+from .version import __version__  # noqa: F401  (daskflow.__version__)
 
 install_formatter()  # in IPython: lists of AppFutures show as tables
 

@@ -8,7 +8,7 @@ that changes an internal breaks one function, caught by
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Awaitable, Callable
 
 from distributed.protocol.serialize import Serialized, serialize
 
@@ -212,6 +212,29 @@ def add_dashboard_application(scheduler, app) -> None:
     scheduler.http_application.add_application(app)
 
 
+def new_dashboard_application(routes: dict, scheduler, prefix: str, template_variables: dict):
+    """A Bokeh application serving ``routes`` (path -> document function)
+    beside the scheduler's own pages.
+
+    Uses ``distributed.dashboard.core.BokehApplication``."""
+    from distributed.dashboard.core import BokehApplication
+
+    return BokehApplication(routes, scheduler, prefix=prefix,
+                            template_variables=template_variables)
+
+
+def dress_like_dashboard(doc) -> None:
+    """Give a Bokeh document the theme and page template of the dashboard's
+    own pages (navigation bar included).
+
+    Uses ``distributed.dashboard.components.scheduler.BOKEH_THEME`` and its
+    Jinja ``env`` with the ``simple.html`` template."""
+    from distributed.dashboard.components.scheduler import BOKEH_THEME, env
+
+    doc.theme = BOKEH_THEME
+    doc.template = env.get_template("simple.html")
+
+
 def dashboard_template_variables(scheduler) -> dict:
     """The dict every dashboard page of ``scheduler`` renders (the same
     object each call): its ``"pages"`` list is the navigation bar.
@@ -243,3 +266,44 @@ def future_state(future):
 
     Uses ``Future._state``."""
     return future._state
+
+
+def reported_exception(state) -> tuple[BaseException, object]:
+    """The exception and traceback a ``FutureState`` holds, unpacked as
+    ``Future.exception()`` and ``Future.result()`` unpack them.
+
+    Uses ``distributed.core.clean_exception``."""
+    from distributed.core import clean_exception
+
+    _, exc, tb = clean_exception(state.exception, state.traceback)
+    return exc, tb
+
+
+# -- names in settings (worker/task.py, sites/start.py) -----------------------
+
+def import_dotted(name: str):
+    """The object a dotted path names (``"package.module.attribute"``), as
+    distributed resolves its own settings' names.
+
+    Uses ``distributed.utils.import_term``."""
+    from distributed.utils import import_term
+
+    return import_term(name)
+
+
+# -- worker processes (sites/nanny_process.py) --------------------------------
+
+def run_like_dask_worker(main: Callable[[], Awaitable], log_level: int) -> None:
+    """Run the coroutine ``main()`` as ``dask worker`` runs its Nanny: in
+    distributed's event loop (uvloop when configured), with distributed's
+    log lines at ``log_level`` for the whole run.
+
+    Uses ``distributed.compatibility.asyncio_run``,
+    ``distributed.config.get_loop_factory`` and
+    ``distributed.utils.silence_logging_cmgr``."""
+    from distributed.compatibility import asyncio_run
+    from distributed.config import get_loop_factory
+    from distributed.utils import silence_logging_cmgr
+
+    with silence_logging_cmgr(log_level):
+        asyncio_run(main(), loop_factory=get_loop_factory())

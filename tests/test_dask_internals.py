@@ -215,6 +215,54 @@ def test_dashboard_applications_and_template_variables(cluster):
         "dashboard_template_variables")
 
 
+def test_new_dashboard_application_is_served_beside_the_dashboard(cluster):
+    """A Bokeh application made by the door is one the scheduler's dashboard
+    can serve, and a document dressed like the dashboard gets its theme and
+    page template."""
+    from bokeh.document import Document
+
+    cluster, _ = cluster
+    scheduler = cluster.scheduler
+    variables = di.dashboard_template_variables(scheduler)
+    try:
+        app = di.new_dashboard_application({"/door-check": lambda *a: None}, scheduler, "",
+                                           variables)
+    except Exception as exc:
+        pytest.fail(changed(f"dashboard.core.BokehApplication ({exc!r})",
+                            "new_dashboard_application"))
+    assert any(p.endswith("/door-check") for p in app.app_paths), changed(
+        f"BokehApplication.app_paths ({app.app_paths})", "new_dashboard_application")
+    doc = Document()
+    try:
+        di.dress_like_dashboard(doc)
+    except Exception as exc:
+        pytest.fail(changed(f"dashboard.components.scheduler BOKEH_THEME/env ({exc!r})",
+                            "dress_like_dashboard"))
+    assert doc.template is not None and doc.theme is not None, changed(
+        "the dashboard's page template", "dress_like_dashboard")
+
+
+def test_run_like_dask_worker_runs_a_coroutine_with_logs_silenced():
+    """The coroutine runs to its end in distributed's loop, and distributed's
+    log lines below the level are dropped while it runs."""
+    import logging
+
+    seen = []
+
+    async def main():  # distributed's console handlers, at the level asked
+        seen.extend(h.level for h in logging.getLogger("distributed").handlers
+                    if isinstance(h, logging.StreamHandler))
+
+    try:
+        di.run_like_dask_worker(main, logging.ERROR)
+    except Exception as exc:
+        pytest.fail(changed(f"compatibility.asyncio_run, config.get_loop_factory or "
+                            f"utils.silence_logging_cmgr ({exc!r})", "run_like_dask_worker"))
+    assert seen and set(seen) == {logging.ERROR}, changed(
+        f"utils.silence_logging_cmgr (distributed logged at level {seen})",
+        "run_like_dask_worker")
+
+
 # -- futures.py, apps.py ---------------------------------------------------------
 
 class _Mine(Future):
@@ -245,12 +293,25 @@ def test_swap_future_class_and_future_state(cluster):
     assert state.status == "error" and state.done(), changed(
         f"Future._state.status ({state.status})", "future_state")
     assert inspect.iscoroutinefunction(state.wait), changed("FutureState.wait", "future_state")
-    _, exc, _ = distributed.core.clean_exception(state.exception, state.traceback)
+    try:
+        exc, tb = di.reported_exception(state)
+    except Exception as error:
+        pytest.fail(changed(f"core.clean_exception ({error!r})", "reported_exception"))
     assert isinstance(exc, ValueError) and str(exc) == "meant", changed(
         f"FutureState.exception ({exc!r})", "future_state")
+    assert tb is None or hasattr(tb, "tb_frame"), changed(
+        f"core.clean_exception's traceback ({tb!r})", "reported_exception")
 
 
 # -- already in dask_internals before: what they rely on exists ----------------
+
+def test_import_dotted_resolves_a_settings_name():
+    try:
+        found = di.import_dotted("daskflow.dask_internals.import_dotted")
+    except Exception as exc:
+        pytest.fail(changed(f"utils.import_term ({exc!r})", "import_dotted"))
+    assert found is di.import_dotted, changed("utils.import_term", "import_dotted")
+
 
 def test_the_rest_still_exists():
     from distributed import Nanny, Scheduler

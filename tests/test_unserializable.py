@@ -14,7 +14,6 @@ import threading
 import dask
 import pytest
 
-import daskflow
 from daskflow import python_app
 from daskflow.errors import (AppNotLoadable, ArgumentNotLoadable, DependencyError,
                              UnserializableResult)

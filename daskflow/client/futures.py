@@ -26,10 +26,9 @@ import weakref
 import dask
 from dask.utils import key_split
 from distributed import Client, Future
-from distributed.core import clean_exception
 from distributed.scheduler import KilledWorker
 
-from ..dask_internals import future_state, swap_future_class
+from ..dask_internals import future_state, reported_exception, swap_future_class
 from ..errors import DependencyError, WorkerLost
 from ..shipped import ORIGIN, Failure
 
@@ -111,7 +110,7 @@ class AppFuture(_Fetchable):
         state = future_state(self)
         if state.status == "cancelled":
             return state.exception
-        _, exc, tb = clean_exception(state.exception, state.traceback)
+        exc, tb = reported_exception(state)
         return self._translate(exc).with_traceback(tb)
 
     def _lost(self, exc: KilledWorker, app_name: str, tid) -> BaseException:
@@ -219,7 +218,7 @@ class DataFuture(Future):
         state = future_state(self)
         if state.status == "cancelled":
             return state.exception
-        _, exc, tb = clean_exception(state.exception, state.traceback)
+        exc, tb = reported_exception(state)
         return self.parent._translate(exc).with_traceback(tb)
 
     def __repr__(self) -> str:

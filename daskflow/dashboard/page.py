@@ -46,15 +46,14 @@ table.daskflow tr.total td {font-weight: bold}
 
 def workflow_doc(scheduler, extra, doc) -> None:
     """The document function registered for ``/workflow``."""
-    from distributed.dashboard.components.scheduler import BOKEH_THEME, env
+    from ..dask_internals import dress_like_dashboard
 
     page = WorkflowPage(scheduler)
     page.update()
     doc.add_periodic_callback(page.update, INTERVAL_MS)
     doc.add_root(page.root)
     doc.title = "Dask: Workflow"
-    doc.theme = BOKEH_THEME
-    doc.template = env.get_template("simple.html")
+    dress_like_dashboard(doc)
     doc.template_variables.update(extra)
 
 

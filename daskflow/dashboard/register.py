@@ -60,14 +60,13 @@ def attach(scheduler, state: WorkflowState) -> None:
 def add_page(scheduler) -> bool:
     """Serve ``/workflow`` from the scheduler's dashboard; False if it has none."""
     from ..dask_internals import (add_dashboard_application, dashboard_applications,
-                                  dashboard_template_variables)
+                                  dashboard_template_variables, new_dashboard_application)
 
     bokeh_apps = dashboard_applications(scheduler)
     if not bokeh_apps:  # dashboard off, or bokeh missing
         return False
     if any(path.rstrip("/").endswith("/" + PAGE) for app in bokeh_apps for path in app.app_paths):
         return True
-    from distributed.dashboard.core import BokehApplication
     from tornado.ioloop import IOLoop
 
     from .page import workflow_doc
@@ -77,8 +76,7 @@ def add_page(scheduler) -> bool:
     if PAGE not in pages:
         pages.insert(pages.index("info") if "info" in pages else len(pages), PAGE)
     prefix = getattr(bokeh_apps[0], "prefix", "") or ""
-    app = BokehApplication({"/" + PAGE: workflow_doc}, scheduler, prefix=prefix,
-                           template_variables=variables)
+    app = new_dashboard_application({"/" + PAGE: workflow_doc}, scheduler, prefix, variables)
     add_dashboard_application(scheduler, app)
     app.initialize(IOLoop.current())
     app.start()

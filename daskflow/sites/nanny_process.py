@@ -232,9 +232,7 @@ async def _serve(spec: dict) -> None:
 
 
 def main() -> None:
-    from distributed.compatibility import asyncio_run
-    from distributed.config import get_loop_factory
-    from distributed.utils import silence_logging_cmgr
+    from ..dask_internals import run_like_dask_worker
 
     fd = sys.stdin.fileno()
     (size,) = _LENGTH.unpack(_read_exactly(fd, _LENGTH.size))
@@ -247,13 +245,13 @@ def main() -> None:
                      name="daskflow-driver-pulse").start()
     # the Nanny's own log lines at the level LocalCluster gives them (its
     # silence_logs), for the whole life of the process
-    with silence_logging_cmgr(spec["options"].get("silence_logs") or logging.WARNING):
-        try:
-            asyncio_run(_serve(spec), loop_factory=get_loop_factory())
-        except Exception as exc:
-            # one line the driver quotes: the root cause, not the Nanny's wrapper
-            while exc.__cause__ is not None or exc.__context__ is not None:
-                exc = exc.__cause__ or exc.__context__
-            sys.stderr.write(f"daskflow: worker {spec['name']!r} could not start: "
-                             f"{type(exc).__name__}: {exc}\n")
-            sys.exit(1)
+    try:
+        run_like_dask_worker(lambda: _serve(spec), spec["options"].get("silence_logs")
+                             or logging.WARNING)
+    except Exception as exc:
+        # one line the driver quotes: the root cause, not the Nanny's wrapper
+        while exc.__cause__ is not None or exc.__context__ is not None:
+            exc = exc.__cause__ or exc.__context__
+        sys.stderr.write(f"daskflow: worker {spec['name']!r} could not start: "
+                         f"{type(exc).__name__}: {exc}\n")
+        sys.exit(1)

@@ -21,10 +21,10 @@ from typing import Any
 
 import cloudpickle
 from distributed.protocol import serialize
-from distributed.utils import import_term
 
 from . import recovery
 from .. import failure_log, staging
+from ..dask_internals import import_dotted
 from ..errors import (AppNotLoadable, ArgumentNotLoadable, BadCommand, BashExitFailure,
                       MissingInputs, MissingOutputs, RemoteError, UnserializableResult, brief)
 from ..files import File
@@ -222,7 +222,7 @@ def failure_cost(app: AppDef, run_handler: str | None, exc: Exception, record: C
                    "fail_cost": cost, "args": args, "kwargs": kwargs}
     try:
         if handler is None and run_handler:
-            handler = import_term(run_handler)
+            handler = import_dotted(run_handler)
         if handler is None:
             return 1.0
         return float(handler(exc, task_record))
