@@ -84,7 +84,7 @@ def _load_appdef(blob: bytes, name: str = "?", kind: str = "python") -> AppDef:
     return app
 
 
-def _fields_reduce(self):
+def reduce_to_fields(self):
     """Pickle a dataclass as (class, field values): the smallest form, and
     the fastest to load, for objects sent with every call."""
     return (type(self), tuple(getattr(self, f.name) for f in dataclasses.fields(self)))
@@ -120,7 +120,7 @@ class RunSettings:
     results_max_bytes: int = 0
     checkpoint_key: bytes | None = None
 
-    __reduce__ = _fields_reduce
+    __reduce__ = reduce_to_fields
 
 
 @dataclass(slots=True, eq=False)
@@ -150,7 +150,7 @@ class Options:
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)
 
-    __reduce__ = _fields_reduce
+    __reduce__ = reduce_to_fields
 
 
 @dataclass(slots=True, frozen=True)
@@ -161,7 +161,7 @@ class Container:
     image: str
     options: tuple[str, ...] = ()
 
-    __reduce__ = _fields_reduce
+    __reduce__ = reduce_to_fields
 
 
 @dataclass(slots=True, eq=False)
@@ -170,7 +170,7 @@ class Failure:
 
     exc: BaseException
 
-    __reduce__ = _fields_reduce
+    __reduce__ = reduce_to_fields
 
 
 class MemberRef:
@@ -204,7 +204,7 @@ class Packed:
         except Exception as exc:
             raise NotLoadable(self.type_name, brief(exc)) from None
 
-    __reduce__ = _fields_reduce
+    __reduce__ = reduce_to_fields
 
     def __dask_tokenize__(self):
         return ("daskflow.Packed", self.blob)

@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import dataclass, field
 from typing import Any
 
 import dask
+
+from ..shipped import reduce_to_fields
 
 # Keys under daskflow.staging that are settings of daskflow, not schemes.
 RESERVED = frozenset(("dir", "cache", "transfers", "secede", "retry"))
@@ -48,6 +51,7 @@ def staging_options(scheme: str) -> dict[str, Any]:
     return merged
 
 
+@dataclass(slots=True, eq=False)
 class Settings:
     """Everything the worker needs to stage one call: a picklable snapshot.
 
@@ -56,26 +60,20 @@ class Settings:
     settings of the moment the snapshot was taken.
     """
 
-    __slots__ = ("schemes", "dir", "cache_enabled", "cache_dir", "cache_max_bytes",
-                 "cache_check_every", "transfers", "secede", "retry_attempts", "retry_backoff",
-                 "retry_max_backoff")
+    schemes: dict[str, dict] = field(default_factory=dict)
+    dir: str | None = None
+    cache_enabled: bool = True
+    cache_dir: str | None = None
+    cache_max_bytes: int = 0
+    cache_check_every: float = 0.0
+    transfers: int = 4
+    secede: bool = True
+    retry_attempts: int = 3
+    retry_backoff: float = 0.5
+    retry_max_backoff: float = 10.0
 
-    def __init__(self, schemes: dict[str, dict] | None = None, dir: str | None = None,
-                 cache_enabled: bool = True, cache_dir: str | None = None,
-                 cache_max_bytes: int = 0, cache_check_every: float = 0.0,
-                 transfers: int = 4, secede: bool = True, retry_attempts: int = 3,
-                 retry_backoff: float = 0.5, retry_max_backoff: float = 10.0):
-        self.schemes = schemes or {}
-        self.dir = dir
-        self.cache_enabled = cache_enabled
-        self.cache_dir = cache_dir
-        self.cache_max_bytes = cache_max_bytes
-        self.cache_check_every = cache_check_every
-        self.transfers = transfers
-        self.secede = secede
-        self.retry_attempts = retry_attempts
-        self.retry_backoff = retry_backoff
-        self.retry_max_backoff = retry_max_backoff
+    def __post_init__(self):
+        self.schemes = self.schemes or {}
 
     def options(self, scheme: str) -> dict[str, Any]:
         found = self.schemes.get(scheme)
@@ -86,8 +84,7 @@ class Settings:
         """The node-local directory of staged files (tasks' copies and the cache)."""
         return self.dir or os.path.join(tempfile.gettempdir(), f"daskflow-staging-{os.getuid()}")
 
-    def __reduce__(self):
-        return (Settings, tuple(getattr(self, name) for name in self.__slots__))
+    __reduce__ = reduce_to_fields
 
 
 def snapshot(schemes=()) -> Settings:

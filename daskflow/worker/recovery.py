@@ -37,12 +37,14 @@ import os
 import pickle
 import secrets
 import stat
+from dataclasses import dataclass, field
 from typing import Any
 
 import cloudpickle
 
 from .. import signing
 from ..private import DIR_MODE, create_file, make_dir
+from ..shipped import reduce_to_fields
 
 logger = logging.getLogger("daskflow")
 
@@ -52,21 +54,15 @@ _HEAD = len(MAGIC) + signing.TAG_BYTES
 _unreachable: set[str] = set()
 
 
+@dataclass(slots=True, frozen=True)
 class KeptResults:
     """Where a run keeps its small results, and the run's key that signs
     them: what ``RunSettings.results`` holds. Its repr never shows the key."""
 
-    __slots__ = ("directory", "key")
+    directory: str
+    key: bytes = field(repr=False)
 
-    def __init__(self, directory: str, key: bytes):
-        self.directory = directory
-        self.key = key
-
-    def __repr__(self) -> str:
-        return f"KeptResults({self.directory!r})"
-
-    def __reduce__(self):
-        return (KeptResults, (self.directory, self.key))
+    __reduce__ = reduce_to_fields
 
 
 def keep_in(directory: str, key: bytes) -> KeptResults:
