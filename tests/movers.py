@@ -46,7 +46,6 @@ class Mover:
 
     name = ""
     skips: dict[str, str] = {}
-    cached = True  # inputs go through the node cache (docs: "The node cache")
     missing_says = "FileNotFoundError"  # what the cause of a missing object names
     down_says = "refused"  # the transport's reason when the server is down
 
@@ -197,7 +196,6 @@ class GlobusStandIn(Mover):
     down service refuses connections."""
 
     name = "globus"
-    cached = False
     skips = {"credentials": NO_URL_CREDENTIALS.format(scheme="globus"),
              "cache": "Globus inputs do not go through the node cache (docs/staging.md, Globus)"}
     REMOTE = "8b9e2a6c-0000-4000-8000-0000000000a1"
