@@ -106,49 +106,6 @@ def test_output_must_name_a_file(client):
 
 
 # ------------------------------------------------------------------ stage in
-def test_http_input_is_a_local_file_for_the_app(client, staging_config, http_files):
-    directory, url = http_files
-    with open(os.path.join(directory, "a.txt"), "w") as fh:
-        fh.write("from http")
-    text, seen = read(File(f"{url}/a.txt")).result(timeout=60)
-    assert text == "from http"
-    assert seen.startswith(str(staging_config)) and seen.endswith("/a.txt")
-    assert not os.path.exists(seen)  # the task's copies are removed when it ends
-
-
-def test_inputs_from_ftp_and_s3(client, staging_config, ftp_files, s3_bucket):
-    directory, url = ftp_files
-    with open(os.path.join(directory, "f.txt"), "w") as fh:
-        fh.write("from ftp")
-    fs, bucket = s3_bucket
-    fs.pipe(f"{bucket}/k/s.txt", b"from s3")
-    got = read_all(inputs=[File(f"{url}/f.txt"), File(f"s3://{bucket}/k/s.txt")])
-    assert got.result(timeout=60) == ["from ftp", "from s3"]
-
-
-def test_missing_remote_object_names_url_and_cause(client, staging_config, http_files,
-                                                   s3_bucket):
-    _, url = http_files
-    fs, bucket = s3_bucket
-    for missing in (f"{url}/absent.txt", f"s3://{bucket}/absent.txt"):
-        future = read(File(missing))
-        with pytest.raises(StagingError) as info:
-            future.result(timeout=60)
-        err = info.value
-        assert (err.url, err.direction, err.app_name, err.tid) == (missing, "in", "read",
-                                                                 future.tid)
-        assert "FileNotFoundError" in err.cause
-        assert f"could not stage in {missing}: FileNotFoundError" in str(err)
-
-
-def test_ftp_server_down_is_a_staging_error(client, staging_config):
-    with socket_on_loopback() as port:  # a port that was free: nothing listens there
-        pass
-    url = f"ftp://127.0.0.1:{port}/data.txt"
-    with pytest.raises(StagingError, match=f"could not stage in {url}: .*(Refused|refused)"):
-        read(File(url)).result(timeout=60)
-
-
 def test_a_failed_stage_in_is_a_dependency_error_downstream(client, staging_config,
                                                             http_files):
     _, url = http_files
@@ -188,20 +145,6 @@ class _Truncating(http.server.BaseHTTPRequestHandler):
         pass
 
 
-class socket_on_loopback:
-    """A free port on 127.0.0.1 (context manager giving the port number)."""
-
-    def __enter__(self):
-        import socket
-
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        return self.sock.getsockname()[1]
-
-    def __exit__(self, *exc):
-        self.sock.close()
-
-
 @pytest.fixture
 def truncating_server():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Truncating)
@@ -226,14 +169,11 @@ def test_partial_download_leaves_no_complete_looking_file(client, staging_config
 
 
 # ------------------------------------------------------------------ stage out
-def test_outputs_to_s3_and_ftp_exist_when_their_data_futures_complete(
-        client, staging_config, s3_bucket, ftp_files):
-    fs, bucket = s3_bucket
+def test_an_ftp_upload_creates_directories_and_leaves_no_temporary_name(client, staging_config,
+                                                                          ftp_files):
+    """(That an upload arrives, for every scheme: test_mover_contract.)"""
     directory, url = ftp_files
-    to_s3 = write("to s3", outputs=[File(f"s3://{bucket}/out/a.txt")])
     to_ftp = write("to ftp", outputs=[File(f"{url}/deep/er/b.txt")])
-    assert to_s3.outputs[0].result(timeout=60).url == f"s3://{bucket}/out/a.txt"
-    assert fs.cat(f"{bucket}/out/a.txt") == b"to s3"
     to_ftp.outputs[0].result(timeout=60)
     with open(os.path.join(directory, "deep", "er", "b.txt")) as fh:
         assert fh.read() == "to ftp"

@@ -106,21 +106,6 @@ def test_stage_in_is_a_transfer_task_to_the_local_collection(tmp_path, rsps, end
     assert os.listdir(tmp_path / "collection" / ".daskflow-globus") == []  # scratch removed
 
 
-def test_the_task_body_stages_globus_inputs(tmp_path, rsps, endpoint):
-    options, _ = endpoint
-    task_status(rsps, "SUCCEEDED")
-    settings = Settings(schemes={"globus": options}, dir=str(tmp_path / "staging"))
-    url = f"globus://{SOURCE}/data/x.csv"
-    staged = stage_in("analyse", 3, (File(url),), {}, (), settings)
-    try:
-        (f,) = staged.args
-        assert f.url == url and f.filepath.endswith("/x.csv")
-        assert open(f).read() == "globus copy of /data/x.csv"
-    finally:
-        staged.close()
-    assert not os.path.exists(staged.workdir)
-
-
 def test_a_failed_transfer_names_the_task_and_globus_events(tmp_path, rsps, endpoint):
     options, _ = endpoint
     task_status(rsps, "FAILED", events=[{"code": "PERMISSION_DENIED", "is_error": True,

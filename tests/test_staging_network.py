@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import os
-import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -86,39 +85,12 @@ def _stage(tmp_path, url, **kw):
         staged.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_a_refused_connection_is_a_connection_error_naming_the_redacted_url(tmp_path):
-    url = f"http://alice:{PW}@127.0.0.1:{_free_port()}/data/x.csv?sig=SIGVALUE"
-    with pytest.raises(StagingError) as info:
-        _stage(tmp_path, url)
-    err = info.value
-    assert err.cause.startswith("ConnectionError: the server cannot be reached"), err.cause
-    assert "Connect call failed" in err.cause or "refused" in err.cause.lower()
-    assert "FileNotFoundError" not in str(err)
-    assert err.url.startswith("http://alice:***@127.0.0.1:") and err.url.endswith("?sig=***")
-    assert PW not in str(err) and "SIGVALUE" not in str(err)
-
-
 def test_an_unknown_host_is_a_connection_error(tmp_path):
     with pytest.raises(StagingError) as info:
         _stage(tmp_path, "http://nonexistent.invalid/x.csv")
     cause = info.value.cause
     assert cause.startswith("ConnectionError: the server cannot be reached"), cause
     assert "nonexistent.invalid" in cause and "FileNotFoundError" not in cause
-
-
-def test_a_missing_object_stays_file_not_found(tmp_path, http_files):
-    _, base = http_files
-    with pytest.raises(StagingError) as info:
-        _stage(tmp_path, base.replace("http://", f"http://alice:{PW}@") + "/absent.csv?token=TOK")
-    assert info.value.cause.startswith("FileNotFoundError:"), info.value.cause
-    assert "404" in info.value.cause
-    assert PW not in str(info.value) and "TOK" not in str(info.value)
 
 
 def test_a_failing_server_is_tried_again_later_each_time(tmp_path, server):

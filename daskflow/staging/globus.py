@@ -24,6 +24,7 @@ Authentication, from the staging options (``daskflow.staging.globus.*``):
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
 import shutil
@@ -34,6 +35,8 @@ import globus_sdk
 from dask.utils import parse_timedelta
 from globus_sdk.scopes import TransferScopes
 from globus_sdk.token_storage import JSONTokenStorage
+
+from ..redaction import redact_text
 
 DEFAULT_TIMEOUT = 3600.0
 DEFAULT_POLLING = 15.0
@@ -70,6 +73,19 @@ def login(client_id: str, token_file: str | None = None, *, ask=None, say=None) 
     storage = token_storage(token_file)
     store_tokens(storage, tokens)
     return storage.filepath
+
+
+@contextlib.contextmanager
+def reachable():
+    """A Globus service that cannot be reached (globus-sdk's ``NetworkError``,
+    after its own retries) raises ``ConnectionError``, as the other movers do,
+    so that staging tries again (``retry.py``) and says the server is down."""
+    try:
+        yield
+    except globus_sdk.NetworkError as exc:
+        cause = getattr(exc, "underlying_exception", None) or exc
+        raise ConnectionError("the server cannot be reached: " + redact_text(
+            f"{type(cause).__name__}: {cause}")) from None
 
 
 def split(url: str) -> tuple[str, str]:
@@ -141,7 +157,8 @@ class GlobusMover:
     def fingerprint(self, url: str) -> tuple:
         endpoint, path = split(url)
         try:
-            info = self.client.operation_stat(endpoint, path)
+            with reachable():
+                info = self.client.operation_stat(endpoint, path)
         except globus_sdk.TransferAPIError as exc:
             if exc.http_status == 404:
                 raise FileNotFoundError(f"{url}: {exc.message}") from None
@@ -182,6 +199,10 @@ class GlobusMover:
 
     def transfer(self, source: str, source_path: str, destination: str, dest_path: str) -> str:
         """One Globus transfer task, waited for; returns its id or raises naming it."""
+        with reachable():
+            return self._transfer(source, source_path, destination, dest_path)
+
+    def _transfer(self, source: str, source_path: str, destination: str, dest_path: str) -> str:
         data = globus_sdk.TransferData(source, destination, label="daskflow staging",
                                        verify_checksum=True)
         data.add_item(source_path, dest_path)
