@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from distributed.scheduler import KilledWorker
+from distributed import KilledWorker
 
 from .redaction import redact_url
 

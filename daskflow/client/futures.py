@@ -19,14 +19,13 @@ AppFutures is a Future on that task's key with its own ``index``.
 
 from __future__ import annotations
 
+import weakref
 from collections import deque
 from typing import Any, Iterable
-import weakref
 
 import dask
 from dask.utils import key_split
-from distributed import Client, Future
-from distributed.scheduler import KilledWorker
+from distributed import Client, Future, KilledWorker
 
 from ..dask_internals import future_state, reported_exception, swap_future_class
 from ..errors import DependencyError, WorkerLost

@@ -10,7 +10,6 @@ With no client, the first app call starts the embedded default: a
 from __future__ import annotations
 
 import atexit
-from collections import defaultdict
 import getpass
 import itertools
 import logging
@@ -21,10 +20,11 @@ import sys
 import threading
 import time
 import uuid
+from collections import defaultdict
 
 import dask
 import distributed
-from distributed.worker import get_worker
+from distributed import get_worker
 
 from .. import config  # noqa: F401  (config loads daskflow's defaults)
 from .. import signing

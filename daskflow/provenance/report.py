@@ -46,7 +46,7 @@ def send(run, records: list[CallRecord], only_if_notable: bool = False) -> None:
     """Send the records to the scheduler (no-op without provenance or a worker)."""
     if not run.report or (only_if_notable and not any(r.notable() for r in records)):
         return
-    from distributed.worker import get_worker
+    from distributed import get_worker
 
     try:
         worker = get_worker()
