@@ -429,7 +429,7 @@ class ProvenanceStore:
 
     def runs(self) -> list[dict]:
         """The run records (``versions`` decoded), each with its derived ``status``
-        (see :func:`run_status`) and ``duration`` (s, None if not ended)."""
+        (see ``run_status``) and ``duration`` (s, None if not ended)."""
         rows = self._query("SELECT * FROM runs ORDER BY start_time, run_id")
         for r in rows:
             r["versions"] = json.loads(r["versions"]) if r["versions"] else {}
@@ -532,12 +532,21 @@ class ProvenanceStore:
 def list_runs(base: str) -> list[dict]:
     """One dict per run directory under ``base``, oldest first.
 
-    Each has ``run_id``, ``path``, the run record's fields (``script``,
-    ``user``, ``host``, ``start_time``, ``end_time``, ``duration``, …),
-    ``status`` (see :func:`run_status`; "no database" for a directory without
-    one, "unreadable" with an ``error`` if it cannot be read), ``wal`` (a
-    ``-wal`` file is beside the database), and task counts ``tasks``,
-    ``done``, ``failed``, ``memo``, ``running``, ``pending``, ``cancelled``.
+    Parameters
+    ----------
+    base : str
+        The runinfo directory.
+
+    Returns
+    -------
+    list of dict
+        Each has ``run_id``, ``path``, the run record's fields (``script``,
+        ``user``, ``host``, ``start_time``, ``end_time``, ``duration``, …),
+        ``status`` (see ``run_status``; "no database" for a directory
+        without one, "unreadable" with an ``error`` if it cannot be read),
+        ``wal`` (a ``-wal`` file is beside the database), and task counts
+        ``tasks``, ``done``, ``failed``, ``memo``, ``running``, ``pending``,
+        ``cancelled``.
     """
     out = []
     for name in _run_names(base):
