@@ -1,12 +1,18 @@
 """Sphinx configuration: the user guides (Markdown, through MyST) and an API
 reference built from the numpydoc docstrings.
 
-Build with ``sphinx-build -W --keep-going -b html docs docs/_build/html``;
+Build with ``sphinx-build -W --keep-going -b html docs build/docs``;
 ``tests/test_docs_build.py`` runs the same and fails on any warning. Nothing
 is fetched: no intersphinx, no remote images, so the build works offline.
 """
 
-import daskflow
+import os
+import sys
+
+# the checkout's daskflow, installed or not
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
+
+import daskflow  # noqa: E402
 
 project = "daskflow"
 author = "daskflow developers"
@@ -37,3 +43,8 @@ myst_heading_anchors = 3
 
 html_theme = "alabaster"
 html_title = f"daskflow {release}"
+
+# `Name` in a docstring links to it (numpydoc's convention)
+default_role = "py:obj"
+# and must resolve: the build fails on a broken reference
+nitpicky = True
