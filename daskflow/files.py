@@ -107,7 +107,18 @@ class File(os.PathLike):
         )
 
     def with_local_path(self, local_path: str) -> File:
-        """A copy of this File that the app sees at ``local_path`` (after staging)."""
+        """A copy of this File that the app sees at ``local_path``.
+
+        Parameters
+        ----------
+        local_path : str
+            Where staging put the data on the worker.
+
+        Returns
+        -------
+        File
+            Equal URL; `filepath` is ``local_path``.
+        """
         new = File(self.url)
         object.__setattr__(new, "local_path", local_path)
         return new

@@ -48,3 +48,6 @@ html_title = f"daskflow {release}"
 default_role = "py:obj"
 # and must resolve: the build fails on a broken reference
 nitpicky = True
+
+# Curly quotes, but "--help" in command help stays two hyphens (no en dash)
+smartquotes_action = "qe"

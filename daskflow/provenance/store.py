@@ -459,8 +459,19 @@ class ProvenanceStore:
         return sorted(rows, key=lambda r: (_tid_order(r["tid"]), r["key"]))
 
     def dependencies(self, by: str = "tid") -> list[tuple[str, str]]:
-        """The edges ``(task, depends_on)``, by task id (``by="key"``: by Dask key;
-        a task without a tid is named by its key)."""
+        """The edges ``(task, depends_on)``: ``task`` used the result of ``depends_on``.
+
+        Parameters
+        ----------
+        by : {"tid", "key"}, default "tid"
+            Name tasks by task id (a task without one by its Dask key), or
+            by Dask key.
+
+        Returns
+        -------
+        list of (str, str)
+            Sorted by task, then by dependency.
+        """
         if by == "key":
             sql = "SELECT key, depends_on FROM dependencies"
         else:
