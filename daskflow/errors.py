@@ -11,11 +11,30 @@ from typing import Any, Sequence
 
 from distributed import KilledWorker
 
+from .docstrings import filled
 from .redaction import redact_url
+
+# Parameter text shared by the errors' docstrings (``%(name)s`` lines).
+_PARAMETERS = filled({
+    "call": """\
+app_name : str
+    The app's name.
+tid : int or str
+    The call's task id in its run (``"7.1"``: the first call inside join app 7).
+""",
+    "missing": """\
+missing : list of str
+    The files' paths or URLs (shown redacted).
+""",
+})
 
 
 class DaskflowError(Exception):
-    """Base class of every error raised by daskflow itself."""
+    """Base class of every error raised by daskflow itself.
+
+    Each keeps its fields in ``args``, so it pickles from a worker back to
+    the client as its own class, and builds its message in ``__str__``.
+    """
 
     def __repr__(self) -> str:
         # distributed records repr(exception) as the task's exception text
@@ -44,11 +63,17 @@ class AppError(DaskflowError):
         return f"app '{self.app_name}' (tid {self.tid})"
 
 
+@_PARAMETERS
 class BashExitFailure(AppError):
     """A bash app's command exited with a non-zero code.
 
-    Parameters: app_name, tid, exitcode, stderr (a path, or the captured tail
-    of stderr when it was not redirected).
+    Parameters
+    ----------
+    %(call)s
+    exitcode : int
+        The command's exit code.
+    stderr : str or None
+        Where stderr was redirected, or its captured tail if it was not.
     """
 
     def __init__(self, app_name: str, tid: int | str, exitcode: int, stderr: str | None):
@@ -69,8 +94,19 @@ class BashExitFailure(AppError):
         return msg
 
 
+@_PARAMETERS
 class AppTimeout(AppError):
-    """An app ran longer than its ``walltime`` (seconds) and was stopped."""
+    """An app ran longer than its walltime and was stopped.
+
+    A bash app's whole process group is killed; a Python app's try is
+    interrupted in its helper thread.
+
+    Parameters
+    ----------
+    %(call)s
+    walltime : float
+        The limit, in seconds.
+    """
 
     def __init__(self, app_name: str, tid: int | str, walltime: float):
         super().__init__(app_name, tid, walltime)
@@ -83,11 +119,22 @@ class AppTimeout(AppError):
         return f"{self._where()} exceeded its walltime of {self.walltime:g} s and was stopped"
 
 
+@_PARAMETERS
 class DependencyError(AppError):
     """An app did not run because an app it depends on failed.
 
-    ``upstream_app``, ``upstream_tid`` name the failed upstream task and
-    ``cause`` is its exception (the one its own future raises).
+    The failed upstream future itself raises ``cause``; every future
+    downstream of it raises this, naming it.
+
+    Parameters
+    ----------
+    %(call)s
+    upstream_app : str
+        The failed app.
+    upstream_tid : int, str or None
+        Its task id (None for a task without one, such as a cached call).
+    cause : BaseException
+        Its exception.
     """
 
     def __init__(
@@ -122,9 +169,20 @@ class DependencyError(AppError):
         )
 
 
+@_PARAMETERS
 class JoinError(AppError):
-    """A join app failed: its function returned something other than futures,
-    or futures it returned failed (``failures`` lists ``(app, tid, exception)``)."""
+    """A join app failed: its function returned something other than
+    futures, or futures it returned failed.
+
+    Parameters
+    ----------
+    %(call)s
+    reason : str
+        What went wrong.
+    failures : list of (str, tid, BaseException)
+        The failed inner calls: app, task id, exception (the message shows
+        the first five).
+    """
 
     def __init__(
         self,
@@ -169,24 +227,45 @@ class _MissingFiles(AppError):
         return f"{self._where()} {self.problem}: " + ", ".join(map(redact_url, self.missing))
 
 
+@_PARAMETERS
 class MissingOutputs(_MissingFiles):
-    """An app finished but did not create the output files it declared."""
+    """An app finished but did not create the output files it declared.
+
+    Parameters
+    ----------
+    %(call)s
+    %(missing)s
+    """
 
     problem = "finished but did not create its declared outputs"
 
 
+@_PARAMETERS
 class MissingInputs(_MissingFiles):
-    """Local files named in an app's ``inputs=`` do not exist where it runs."""
+    """Local files named in an app's ``inputs=`` do not exist where it runs.
+
+    Parameters
+    ----------
+    %(call)s
+    %(missing)s
+    """
 
     problem = "cannot start: its input files do not exist"
 
 
+@_PARAMETERS
 class StagingError(AppError):
     """A File could not be moved between its URL and the worker.
 
-    ``direction`` is ``"in"`` (fetching an input before the app ran) or
-    ``"out"`` (uploading an output after it ran); ``cause`` is the text of
-    the underlying error (kept as text: transport errors often do not pickle).
+    Parameters
+    ----------
+    %(call)s
+    url : str
+        The File's URL (redacted).
+    direction : {"in", "out"}
+        Fetching an input before the app ran, or uploading an output after.
+    cause : str
+        The underlying error, as text: transport errors often do not pickle.
     """
 
     def __init__(self, app_name: str, tid: int | str, url: str, direction: str, cause: str):
@@ -224,7 +303,17 @@ class UnsafeStagingDir(DaskflowError):
 
 
 class UnstageableFile(DaskflowError, ValueError):
-    """A File given to an app cannot be staged: raised at call time, in the driver."""
+    """A File given to an app cannot be staged: raised at call time, in the driver.
+
+    Parameters
+    ----------
+    app_name : str
+        The app called.
+    url : str
+        The File's URL.
+    reason : str
+        Why not: an unknown scheme, a mover's package missing, ...
+    """
 
     def __init__(self, app_name: str, url: str, reason: str):
         super().__init__(app_name, url, reason)
@@ -364,10 +453,21 @@ class ArgumentNotLoadable(AppError):
         )
 
 
+@_PARAMETERS
 class UnserializableResult(AppError, TypeError):
-    """An app returned a value that cannot be serialized, so it could never
-    reach the apps that use it nor the client. The call fails at once (its
-    dependents with ``DependencyError``) rather than leaving them waiting.
+    """An app returned a value that cannot be serialized.
+
+    It could never reach the apps that use it nor the client, so the call
+    fails at once (its dependents with `DependencyError`) rather than
+    leaving them waiting.
+
+    Parameters
+    ----------
+    %(call)s
+    type_name : str
+        The value's type.
+    cause : str
+        The serializer's error.
     """
 
     def __init__(self, app_name: str, tid: int | str, type_name: str, cause: str):
@@ -386,14 +486,27 @@ class UnserializableResult(AppError, TypeError):
         )
 
 
+@_PARAMETERS
 class WorkerLost(KilledWorker, DaskflowError):
-    """The worker running an app call died (its process exited, or its
-    Nanny stopped it for using too much memory) as often as Dask allows
-    (``distributed.scheduler.allowed-failures``), so the call failed.
+    """Workers died running an app call as often as Dask allows.
 
-    A ``KilledWorker`` (``except KilledWorker`` still catches it) that says
-    which app and task, which worker and why it was lost, as far as the
-    scheduler learnt (``fate``).
+    A worker's process exited, or its Nanny stopped it for using too much
+    memory, ``distributed.scheduler.allowed-failures`` + 1 times, so the call
+    failed. Such losses never use up an app's ``retries``. A ``KilledWorker``
+    (``except KilledWorker`` still catches it) that also says which app and
+    task, and why the last worker was lost.
+
+    Parameters
+    ----------
+    task : str
+        The Dask key.
+    last_worker : WorkerState
+        The last worker that died running it.
+    allowed_failures : int
+        ``distributed.scheduler.allowed-failures``.
+    %(call)s
+    fate : str
+        Why the worker was lost, as far as the scheduler learnt.
     """
 
     def __init__(self, task, last_worker, allowed_failures: int, app_name: str,
@@ -422,12 +535,20 @@ class WorkerLost(KilledWorker, DaskflowError):
 
 
 class WorkersUnavailable(DaskflowError, RuntimeError):
-    """No worker of a pool daskflow started (its local worker processes or
-    its batch jobs) can run the task: none could start, none joined in time,
-    or all were lost.
+    """No worker of a pool daskflow started can run the task.
 
-    Parameters: pool (its label), why, processes (what became of each worker
-    process or batch job, with the end of its stderr).
+    None of its local worker processes or batch jobs could start, none joined
+    in time, or all were lost.
+
+    Parameters
+    ----------
+    pool : str
+        The pool's label.
+    why : str
+        Which of those happened.
+    processes : list of str
+        What became of each worker process or batch job, with the end of its
+        stderr.
     """
 
     def __init__(self, pool: str, why: str, processes: Sequence[str]):

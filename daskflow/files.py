@@ -18,13 +18,34 @@ LOCAL_SCHEMES = ("file",)
 
 
 class File(os.PathLike):
-    """A file named by a local path or a URL.
+    """A file named by a local path or a URL, as Parsl's ``File``.
+
+    Apps get Files as arguments and reach the data with ``f.filepath``,
+    ``os.fspath(f)`` or ``f"{f}"`` (in a bash command). A remote File in
+    ``inputs=``, ``outputs=`` or passed directly is staged: fetched to the
+    worker before the app runs, or uploaded after it. Files are immutable and
+    pickle; their Dask token is their URL, so equal Files give equal cache
+    keys.
 
     Parameters
     ----------
     url : str or os.PathLike
         ``"data/x.txt"``, ``"/abs/x.txt"``, ``"file:///abs/x.txt"`` or a remote
         URL such as ``"https://host/x.txt"``.
+
+    Raises
+    ------
+    TypeError
+        ``url`` is empty or not a string or path.
+
+    Attributes
+    ----------
+    url : str
+        As given (a bare path stays a path).
+    scheme : str
+        ``"file"`` for local paths, else the URL's scheme, lower-cased.
+    netloc, path : str
+        The URL's host part and path.
 
     Examples
     --------
@@ -63,11 +84,19 @@ class File(os.PathLike):
 
     @property
     def is_local(self) -> bool:
+        """Whether the file is on the worker's file system (``file://``)."""
         return self.scheme in LOCAL_SCHEMES
 
     @property
     def filepath(self) -> str:
-        """Where the app reads or writes this file on the worker."""
+        """Where the app reads or writes this file on the worker.
+
+        Raises
+        ------
+        ValueError
+            A remote File that has not been staged: outside an app, or
+            nested in another argument.
+        """
         if self.local_path is not None:
             return self.local_path
         if self.is_local:
@@ -78,12 +107,24 @@ class File(os.PathLike):
         )
 
     def with_local_path(self, local_path: str) -> File:
-        """A copy of this File that the app sees at ``local_path`` (after staging)."""
+        """A copy of this File that the app sees at ``local_path``.
+
+        Parameters
+        ----------
+        local_path : str
+            Where staging put the data on the worker.
+
+        Returns
+        -------
+        File
+            Equal URL; `filepath` is ``local_path``.
+        """
         new = File(self.url)
         object.__setattr__(new, "local_path", local_path)
         return new
 
     def exists(self) -> bool:
+        """Whether the file exists at `filepath`."""
         return os.path.exists(self.filepath)
 
     def __fspath__(self) -> str:

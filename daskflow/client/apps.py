@@ -21,6 +21,7 @@ import dask
 from dask.base import tokenize
 from distributed import Future
 
+from . import app_docs
 from . import session as _client
 from .. import staging
 from ..dask_internals import swap_future_class
@@ -49,8 +50,30 @@ RESOURCE_KEYS = frozenset(
 )
 
 
+@app_docs.filled
 class App:
-    """An app made by one of the decorators; calling it returns an AppFuture."""
+    """A function whose calls run as Dask tasks and return AppFutures at once.
+
+    Made by `python_app`, `bash_app` or `join_app`, which pass their options
+    on. The function's ``functools.wraps`` metadata is kept
+    (``app.__wrapped__`` is the plain function); an app defined in a class
+    body works as a method.
+
+    Parameters
+    ----------
+    func : callable
+        The function.
+    kind : {"python", "bash", "join"}
+        What a call runs: the function's value, the command line it returns,
+        or the futures it returns.
+    %(app_options)s
+    %(container)s
+
+    Raises
+    ------
+    TypeError, ValueError
+        An option is invalid; the message names the app.
+    """
 
     def __init__(self, func: Callable, kind: str, *, retries: int | None = None,
                  walltime: float | None = None, cache: bool | str = False,
@@ -106,6 +129,45 @@ class App:
 
     # ------------------------------------------------------------------ calls
     def __call__(self, *args, **kwargs) -> AppFuture:
+        """Submit one call: one Dask task, whose future is returned at once.
+
+        Futures anywhere in the arguments (nested in lists, tuples and dicts
+        too) are dependencies, resolved by the Dask scheduler.
+
+        Parameters
+        ----------
+        *args, **kwargs
+            The function's arguments, and Parsl's call keywords below. The
+            function receives a call keyword only if its signature names it
+            (or has ``**kwargs``); a signature default is used when the call
+            gives none, so ``def f(stdout="f.out")`` redirects by default.
+        inputs : list, optional
+            Dependencies (futures, DataFutures) and input Files; local Files
+            must exist where the app runs (`MissingInputs`), remote ones are
+            staged in.
+        outputs : list of File or str, optional
+            Files the app creates; each gives a `DataFuture` in
+            ``future.outputs``.
+        stdout, stderr : str, File or tuple, optional
+            Bash apps: where the command's streams go, appended to;
+            ``(path, "w")`` truncates first.
+        walltime : float, optional
+            Seconds for this call, instead of the app's ``walltime``.
+        parsl_resource_specification : dict, optional
+            Parsl's keys (``cores``, ``memory``, ``disk``, ``num_nodes``,
+            ``num_ranks``, ``ranks_per_node``, ...), checked here; ranks or
+            nodes make it an MPI call. Also spelt ``resource_specification``.
+
+        Returns
+        -------
+        AppFuture
+
+        Raises
+        ------
+        TypeError, ValueError
+            A call keyword is invalid, an argument cannot be pickled, or the
+            app is pinned to a pool the client lacks.
+        """
         session, tid, run = _client.current()
         special = self._special(kwargs)
         opts = self._call_options(special, run, session)
@@ -152,10 +214,27 @@ class App:
     def map(self, *iterables: Iterable, chunksize: int | None = None, **kwargs) -> list[AppFuture]:
         """Call the app once per item of the iterables, in one round trip.
 
-        ``kwargs`` go to every call. With ``chunksize=K``, K calls share one
-        Dask task (each still gets its own AppFuture, result or exception);
-        calls that depend on a plain (not chunked) future get a task each, so
-        one failed upstream fails only the calls that use it.
+        Parameters
+        ----------
+        *iterables : iterable
+            One per positional argument, all of the same length.
+        chunksize : int, optional
+            Pack this many calls into each Dask task, to cut the scheduler's
+            per-task cost. Each call still gets its own AppFuture, result or
+            exception; calls that depend on a plain (not chunked) future get a
+            task each, so one failed upstream fails only the calls that use it.
+        **kwargs
+            Given to every call (call keywords too, but not ``outputs=``:
+            every call would write the same files).
+
+        Returns
+        -------
+        list of AppFuture
+            In the order of the iterables.
+
+        Examples
+        --------
+        >>> fs = multiply.map(range(100_000), range(100_000), chunksize=100)  # doctest: +SKIP
         """
         if chunksize is not None and (not isinstance(chunksize, int) or chunksize < 1):
             raise ValueError(f"app '{self.name}': chunksize must be an int >= 1")
@@ -430,11 +509,7 @@ def _decorator(kind: str):
         return App(function, kind, **options)
 
     decorator.__name__ = f"{kind}_app"
-    decorator.__doc__ = (
-        f"Make a function a {kind} app: ``@{kind}_app`` or ``@{kind}_app(retries=2, "
-        "walltime=5, cache=True, executors=['gpu'], ignore_for_cache=['seed'], "
-        "limits={'matlab': 1}, container={'runtime': 'apptainer', 'image': 'x.sif'})``."
-    )
+    decorator.__doc__ = app_docs.decorator_doc(kind)
     return decorator
 
 

@@ -47,7 +47,14 @@ class ChunkFuture(_Fetchable):
 
 
 class AppFuture(_Fetchable):
-    """The future of one app call. See the module docstring.
+    """The future of one app call: a ``distributed.Future`` with Parsl's extras.
+
+    Dask's ``wait``, ``as_completed``, ``Client.gather`` and ``Client.submit``
+    take it as they take any Future. Two things differ: an exception that
+    came from an upstream task is raised as `DependencyError` naming that task,
+    and a value is kept once fetched; fetching one also fetches other finished
+    results of the same app (``daskflow.result-prefetch`` of them), so
+    ``[f.result() for f in futures]`` costs one round trip per batch.
 
     Attributes
     ----------
@@ -55,6 +62,7 @@ class AppFuture(_Fetchable):
         Task id, a sequence number in the run (``"7.2"`` for the 2nd call made
         inside the join app with tid 7).
     app_name : str
+        The app's name (its function's).
     outputs : list of DataFuture
         One per ``outputs=`` File; each completes when the file exists.
     stdout, stderr : str, tuple or None
@@ -76,7 +84,26 @@ class AppFuture(_Fetchable):
         return self.key if self.index is None else f"{self.key}[{self.index}]"
 
     def result(self, timeout: float | None = None) -> Any:
-        """Wait for the app and return its value (or raise its exception)."""
+        """Wait for the call and return its value.
+
+        Parameters
+        ----------
+        timeout : float, optional
+            Seconds to wait; None waits as long as it takes.
+
+        Returns
+        -------
+        object
+            The function's value (0 for a bash app; the inner result(s) for
+            a join app).
+
+        Raises
+        ------
+        Exception
+            The app's own exception after its last try; `DependencyError`
+            if an app it depends on failed; `WorkerLost` if workers died
+            running it; ``TimeoutError`` after ``timeout``.
+        """
         holder = self._chunk or self
         if not holder._has:
             self._wait(timeout)
@@ -88,7 +115,21 @@ class AppFuture(_Fetchable):
         return self._pick(self._chunk._value)
 
     def exception(self, timeout: float | None = None, **kwargs) -> BaseException | None:
-        """The exception the app raised (``DependencyError`` for upstream ones)."""
+        """Wait for the call and return what `result` would raise, or None.
+
+        Parameters
+        ----------
+        timeout : float, optional
+            Seconds to wait; None waits as long as it takes.
+        **kwargs
+            Accepted for ``distributed.Future.exception``'s signature.
+
+        Returns
+        -------
+        BaseException or None
+            As `result` would raise it (`DependencyError` for an upstream
+            failure); None if the call succeeded.
+        """
         self._wait(timeout)
         if future_state(self).status != "finished":
             return self._failure()
@@ -180,11 +221,17 @@ def _app_and_tid(key) -> tuple[str, int | str | None]:
 
 
 class DataFuture(Future):
-    """The future of one output File of an app call.
+    """The future of one output File of an app call (``future.outputs[i]``).
 
-    It completes when the producing app succeeded and the file exists; its
-    result is the ``File``. If the app failed, it raises the app's exception
-    (``MissingOutputs`` when the file was not created).
+    It completes when the producing app succeeded and the file exists. Pass it
+    in ``inputs=`` of the next app to make that app wait for the file.
+
+    Attributes
+    ----------
+    file : File
+        The output File, as given in ``outputs=``.
+    parent : AppFuture
+        The call that writes it.
     """
 
     file: Any
@@ -199,6 +246,23 @@ class DataFuture(Future):
         return self.file.filepath
 
     def result(self, timeout: float | None = None):
+        """Wait for the file and return it (known here: no round trip).
+
+        Parameters
+        ----------
+        timeout : float, optional
+            Seconds to wait; None waits as long as it takes.
+
+        Returns
+        -------
+        File
+
+        Raises
+        ------
+        Exception
+            The producing app's exception; `MissingOutputs` if it succeeded
+            without creating the file.
+        """
         state = future_state(self)
         if not state.done():
             self.client.sync(state.wait, callback_timeout=timeout)
@@ -207,6 +271,19 @@ class DataFuture(Future):
         raise self.parent._failure() if self.parent.done() else self._own_failure()
 
     def exception(self, timeout: float | None = None, **kwargs):
+        """Wait, and return what `result` would raise, or None.
+
+        Parameters
+        ----------
+        timeout : float, optional
+            Seconds to wait; None waits as long as it takes.
+        **kwargs
+            Accepted for ``distributed.Future.exception``'s signature.
+
+        Returns
+        -------
+        BaseException or None
+        """
         try:
             self.result(timeout)
         except Exception as exc:
@@ -286,9 +363,30 @@ def fetch(holder: _Fetchable) -> None:
 
 
 def gather_values(futures: Iterable[Future]) -> list:
-    """Results of many futures in one round trip, picking chunked calls' values.
+    """Results of many futures in one round trip (``daskflow.gather``).
 
-    Raises the first failure in the order given, as ``AppFuture.result`` would.
+    Unlike ``distributed.Client.gather``, a call of a chunked map gives its
+    own value, not its chunk's list.
+
+    Parameters
+    ----------
+    futures : iterable of Future
+        AppFutures, DataFutures or plain Dask futures, of one client.
+
+    Returns
+    -------
+    list
+        One value per future, in the order given.
+
+    Raises
+    ------
+    Exception
+        The first failure in the order given, as `AppFuture.result` raises it.
+
+    Examples
+    --------
+    >>> daskflow.gather(multiply.map(range(10), range(10), chunksize=5))  # doctest: +SKIP
+    [0, 1, 4, 9, 16, 25, 36, 49, 64, 81]
     """
     futures = list(futures)
     holders = [getattr(f, "_chunk", None) or f for f in futures]

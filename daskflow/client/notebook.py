@@ -25,7 +25,16 @@ from .views import STATUS_COLORS, future_html, futures_html  # noqa: F401  (futu
 
 
 class FutureList(list):
-    """A list of AppFutures that shows itself as a table in Jupyter."""
+    """A list of AppFutures that shows itself as a table in Jupyter.
+
+    Plain lists of AppFutures show so too when daskflow was imported in a
+    running IPython (it registers a formatter); this one needs none. The
+    table uses only what the client already knows: no round trip.
+
+    Examples
+    --------
+    >>> FutureList(multiply.map(range(3), range(3)))  # doctest: +SKIP
+    """
 
     def _repr_html_(self) -> str:
         return futures_html(self)
@@ -159,13 +168,27 @@ class ProgressWidget:
 
 def progress(futures, *, notebook: bool | None = None, interval: float = 0.5,
              file=None) -> ProgressWidget | None:
-    """Show the progress of ``futures`` (an AppFuture, or a list, tuple, set
-    or dict of them, nested), one bar per app.
+    """Show the progress of ``futures``, one bar per app.
 
-    In a notebook, display ipywidgets and return the ``ProgressWidget`` at
-    once. Elsewhere (or with ``notebook=False``) print a line to ``file``
-    (stdout) whenever the counts change, at most every ``interval`` seconds,
-    and return None when all futures are done.
+    Parameters
+    ----------
+    futures : AppFuture or collection of AppFuture
+        A future, or a list, tuple, set or dict of them, nested.
+    notebook : bool, optional
+        Show ipywidgets and return at once; default: when running in a
+        Jupyter kernel with ipywidgets installed. Otherwise print a text line
+        (``[####----] 12/20 | double 10/10 | fails 2/10 (2 failed)``) to
+        ``file`` whenever the counts change, and return when all are done.
+    interval : float, default 0.5
+        Text mode: seconds between checks for a new line.
+    file : file object, optional
+        Text mode: where lines go; default ``sys.stdout``.
+
+    Returns
+    -------
+    ProgressWidget or None
+        The widget in a notebook (its bars move as futures finish); None in
+        text mode, once every future is done.
     """
     tracker = ProgressTracker(futures)
     if notebook is None:

@@ -54,22 +54,40 @@ LOCAL_SETTINGS = {  # LocalCluster argument: key under daskflow.local
 class Client(distributed.Client):
     """A ``distributed.Client`` that knows daskflow's pools.
 
-    ``Client()`` with no address starts the local default (see the module
-    docstring); ``Client(profile="NAME")`` starts the cluster a site profile
-    describes (a shipped name, one in ``~/.config/dask/daskflow/profiles/``,
-    a path, or a ``Profile``); any other arguments are those of
-    ``distributed.Client``. The clusters daskflow starts run their local
-    workers in processes of their own (the driver's ``__main__`` is never
-    imported there); ``wait_for_workers=False`` returns before they joined
-    (tasks wait for them, or fail with ``WorkersUnavailable`` if none can).
+    Apps need no client: the first call starts the local default. Make one to
+    choose where apps run. Any ``distributed.Client`` works too, but only
+    this one knows the pools for ``executors=``.
+
+    Parameters
+    ----------
+    address : str or Cluster, optional
+        A scheduler to connect to. With neither an address nor a profile,
+        start the local default: one single-threaded worker process per core
+        on 127.0.0.1 (``daskflow.local`` in Dask's config sets it).
+    *args, **kwargs
+        Those of ``distributed.Client``.
+    profile : str or Profile, optional
+        Start the cluster a site profile describes: a shipped name, one in
+        ``~/.config/dask/daskflow/profiles/``, a YAML path, or a ``Profile``.
+        It is kept as ``client.profile``; its cluster is closed with the
+        client.
+    wait_for_workers : bool, default True
+        Return only once the local default's workers joined. With False,
+        tasks wait for them, or fail with `WorkersUnavailable` if none can
+        start.
+
+    Raises
+    ------
+    TypeError
+        Both an address and a profile were given.
+    ValueError
+        The profile is invalid (``ProfileError``, naming the field).
 
     Attributes
     ----------
     pools : list of str or None
         Labels of the worker pools apps may be pinned to with ``executors=``;
         None when connected to a scheduler daskflow did not start.
-    profile : Profile or None
-        The site profile the cluster was started from.
     """
 
     def __init__(self, address=None, *args, profile=None, wait_for_workers: bool = True,
@@ -126,9 +144,16 @@ class Client(distributed.Client):
         super().__init__(address, *args, **kwargs)
 
     def close(self, *args, **kwargs):
-        """Close, first writing held-back cached results (checkpoint modes
-        ``periodic``, ``dag_exit`` and ``manual``); a cluster started from a
-        profile is closed too."""
+        """Close, first writing the cached results the workers hold back.
+
+        Checkpoint modes other than ``task_exit`` hold results back (see
+        `checkpoint`); a cluster this client started is closed too.
+
+        Parameters
+        ----------
+        *args, **kwargs
+            Those of ``distributed.Client.close``.
+        """
         session = self.__dict__.get("_daskflow_session")
         if session is not None and session.run.checkpoint_mode != "task_exit" \
                 and self.status == "running":
@@ -149,8 +174,22 @@ class Client(distributed.Client):
         return result
 
     def gather(self, futures, *args, **kwargs):
-        """As ``distributed.Client.gather``; AppFutures give their own values
-        (one per call of a chunked map) and raise as ``AppFuture.result``."""
+        """As ``distributed.Client.gather``, but a list of AppFutures gives
+        one value per call (also for chunked maps) and raises as
+        `AppFuture.result` does.
+
+        Parameters
+        ----------
+        futures : list, tuple or any collection of futures
+            What ``distributed.Client.gather`` takes.
+        *args, **kwargs
+            Those of ``distributed.Client.gather``; with any, AppFutures are
+            gathered as plain Futures.
+
+        Returns
+        -------
+        list, tuple or as ``distributed.Client.gather``
+        """
         if isinstance(futures, (list, tuple)) and any(isinstance(f, AppFuture) for f in futures):
             if not kwargs and not args:
                 return type(futures)(gather_values(futures))
@@ -292,8 +331,23 @@ def next_tids(n: int) -> tuple[Session, list[int | str], RunSettings]:
 
 
 def checkpoint(client: distributed.Client | None = None) -> int:
-    """Write the cached results the workers hold back (modes other than
-    ``task_exit``) now; returns how many entries were written."""
+    """Write the cached results the workers hold back, now.
+
+    With ``daskflow.checkpoint.mode`` ``task_exit`` (the default) each result
+    of a ``cache=`` app is written when its task ends; the other modes
+    (``periodic``, ``dag_exit``, ``manual``) hold results on the workers
+    until a period passes, the client closes, or this is called.
+
+    Parameters
+    ----------
+    client : distributed.Client, optional
+        Default: the current client.
+
+    Returns
+    -------
+    int
+        How many entries were written.
+    """
     from ..memo import keys as memo
 
     client = client or _default_client()

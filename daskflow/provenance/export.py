@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
+from ..docstrings import filled
 from ..redaction import redact_batch
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -25,6 +26,11 @@ NODE_FIELDS = ("key", "tid", "app", "state", "memo", "tries", "submitted", "star
 PROV_NS = "http://www.w3.org/ns/prov#"
 DASKFLOW_NS = "urn:daskflow:"
 
+_STORE = filled({"store": """\
+store : ProvenanceStore
+    The run's database, open (readonly or not); only read.
+"""})
+
 
 def _redacted(rows: list[dict]) -> list[dict]:
     return redact_batch({"rows": rows})["rows"]
@@ -34,12 +40,22 @@ def _dot_str(s) -> str:
     return '"' + str(s).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
+@_STORE
 def to_dot(store: ProvenanceStore) -> str:
     """The task graph in Graphviz DOT.
 
     One node per task (id: its Dask key), labelled ``"app tid"`` and filled
-    with the colour of its state (:data:`COLORS`); one edge per dependency,
-    from the task used to the task using it. Render with ``dot -Tsvg``.
+    with the colour of its state (``COLORS``); one edge per dependency,
+    from the task used to the task using it.
+
+    Parameters
+    ----------
+    %(store)s
+
+    Returns
+    -------
+    str
+        The DOT text; render it with ``dot -Tsvg``.
     """
     lines = ["digraph daskflow {", "  rankdir=LR;",
              '  node [shape=box, style="rounded,filled", fontname="Helvetica"];']
@@ -58,13 +74,23 @@ def to_dot(store: ProvenanceStore) -> str:
     return "\n".join(lines) + "\n"
 
 
+@_STORE
 def to_json(store: ProvenanceStore) -> dict:
-    """The task graph as ``{"run": {...}, "nodes": [...], "edges": [...]}``.
+    """The task graph as a JSON-ready dict.
 
-    Nodes are dicts of :data:`NODE_FIELDS` plus ``id`` (the Dask key) and
-    ``files`` (``direction``, ``url``, ``size``, ``checksum``); edges are
-    ``{"source": depends_on_key, "target": key}`` (data flows source → target);
-    dependencies on keys that are not recorded tasks are left out.
+    Parameters
+    ----------
+    %(store)s
+
+    Returns
+    -------
+    dict
+        ``{"run": {...}, "nodes": [...], "edges": [...]}``. Nodes are dicts
+        of ``NODE_FIELDS`` plus ``id`` (the Dask key) and ``files``
+        (``direction``, ``url``, ``size``, ``checksum``); edges are
+        ``{"source": depends_on_key, "target": key}`` (data flows source →
+        target); dependencies on keys that are not recorded tasks are left
+        out.
     """
     files: dict = {}
     for f in _redacted(store.files()):
@@ -97,9 +123,21 @@ def _attrs(**kw) -> dict:
     return {k: v for k, v in kw.items() if v is not None}
 
 
+@_STORE
 def to_prov(store: ProvenanceStore) -> dict:
     """The run in W3C PROV-JSON (https://www.w3.org/Submission/prov-json/).
 
+    Parameters
+    ----------
+    %(store)s
+
+    Returns
+    -------
+    dict
+        The PROV-JSON document, as described below.
+
+    Notes
+    -----
     - the run is a ``prov:SoftwareAgent`` (``daskflow:run/NNN``) acting on
       behalf of its user (a ``prov:Person``), following its script (an entity
       of type ``prov:Plan``);

@@ -429,7 +429,7 @@ class ProvenanceStore:
 
     def runs(self) -> list[dict]:
         """The run records (``versions`` decoded), each with its derived ``status``
-        (see :func:`run_status`) and ``duration`` (s, None if not ended)."""
+        (see ``run_status``) and ``duration`` (s, None if not ended)."""
         rows = self._query("SELECT * FROM runs ORDER BY start_time, run_id")
         for r in rows:
             r["versions"] = json.loads(r["versions"]) if r["versions"] else {}
@@ -459,8 +459,19 @@ class ProvenanceStore:
         return sorted(rows, key=lambda r: (_tid_order(r["tid"]), r["key"]))
 
     def dependencies(self, by: str = "tid") -> list[tuple[str, str]]:
-        """The edges ``(task, depends_on)``, by task id (``by="key"``: by Dask key;
-        a task without a tid is named by its key)."""
+        """The edges ``(task, depends_on)``: ``task`` used the result of ``depends_on``.
+
+        Parameters
+        ----------
+        by : {"tid", "key"}, default "tid"
+            Name tasks by task id (a task without one by its Dask key), or
+            by Dask key.
+
+        Returns
+        -------
+        list of (str, str)
+            Sorted by task, then by dependency.
+        """
         if by == "key":
             sql = "SELECT key, depends_on FROM dependencies"
         else:
@@ -532,12 +543,21 @@ class ProvenanceStore:
 def list_runs(base: str) -> list[dict]:
     """One dict per run directory under ``base``, oldest first.
 
-    Each has ``run_id``, ``path``, the run record's fields (``script``,
-    ``user``, ``host``, ``start_time``, ``end_time``, ``duration``, …),
-    ``status`` (see :func:`run_status`; "no database" for a directory without
-    one, "unreadable" with an ``error`` if it cannot be read), ``wal`` (a
-    ``-wal`` file is beside the database), and task counts ``tasks``,
-    ``done``, ``failed``, ``memo``, ``running``, ``pending``, ``cancelled``.
+    Parameters
+    ----------
+    base : str
+        The runinfo directory.
+
+    Returns
+    -------
+    list of dict
+        Each has ``run_id``, ``path``, the run record's fields (``script``,
+        ``user``, ``host``, ``start_time``, ``end_time``, ``duration``, …),
+        ``status`` (see ``run_status``; "no database" for a directory
+        without one, "unreadable" with an ``error`` if it cannot be read),
+        ``wal`` (a ``-wal`` file is beside the database), and task counts
+        ``tasks``, ``done``, ``failed``, ``memo``, ``running``, ``pending``,
+        ``cancelled``.
     """
     out = []
     for name in _run_names(base):
