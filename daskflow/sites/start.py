@@ -134,3 +134,4 @@ def check_pool(profile: Profile, pool: Pool) -> None:
     if pool.launcher != "single" and not provider.batch:
         raise ValueError(f"{where}: launcher {pool.launcher!r} applies to batch-system "
                          f"providers only, not {pool.provider!r}")
+    provider.check(pool, where)

@@ -66,6 +66,10 @@ class Provider:
         """Import what blocks need, in the caller's (main) thread: see ``start``."""
 
     @classmethod
+    def check(cls, pool: Pool, where: str) -> None:
+        """Refuse, starting the message with ``where``, a pool this provider cannot start."""
+
+    @classmethod
     def default_mpi_slots(cls) -> int:
         """A block's MPI slots when the pool declares none (0: no MPI apps)."""
         return 0

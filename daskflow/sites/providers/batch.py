@@ -10,8 +10,10 @@ from typing import ClassVar
 
 from dask.utils import format_bytes
 from distributed.utils import import_term
+from pydantic.dataclasses import dataclass
 
 from ..launchers import node_suffixes, worker_python
+from ..profile_schema import _SECTION, Size
 from .base import BlockContext, Pool, Provider
 
 
@@ -19,11 +21,18 @@ class BatchProvider(Provider):
     """The family's shared logic: the job's options from the pool."""
 
     job_class: ClassVar[str]  #: the dask-jobqueue job class, dotted
+    account_keyword: ClassVar[str | None] = "account"  #: the job class's name for it
     batch = watched = file_tls = True
 
     @classmethod
     def prepare(cls) -> None:
         import_term(cls.job_class)  # dask_jobqueue sets a signal handler on import
+
+    @classmethod
+    def check(cls, pool: Pool, where: str) -> None:
+        if pool.block.account and cls.account_keyword is None:
+            raise ValueError(f"{where}: provider {cls.name!r} has no accounts; "
+                             "remove block.account")
 
     @classmethod
     def multi_node_options(cls, pool: Pool) -> dict:
@@ -57,7 +66,7 @@ class BatchProvider(Provider):
         if pool.block.queue:
             options["queue"] = pool.block.queue
         if pool.block.account:
-            options["account"] = pool.block.account
+            options[cls.account_keyword] = pool.block.account
         return options
 
     @classmethod
@@ -104,20 +113,59 @@ class LSFProvider(BatchProvider):
     name = "lsf"
     parsl = ("LSFProvider",)
     job_class = "dask_jobqueue.lsf.LSFJob"
+    account_keyword = "project"
 
 
 class SGEProvider(BatchProvider):
     name = "sge"
     parsl = ("GridEngineProvider",)
     job_class = "dask_jobqueue.sge.SGEJob"
+    account_keyword = "project"
+
+
+@dataclass(frozen=True, config=_SECTION, kw_only=True)
+class HTCondorPool(Pool):
+    """Provider ``htcondor``: a job also asks for ``disk`` (bytes)."""
+
+    disk: Size = 2**30
 
 
 class HTCondorProvider(BatchProvider):
+    """HTCondor: no queues or accounts; ``block.job_extra`` lines are submit
+    commands ``key = value``; the walltime is a ``periodic_remove``."""
+
     name = "htcondor"
     parsl = ("CondorProvider",)
     job_class = "dask_jobqueue.htcondor.HTCondorJob"
+    options = HTCondorPool
+    account_keyword = None
+
+    @classmethod
+    def check(cls, pool: Pool, where: str) -> None:
+        super().check(pool, where)
+        if pool.block.queue:
+            raise ValueError(f"{where}: provider 'htcondor' has no queues; remove "
+                             "block.queue (job_extra: ['requirements = ...'] picks machines)")
+        for line in pool.block.job_extra:
+            if "=" not in line:
+                raise ValueError(f"{where}: block.job_extra {line!r} is not an HTCondor "
+                                 "submit command 'key = value'")
+
+    @classmethod
+    def job_options(cls, pool: Pool, resources: dict, context: BlockContext) -> dict:
+        options = super().job_options(pool, resources, context)
+        extra = dict((k.strip(), v.strip()) for k, _, v in (
+            line.partition("=") for line in options.pop("job_extra_directives")))
+        seconds = pool.block.walltime_seconds
+        options.pop("walltime")
+        options["job_extra_directives"] = {
+            "periodic_remove": f"(JobStatus == 2) && (time() - EnteredCurrentStatus > {seconds})",
+            **extra}
+        options["disk"] = pool.options["disk"]  # bytes
+        return options
 
 
 class OARProvider(BatchProvider):
     name = "oar"  # Parsl has no OAR provider
     job_class = "dask_jobqueue.oar.OARJob"
+    account_keyword = "project"
