@@ -4,7 +4,9 @@ block, as Parsl's launcher classes do.
 Each row gives two command prefixes: ``block``, which runs one copy of the
 worker command on each of a block's ``{nodes}`` nodes (the pool's
 ``launcher``), and ``mpi``, which runs ``{ranks}`` ranks on ``{nodes}``
-nodes, ``{ranks_per_node}`` per node (the pool's ``mpi.launcher``). Both
+nodes, ``{ranks_per_node}`` per node (the pool's ``mpi.launcher``), and
+the environment variables in which it gives each copy its rank (read by
+``sites.onnode`` to name each node's worker). Both
 the driver (job scripts, MPI plans) and the workers may import this module:
 it imports nothing of daskflow. Adding a launcher is one row here.
 """
@@ -17,12 +19,14 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Launcher:
     """One row: ``block``/``mpi`` are templates (None: cannot do that),
-    ``parsl`` the Parsl launcher classes it stands for."""
+    ``parsl`` the Parsl launcher classes it stands for, ``ranks`` the
+    variables holding a copy's rank."""
 
     name: str
     block: str | None
     mpi: str | None
     parsl: tuple[str, ...]
+    ranks: tuple[str, ...] = ()
 
     def block_prefix(self, nodes: int) -> str:
         """The words before a worker command that start one copy per node ('' for none)."""
@@ -39,13 +43,15 @@ LAUNCHERS: dict[str, Launcher] = {row.name: row for row in (
     Launcher("single", None, None, ("SingleNodeLauncher", "SimpleLauncher")),
     Launcher("srun", "srun --nodes={nodes} --ntasks={nodes} --ntasks-per-node=1",
              "srun --nodes={nodes} --ntasks={ranks} --ntasks-per-node={ranks_per_node}",
-             ("SrunLauncher", "SrunMPILauncher")),
-    Launcher("mpiexec", "mpiexec -n {nodes} -ppn 1",
-             "mpiexec -n {ranks} -ppn {ranks_per_node}", ("MpiExecLauncher",)),
+             ("SrunLauncher", "SrunMPILauncher"), ("SLURM_PROCID", "PMIX_RANK")),
+    Launcher("mpiexec", "mpiexec -n {nodes} -ppn 1",  # MPICH's Hydra, Intel MPI
+             "mpiexec -n {ranks} -ppn {ranks_per_node}", ("MpiExecLauncher",),
+             ("PMI_RANK", "PMIX_RANK")),
     Launcher("aprun", "aprun -n {nodes} -N 1", "aprun -n {ranks} -N {ranks_per_node}",
-             ("AprunLauncher",)),
-    Launcher("mpirun", "mpirun -np {nodes} --map-by ppr:1:node",  # Open MPI's mpirun
-             "mpirun -np {ranks} --map-by ppr:{ranks_per_node}:node", ("MpiRunLauncher",)),
+             ("AprunLauncher",), ("ALPS_APP_PE",)),
+    Launcher("mpirun", "mpirun -np {nodes} --map-by ppr:1:node",  # Open MPI's
+             "mpirun -np {ranks} --map-by ppr:{ranks_per_node}:node", ("MpiRunLauncher",),
+             ("OMPI_COMM_WORLD_RANK", "PMIX_RANK")),
 )}
 
 #: the launchers that can run MPI ranks (a pool's ``mpi.launcher`` names one)

@@ -19,6 +19,7 @@ import daskflow
 from daskflow import python_app
 from daskflow.launchers import LAUNCHERS, launcher_for_parsl, mpi_template
 from daskflow.pool_resources import labels_of, pool_of, resource_name
+from daskflow.sites import onnode
 from daskflow.sites.nanny_process import NannyProcess
 from daskflow.sites.profile import ProfileError, parse_profile
 from daskflow.sites.providers import (PROVIDERS, BlockContext, LocalProvider, Pool,
@@ -197,10 +198,12 @@ def test_a_launcher_row_builds_its_commands(name):
         return
     assert row.mpi_prefix(ranks=8, nodes=2, ranks_per_node=4) == mpi
     assert mpi_template(name) == row.mpi
-    # the row is a profile's choice: a two-node Slurm block starts a worker per node with it
+    # the row is a profile's choice: a two-node Slurm block starts a worker per node with it,
+    # and each copy names its worker from the rank the launcher gives it
     pool = _profile(provider="slurm", launcher=name, block={"nodes": 2}).pools[0]
     script = _job_script(pool)
     assert f"{row.block_prefix(2)} {sys.executable} -m daskflow.sites.onnode" in script
+    assert row.ranks and all(onnode.node_rank({v: "1"}) == 1 for v in row.ranks)
 
 
 def test_parsl_launchers_map_to_rows_or_are_refused_saying_why():
