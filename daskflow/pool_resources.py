@@ -15,10 +15,25 @@ from typing import Iterable
 
 CAPACITY = 2**31  # never the limit: pool resources only restrict where tasks go
 MAX_POOLS = 8
+PREFIX = "pool:"
 
 
 def resource_name(labels: Iterable[str]) -> str:
-    return "pool:" + "+".join(sorted(set(labels)))
+    return PREFIX + "+".join(sorted(set(labels)))
+
+
+def labels_of(name) -> tuple[str, ...] | None:
+    """The labels a pool resource ``name`` stands for (None: not a pool resource)."""
+    if not (isinstance(name, str) and name.startswith(PREFIX)):
+        return None
+    return tuple(name[len(PREFIX):].split("+"))
+
+
+def pool_of(name) -> str | None:
+    """The pool of a worker carrying resource ``name``, if it is the
+    worker's own pool resource (one label); None for any other resource."""
+    labels = labels_of(name)
+    return labels[0] if labels is not None and len(labels) == 1 else None
 
 
 def worker_resources(label: str, all_labels: Iterable[str]) -> dict[str, int]:

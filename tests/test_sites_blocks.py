@@ -12,14 +12,16 @@ import subprocess
 import sys
 
 import pytest
-from dask_jobqueue.pbs import PBSJob
-from dask_jobqueue.slurm import SLURMJob
 
 from daskflow.sites import onnode
 from daskflow.sites.kubernetes import PodBlock, pod_name
 from daskflow.sites.launchers import node_suffixes
 from daskflow.sites.profile import parse_profile
-from daskflow.sites.start import _job_block, check_pool, start_cluster
+from daskflow.sites.providers import BlockContext
+from daskflow.sites.start import check_pool, start_cluster
+
+CONTEXT = BlockContext(host="127.0.0.1", tls={}, file_tls={}, security=None, token="t",
+                       log_directory=None, death_timeout=30, worker_spec=dict)
 
 
 def _profile(*pools: dict, **top):
@@ -30,16 +32,17 @@ def _pool(**fields):
     return _profile({"label": "big", **fields}).pools[0]
 
 
-def _job_script(pool, job_class) -> str:
-    spec = _job_block(pool, job_class, {"pool:big": 1}, None, {})
-    job = spec["cls"](scheduler="tcp://127.0.0.1:8786", name="big-0", **spec["options"])
+def _job_script(pool) -> str:
+    """The script of block 0 of batch pool ``pool``, as its provider makes it."""
+    ((name, spec),) = pool.provider_class.block(pool, 0, {"pool:big": 1}, {}, CONTEXT).items()
+    job = spec["cls"](scheduler="tcp://127.0.0.1:8786", name=name, **spec["options"])
     return job.job_script()
 
 
 def test_a_two_node_slurm_block_runs_one_worker_per_node_under_srun():
     pool = _pool(provider="slurm", launcher="srun", workers_per_node=2,
                  block={"nodes": 2, "cores": 4, "memory": "8GB"})
-    script = _job_script(pool, SLURMJob)
+    script = _job_script(pool)
     assert "#SBATCH --nodes=2" in script and "#SBATCH --ntasks-per-node=1" in script
     assert "#SBATCH -n 1\n" not in script  # the one-task default would cap the job
     assert "srun --nodes=2 --ntasks=2 --ntasks-per-node=1 " in script
@@ -51,14 +54,14 @@ def test_a_two_node_slurm_block_runs_one_worker_per_node_under_srun():
 def test_a_two_node_pbs_block_selects_two_chunks_and_uses_mpiexec():
     pool = _pool(provider="pbs", launcher="mpiexec",
                  block={"nodes": 2, "cores": 32, "memory": "64GB"})
-    script = _job_script(pool, PBSJob)
+    script = _job_script(pool)
     assert "#PBS -l select=2:ncpus=32:mem=61035MB" in script
     assert "mpiexec -n 2 -ppn 1 " in script
     assert node_suffixes(pool) == ["-n0", "-n1"]
 
 
 def test_single_node_blocks_keep_the_plain_worker_command():
-    script = _job_script(_pool(provider="slurm"), SLURMJob)
+    script = _job_script(_pool(provider="slurm"))
     assert "onnode" not in script and "srun" not in script and "#SBATCH -n 1" in script
 
 

@@ -1,7 +1,7 @@
 """Pools and blocks as the scheduler sees them, for the Workflow page.
 
 Live workers say which pool they belong to through their pool resources
-(``pool:LABEL``, see ``sites.pools``) and which block through their names
+(``pool:LABEL``, see ``pool_resources``) and which block through their names
 (``LABEL-INDEX`` or ``LABEL-INDEX-I``, see ``sites.start``). Blocks that were
 asked for but whose workers have not joined yet (a batch job waiting in its
 queue) are known only to the ``PoolScaler``; it is read, defensively, when
@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..dask_internals import processing_tasks
+from ..pool_resources import pool_of as resource_pool
 
 SCALER = "daskflow-pools"  # where the sites room may register its PoolScaler
 DEFAULT_POOL = "(no pool)"  # workers without pool resources (a plain LocalCluster)
@@ -20,10 +21,8 @@ DEFAULT_POOL = "(no pool)"  # workers without pool resources (a plain LocalClust
 
 def pool_of(ws) -> str:
     """The pool label of a worker: its single-label pool resource."""
-    for name in getattr(ws, "resources", None) or {}:
-        if isinstance(name, str) and name.startswith("pool:") and "+" not in name:
-            return name[5:]
-    return DEFAULT_POOL
+    own = map(resource_pool, getattr(ws, "resources", None) or {})
+    return next(filter(None, own), DEFAULT_POOL)
 
 
 def block_of(name: str, pool: str) -> str:

@@ -15,7 +15,7 @@ import re
 from distributed.deploy.spec import ProcessInterface
 from distributed.security import Security
 
-from .profile import Pool
+from .profile_schema import Pool
 
 LABEL = "daskflow.pool"
 

@@ -1,5 +1,6 @@
-"""Run by a launcher (srun, mpiexec, aprun) on every node of a multi-node
-block: ``python -m daskflow.sites.onnode -m distributed.cli.dask_worker ARGS``.
+"""Run by a launcher (a row of ``daskflow.launchers``: srun, mpiexec, ...)
+on every node of a multi-node block:
+``python -m daskflow.sites.onnode -m distributed.cli.dask_worker ARGS``.
 
 Gives this node's worker a name of its own (``--name NAME`` becomes
 ``NAME-nRANK``, the rank read from the launcher's environment), then becomes
@@ -11,8 +12,10 @@ from __future__ import annotations
 import os
 import sys
 
-#: variables holding a task's rank, by launcher (Slurm, PMI/Hydra, PMIx, Open MPI, ALPS)
-RANK_VARIABLES = ("SLURM_PROCID", "PMI_RANK", "PMIX_RANK", "OMPI_COMM_WORLD_RANK", "ALPS_APP_PE")
+from ..launchers import LAUNCHERS
+
+#: variables holding a task's rank: every launcher's, first wins
+RANK_VARIABLES = tuple(dict.fromkeys(v for row in LAUNCHERS.values() for v in row.ranks))
 
 
 def node_rank(environ=os.environ) -> int:
@@ -20,7 +23,8 @@ def node_rank(environ=os.environ) -> int:
         if environ.get(name, "").isdigit():
             return int(environ[name])
     raise SystemExit("daskflow.sites.onnode: no rank in the environment (looked for "
-                     f"{', '.join(RANK_VARIABLES)}); start it with srun, mpiexec or aprun")
+                     f"{', '.join(RANK_VARIABLES)}); start it with a launcher: "
+                     f"{', '.join(n for n, row in LAUNCHERS.items() if row.block)}")
 
 
 def worker_argv(argv: list[str], rank: int) -> list[str]:

@@ -20,8 +20,9 @@ import yaml
 from pydantic import ValidationError
 
 from .profile_schema import (  # noqa: F401  (the profile types are imported from here)
-    CONTAINER_RUNTIMES, LAUNCHERS, MPI_LAUNCHERS, POOL_TYPES, PROFILE, PROVIDERS, STRATEGIES,
-    Block, Container, Mpi, Pool, Profile, Scaling, Scheduler, provider_keys, show)
+    CONTAINER_RUNTIMES, LAUNCHERS, MPI_LAUNCHERS, PROFILE, STRATEGIES, Block, Container, Mpi,
+    Pool, Profile, Scaling, Scheduler, provider_keys, show)
+from .providers import POOL_TYPES, PROVIDERS  # noqa: F401
 
 SHIPPED_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "site_profiles")
 _STAGING_SETTINGS = ("dir", "transfers", "secede", "cache")

@@ -8,9 +8,11 @@ rather than pydantic's own wording (:mod:`daskflow.sites.profile` turns
 pydantic's errors into a :class:`~daskflow.sites.profile.ProfileError`).
 Checks are strict: YAML's ``1.5`` is not an integer and ``true`` is not 1.
 
-A pool's type follows its ``provider``: :data:`POOL_TYPES` maps each
-provider to :class:`Pool` or to a subclass that declares the provider's own
-keys (written directly in the pool, next to ``label``).
+A pool's type follows its ``provider``: each provider of
+:mod:`daskflow.sites.providers` declares :class:`Pool` or a subclass with
+the provider's own keys (written directly in the pool, next to ``label``).
+The providers are looked up when a profile is validated, not when this
+module is imported, so that a provider defined later counts too.
 """
 
 from __future__ import annotations
@@ -27,11 +29,9 @@ from pydantic.dataclasses import dataclass
 from pydantic_core import PydanticCustomError, core_schema
 
 from .. import shipped
+from ..launchers import LAUNCHERS, MPI_LAUNCHERS
 from ..shipped import CONTAINER_RUNTIMES
 
-PROVIDERS = ("local", "slurm", "pbs", "lsf", "sge", "htcondor", "oar", "kubernetes", "ssh")
-LAUNCHERS = ("single", "srun", "mpiexec", "aprun")
-MPI_LAUNCHERS = ("mpiexec", "srun", "aprun")
 STRATEGIES = ("simple", "none")
 _WALLTIME = re.compile(r"^(\d+):([0-5]\d):([0-5]\d)$")
 _SECTION = ConfigDict(extra="forbid")
@@ -56,8 +56,13 @@ class Check:
     stored; ``expected`` describes valid values; ``empty``, if given, is stored
     for ``null``."""
 
-    def __init__(self, expected: str, test, convert=None, empty: Any = _NO):
-        self.expected, self.test, self.convert, self.empty = expected, test, convert, empty
+    def __init__(self, expected, test, convert=None, empty: Any = _NO):
+        self._expected, self.test, self.convert, self.empty = expected, test, convert, empty
+
+    @property
+    def expected(self) -> str:
+        """The valid values in words (``expected`` may be a function giving them)."""
+        return self._expected() if callable(self._expected) else self._expected
 
     def __get_pydantic_core_schema__(self, source, handler):
         return core_schema.no_info_plain_validator_function(self)
@@ -87,14 +92,25 @@ def _strings(v) -> bool:
     return isinstance(v, (list, tuple)) and all(isinstance(s, str) for s in v)
 
 
-def _choice(what: str, choices: tuple[str, ...]) -> Check:
+def _choice(what: str, choices) -> Check:
+    """A check for one of ``choices`` (a tuple, or a function giving the current ones)."""
+    def names() -> tuple[str, ...]:
+        return tuple(choices() if callable(choices) else choices)
+
     def test(v):
-        if v not in choices:
-            close = difflib.get_close_matches(str(v), choices, n=1)
-            raise problem(f"unknown {what} {v!r}; expected one of: {', '.join(choices)}"
+        if v not in names():
+            close = difflib.get_close_matches(str(v), names(), n=1)
+            raise problem(f"unknown {what} {v!r}; expected one of: {', '.join(names())}"
                           + (f"; did you mean {close[0]!r}?" if close else ""))
         return True
-    return Check(f"one of: {', '.join(choices)}", test)
+    return Check(lambda: f"one of: {', '.join(names())}", test)
+
+
+def _providers() -> dict:
+    """The providers by name (read at validation time: see the module's docstring)."""
+    from .providers import PROVIDERS
+
+    return PROVIDERS
 
 
 Text = Annotated[str, Check("a string", lambda v: isinstance(v, str))]
@@ -205,12 +221,12 @@ class Container:
 
 @dataclass(frozen=True, config=_SECTION)
 class Pool:
-    """A pool of workers (a Parsl executor); a subclass in :data:`POOL_TYPES`
-    adds the keys of its provider, which ``options`` returns."""
+    """A pool of workers (a Parsl executor); the subclass its provider
+    declares adds the provider's keys, which ``options`` returns."""
 
     label: Label
-    provider: Annotated[str, _choice("provider", PROVIDERS)]
-    launcher: Annotated[str, _choice("launcher", LAUNCHERS)] = "single"
+    provider: Annotated[str, _choice("provider", _providers)]
+    launcher: Annotated[str, _choice("launcher", tuple(LAUNCHERS))] = "single"
     block: Section[Block] = field(default_factory=Block)
     workers_per_node: Optional[Positive] = 1
     threads_per_worker: Positive = 1
@@ -225,33 +241,12 @@ class Pool:
         """The provider-specific keys and their values."""
         return {k: getattr(self, k) for k in provider_keys(type(self))}
 
-
-@dataclass(frozen=True, config=_SECTION, kw_only=True)
-class SshPool(Pool):
-    """Provider ``ssh``: workers started over SSH on a fixed list of hosts."""
-
-    hosts: Annotated[tuple[str, ...], Check(
-        "a non-empty list of host names (provider ssh)",
-        lambda v: _strings(v) and len(v) > 0, tuple)]
-    port: Positive = 22
-    username: Optional[Text] = None
-    connect_options: Annotated[dict, Check("a mapping of asyncssh connect options",
-                                           lambda v: isinstance(v, dict), dict, {})] = field(
-        default_factory=dict)
-    remote_python: Optional[Text] = None
+    @property
+    def provider_class(self):
+        """The provider (a class of :mod:`daskflow.sites.providers`) that starts this pool."""
+        return _providers()[self.provider]
 
 
-@dataclass(frozen=True, config=_SECTION, kw_only=True)
-class KubernetesPool(Pool):
-    """Provider ``kubernetes``: one pod per block."""
-
-    image: Optional[Text] = "ghcr.io/dask/dask:latest"
-    namespace: Optional[Text] = "default"
-
-
-#: each provider's pool type: :class:`Pool`, or a subclass declaring its keys
-POOL_TYPES: dict[str, type[Pool]] = {
-    **{p: Pool for p in PROVIDERS}, "ssh": SshPool, "kubernetes": KubernetesPool}
 _POOL_KEYS = tuple(f.name for f in dataclasses.fields(Pool))
 
 
@@ -263,12 +258,12 @@ def provider_keys(pool_type: type[Pool]) -> tuple[str, ...]:
 def _provider(pool) -> str:
     """The tag choosing a pool's type: its provider, or ``?`` if that is unknown."""
     p = pool.get("provider") if isinstance(pool, dict) else getattr(pool, "provider", None)
-    return p if isinstance(p, str) and p in POOL_TYPES else "?"
+    return p if isinstance(p, str) and p in _providers() else "?"
 
 
 def _common_keys(pool):
     """A pool of unknown provider, checked as any pool: drop every provider's own keys."""
-    own = {k for t in POOL_TYPES.values() for k in provider_keys(t)}
+    own = {k for p in _providers().values() for k in provider_keys(p.options)}
     return {k: v for k, v in pool.items() if k not in own} if isinstance(pool, dict) else pool
 
 
@@ -278,9 +273,31 @@ def _pool_list(v):
     return v
 
 
-AnyPool = Annotated[Union[
-    tuple(Annotated[t, Tag(p)] for p, t in POOL_TYPES.items())
-    + (Annotated[Pool, BeforeValidator(_common_keys), Tag("?")],)], Discriminator(_provider)]
+_POOL_ADAPTERS: dict[tuple, TypeAdapter] = {}
+
+
+def _pool_adapter() -> TypeAdapter:
+    """Validates one pool as the type of its provider (tagged with the
+    provider's name, so errors read ``pools[0].slurm.block...``), for the
+    providers known now."""
+    types = tuple((name, p.options) for name, p in _providers().items())
+    if types not in _POOL_ADAPTERS:
+        _POOL_ADAPTERS[types] = TypeAdapter(Annotated[Union[
+            tuple(Annotated[t, Tag(name)] for name, t in types)
+            + (Annotated[Pool, BeforeValidator(_common_keys), Tag("?")],)],
+            Discriminator(_provider)])
+    return _POOL_ADAPTERS[types]
+
+
+class AnyPool:
+    """A pool of any provider (one known when the profile is validated)."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source, handler):
+        return core_schema.no_info_plain_validator_function(
+            lambda v: _pool_adapter().validate_python(v),
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                lambda v, info: _pool_adapter().dump_python(v, mode=info.mode), info_arg=True))
 
 
 @dataclass(frozen=True, config=_SECTION)

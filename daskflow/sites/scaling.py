@@ -28,7 +28,7 @@ from distributed.diagnostics.plugin import SchedulerPlugin
 
 from ..dask_internals import (correct_cluster_state, processing_tasks, queued_tasks,
                               unrunnable_tasks)
-from ..pool_resources import worker_resources
+from ..pool_resources import labels_of, worker_resources
 from .profile import Pool
 
 logger = logging.getLogger("daskflow.sites")
@@ -168,7 +168,7 @@ class PoolScaler:
         for state in UNFINISHED:
             for ts in _tasks_in(scheduler, state):
                 restrictions = ts.resource_restrictions or {}
-                pools = [r for r in restrictions if r.startswith("pool:")]
+                pools = [r for r in restrictions if labels_of(r) is not None]
                 if not pools or any(r in mine for r in pools):
                     count += 1
         return count

@@ -16,7 +16,7 @@ from collections import Counter
 from distributed.deploy import ssh
 from distributed.security import Security
 
-from .profile import Pool
+from .profile_schema import Pool
 
 SSH_WORKER = "daskflow.sites.ssh.SSHWorker"
 

@@ -42,7 +42,7 @@ from distributed.diagnostics.plugin import SchedulerPlugin
 from tornado.ioloop import PeriodicCallback
 
 from ..errors import WorkersUnavailable
-from ..pool_resources import worker_resources
+from ..pool_resources import labels_of, worker_resources
 from .job_status import ENDED, PENDING, QUERIES, job_states, stderr_log
 from .nanny_process import NannyProcess, messages
 
@@ -358,7 +358,7 @@ class WorkerWatch(SchedulerPlugin):
         from ..dask_internals import err_waiting_tasks
 
         def stranded(ts) -> WorkersUnavailable | None:
-            pools = [r for r in (ts.resource_restrictions or {}) if r.startswith("pool:")]
+            pools = [r for r in (ts.resource_restrictions or {}) if labels_of(r) is not None]
             candidates = [label for label in self.labels
                           if not pools or any(r in self._pool_resources[label] for r in pools)]
             if candidates and all(label in failed for label in candidates):

@@ -22,15 +22,11 @@ import shutil
 import sys
 
 from ..errors import MpiUnavailable
-from ..pool_resources import task_resources
+from ..launchers import mpi_template
+from ..pool_resources import pool_of, task_resources
 
 RANKS, NODES = "mpi-ranks", "mpi-nodes"
 SPEC_KEYS = ("num_nodes", "num_ranks", "ranks_per_node")
-TEMPLATES = {
-    "mpiexec": "mpiexec -n {ranks} -ppn {ranks_per_node}",
-    "srun": "srun --nodes={nodes} --ntasks={ranks} --ntasks-per-node={ranks_per_node}",
-    "aprun": "aprun -n {ranks} -N {ranks_per_node}",
-}
 PREFIX_VARIABLES = ("DASKFLOW_MPI_PREFIX", "PARSL_MPI_PREFIX")
 
 
@@ -77,16 +73,15 @@ class PoolMpi:
 
     @classmethod
     def of(cls, pool) -> PoolMpi:
-        """From a profile pool: local and SSH pools count ranks (one per
-        core by default on local pools), batch pools count nodes (none by
-        default: declare ``mpi.slots``)."""
-        unit = RANKS if pool.provider in ("local", "ssh") else NODES
+        """From a profile pool, whose provider (``pool.provider_class``, see
+        ``sites.providers``) says what slots count, how many a block has
+        unless ``mpi.slots`` says, and the launcher unless ``mpi.launcher`` says."""
+        provider = pool.provider_class
         slots = pool.mpi.slots
         if slots is None:
-            slots = (os.cpu_count() or 1) if pool.provider == "local" else 0
-        launcher = pool.mpi.launcher or ("srun" if pool.provider == "slurm"
-                                         else "aprun" if pool.launcher == "aprun" else "mpiexec")
-        return cls(pool.label, unit, slots, TEMPLATES.get(launcher, launcher))
+            slots = provider.default_mpi_slots()
+        launcher = pool.mpi.launcher or provider.mpi_launcher(pool)
+        return cls(pool.label, provider.mpi_unit, slots, mpi_template(launcher))
 
     @property
     def worker_resources(self) -> dict:
@@ -100,7 +95,7 @@ def local_default() -> dict[str, PoolMpi]:
     import dask
 
     slots = dask.config.get("daskflow.local.mpi-slots") or os.cpu_count() or 1
-    return {"local": PoolMpi("local", RANKS, slots, TEMPLATES["mpiexec"])}
+    return {"local": PoolMpi("local", RANKS, slots, mpi_template("mpiexec"))}
 
 
 @dataclass(frozen=True)
@@ -157,10 +152,7 @@ def worker_pool_label() -> str:
     """The pool of the worker running this task (``local`` without pools)."""
     from distributed import get_worker
 
-    for name in get_worker().state.total_resources:
-        if name.startswith("pool:") and "+" not in name:
-            return name[5:]
-    return "local"
+    return next(filter(None, map(pool_of, get_worker().state.total_resources)), "local")
 
 
 @contextmanager
