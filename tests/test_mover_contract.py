@@ -131,8 +131,8 @@ def _down_fails_after_the_retries(mover, worker_logs):
 def test_credentials_in_the_url_are_never_shown(mover, staging_config, worker_logs, logs):
     """Not in the error, the workers' retry messages, the driver's log, nor
     the run's provenance (a fetched, a missing and an unreachable File)."""
-    from daskflow.client import session_of
-    from daskflow.provenance import ProvenanceStore
+    from daskflow.client.session import session_of
+    from daskflow.provenance.store import ProvenanceStore
 
     mover.skip_unless("credentials")
     mover.put("in/ok.bin", b"fine")

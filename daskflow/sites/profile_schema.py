@@ -18,9 +18,9 @@ module is imported, so that a provider defined later counts too.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import field
 import difflib
 import re
+from dataclasses import field
 from typing import Annotated, Any, Optional, TypeVar, Union
 
 from dask.utils import parse_bytes, parse_timedelta
@@ -31,6 +31,7 @@ from pydantic_core import PydanticCustomError, core_schema
 from .. import shipped
 from ..launchers import LAUNCHERS, MPI_LAUNCHERS
 from ..shipped import CONTAINER_RUNTIMES
+from .provider_registry import PROVIDERS
 
 STRATEGIES = ("simple", "none")
 _WALLTIME = re.compile(r"^(\d+):([0-5]\d):([0-5]\d)$")
@@ -108,8 +109,6 @@ def _choice(what: str, choices) -> Check:
 
 def _providers() -> dict:
     """The providers by name (read at validation time: see the module's docstring)."""
-    from .providers import PROVIDERS
-
     return PROVIDERS
 
 

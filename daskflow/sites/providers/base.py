@@ -16,12 +16,10 @@ from typing import Callable, ClassVar
 
 from distributed.security import Security
 
-from ...worker.mpi import NODES, RANKS
 from ...launchers import LAUNCHERS
+from ...worker.mpi import NODES, RANKS
 from ..profile_schema import Pool
-
-#: provider name -> provider class, in the order they were defined
-PROVIDERS: dict[str, type[Provider]] = {}
+from ..provider_registry import PROVIDERS
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import ClassVar
 
 from dask.utils import format_bytes
-from distributed.utils import import_term
 from pydantic.dataclasses import dataclass
 
+from ...dask_internals import import_dotted
 from ..launchers import node_suffixes, worker_python
 from ..profile_schema import _SECTION, Size
 from .base import BlockContext, Pool, Provider
@@ -26,7 +26,7 @@ class BatchProvider(Provider):
 
     @classmethod
     def prepare(cls) -> None:
-        import_term(cls.job_class)  # dask_jobqueue sets a signal handler on import
+        import_dotted(cls.job_class)  # dask_jobqueue sets a signal handler on import
 
     @classmethod
     def check(cls, pool: Pool, where: str) -> None:
@@ -74,7 +74,7 @@ class BatchProvider(Provider):
               context: BlockContext) -> dict:
         # one worker command per node: onnode keeps the slots on node 0
         options = cls.job_options(pool, {**resources, **slots}, context)
-        block = {"cls": import_term(cls.job_class), "options": options}
+        block = {"cls": import_dotted(cls.job_class), "options": options}
         suffixes = node_suffixes(pool)
         if suffixes != [""]:  # the block's workers are named NAME-n0, NAME-0, ...
             block["group"] = suffixes
