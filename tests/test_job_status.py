@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from daskflow.sites.job_status import ENDED, PENDING, QUERIES, RUNNING
+from daskflow.sites.job_status import ENDED, PENDING, RUNNING
+from daskflow.sites.providers import PROVIDERS
+
+QUERIES = {name: p.status for name, p in PROVIDERS.items() if getattr(p, "status", None)}
 
 SAMPLES = {
     "slurm": ("101 RUNNING\n102 PENDING\n103 FAILED\n104 COMPLETING\n",
@@ -43,3 +46,9 @@ def test_each_state_word_has_its_phase(provider):
 
 def test_a_state_word_not_understood_never_counts_as_ended():
     assert {QUERIES[p].phase("UNKNOWN") for p in QUERIES} == {PENDING}
+
+
+def test_every_batch_provider_has_a_sample_here():
+    """A new batch provider brings its status query, and a sample of its
+    command's output belongs in SAMPLES."""
+    assert set(SAMPLES) == set(QUERIES)

@@ -338,6 +338,9 @@ def test_a_healthy_slurm_pool_is_watched_and_not_failed(tmp_path):
 
 def test_job_states_asks_squeue_about_queued_running_ended_and_forgotten_jobs():
     from daskflow.sites.job_status import ENDED, PENDING, RUNNING, job_states
+    from daskflow.sites.providers import SlurmProvider
+
+    slurm = SlurmProvider.status
 
     def submit(*args):
         out = subprocess.run(["sbatch", "-p", "debug", "-J", "jobstatus-probe", "--mem=100M",
@@ -348,13 +351,13 @@ def test_job_states_asks_squeue_about_queued_running_ended_and_forgotten_jobs():
     held, running, failed = (submit("--hold", "--wrap", "sleep 60"),
                              submit("--wrap", "sleep 60"), submit("--wrap", "exit 3"))
     try:
-        until(lambda: job_states("slurm", [running, failed]) ==
+        until(lambda: job_states(slurm, [running, failed]) ==
               {running: (RUNNING, "RUNNING"), failed: (ENDED, "FAILED")},
               "squeue did not list one job RUNNING and one FAILED", timeout=30)
-        assert job_states("slurm", [held, "999999"]) == \
+        assert job_states(slurm, [held, "999999"]) == \
             {held: (PENDING, "PENDING"), "999999": (ENDED, "")}
         # every id unknown: squeue exits 1 ("Invalid job id specified"), an answer
-        assert job_states("slurm", ["999999"]) == {"999999": (ENDED, "")}
+        assert job_states(slurm, ["999999"]) == {"999999": (ENDED, "")}
     finally:
         subprocess.run(["scancel", held, running], check=True)
 

@@ -43,7 +43,8 @@ from tornado.ioloop import PeriodicCallback
 
 from ..errors import WorkersUnavailable
 from ..pool_resources import labels_of, worker_resources
-from .job_status import ENDED, PENDING, QUERIES, job_states, stderr_log
+from .job_status import ENDED, PENDING, job_states
+from .provider_registry import PROVIDERS
 from .nanny_process import NannyProcess, messages
 
 logger = logging.getLogger("daskflow")
@@ -93,14 +94,14 @@ class _Job:
     the jobs of pools without workers are asked about, so a pool that loses
     its workers waits one poll more before its lost-timeout starts."""
 
-    def __init__(self, job, provider: str):
+    def __init__(self, job, provider):
         # only a weak reference: SpecCluster's close asserts that every job
         # object still alive is closed, which dask-jobqueue's Job.close never
         # marks; what the watch needs of the job is copied
         self._job = weakref.ref(job)
-        self.provider = provider
+        self.provider = provider.name
         self.name, self.job_id = job.name, job.job_id  # None: its submission failed
-        self.log = stderr_log(provider, job)
+        self.log = provider.stderr_log(job)
         self.running_since: float | None = None
         self.ended = False
         self.state = ""  # the batch system's own word for it
@@ -140,7 +141,7 @@ def _observe(provider: str, jobs: list[_Job]) -> list[tuple[str, str, list[str] 
     """(phase, state, tail of the stderr log) of each job, asked in a thread:
     the batch system's command may take seconds, and the logs may sit on a
     slow shared file system. The log of a queued job is not read."""
-    states = job_states(provider, [job.job_id for job in jobs])
+    states = job_states(PROVIDERS[provider].status, [job.job_id for job in jobs])
     seen = []
     for job in jobs:
         phase, state = states[job.job_id]
@@ -242,8 +243,8 @@ class WorkerWatch(SchedulerPlugin):
                 continue
             if isinstance(handle, NannyProcess):
                 member: Member = _Process(handle, now)
-            elif self.providers.get(self.pool_of(name)) in QUERIES:
-                member = _Job(handle, self.providers[self.pool_of(name)])
+            elif getattr(PROVIDERS.get(self.providers.get(self.pool_of(name))), "status", None):
+                member = _Job(handle, PROVIDERS[self.providers[self.pool_of(name)]])
             else:
                 continue  # SSH and Kubernetes blocks are not watched
             self.members[name] = self._pool(name).members[name] = member
