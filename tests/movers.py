@@ -283,7 +283,7 @@ def in_process_client(run_records):
     """A cluster whose worker runs in this process (for the Globus stand-in)."""
     import daskflow
 
-    with daskflow.Client(processes=False, protocol="tcp://", n_workers=1, threads_per_worker=2,
+    with daskflow.Client(processes=False, n_workers=1, threads_per_worker=2,
                          dashboard_address=":0", set_as_default=False) as c:
         yield c
 

@@ -3,6 +3,8 @@ on loopback, one single-threaded worker process per core, closed at exit."""
 
 from __future__ import annotations
 
+import os
+
 import distributed
 
 import daskflow
@@ -65,6 +67,20 @@ def test_client_subclasses_distributed_client(client):
     assert isinstance(client, distributed.Client)
     assert isinstance(client, daskflow.Client)
     assert client.pools == ["local"]
+
+
+def test_threads_in_this_process_on_loopback():
+    """``processes=False`` (one worker in the driver's own process, as
+    LocalCluster offers) keeps the default's loopback host."""
+    @python_app
+    def pid():
+        import os
+        return os.getpid()
+
+    with daskflow.Client(processes=False, n_workers=1, dashboard_address=None,
+                         set_as_default=False) as client, client.as_current():
+        assert client.scheduler.address.startswith("tcp://127.0.0.1:")
+        assert pid().result(timeout=60) == os.getpid()
 
 
 def test_a_users_distributed_client_is_used_as_is():

@@ -124,7 +124,10 @@ class Client(distributed.Client):
             # key (a DASK_DASKFLOW__LOCAL__N_WORKERS variable sets n_workers).
             for arg, key in LOCAL_SETTINGS.items():
                 kwargs.setdefault(arg, dask.config.get(f"daskflow.local.{key}"))
-            kwargs.setdefault("processes", True)
+            if not kwargs.setdefault("processes", True) and kwargs.get("host"):
+                # threads in this process: distributed would pick its in-process
+                # transport, whose addresses are not hosts
+                kwargs.setdefault("protocol", "tcp://")
             self.pools = ["local"]
             kwargs, cluster_kwargs = split_client_kwargs(kwargs)
             self.mpi_pools = local_mpi()
