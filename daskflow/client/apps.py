@@ -13,13 +13,11 @@ import hashlib
 import inspect
 import math
 import os
-import types
 from typing import Callable, Iterable
 
 import cloudpickle
 import dask
 from dask.base import tokenize
-from distributed import Future
 
 from . import app_docs
 from . import session as _client
@@ -29,7 +27,7 @@ from ..errors import UnknownExecutor, UnpicklableArgument
 from ..files import File
 from ..pool_resources import task_resources
 from ..provenance import report
-from ..shipped import AppDef, MemberRef, Options, Packed, RunSettings
+from ..shipped import AppDef, Options, RunSettings
 from ..sites.routing import route
 from ..worker.bash import std_target
 from ..worker.containers import as_container
@@ -38,6 +36,7 @@ from ..worker.limits import resolve as resolve_limits
 from ..worker.mpi import MpiSpec
 from ..worker.mpi import plan as plan_mpi
 from ..worker.task import execute, execute_chunk, file_ready
+from .arguments import Unpicklable, by_key, plain, scan_call, substitute
 from .futures import AppFuture, ChunkFuture, DataFuture, as_app_future, enqueue
 
 SPECIAL = frozenset(
@@ -176,10 +175,10 @@ class App:
         settings = staging.check_call(self.name, args, kwargs, opts.outputs)
         if settings is not None:  # remote Files: the worker stages them (staging/)
             opts = opts.replace(staging=settings)
-        if session.has_chunks or not _plain(args, kwargs):
+        if session.has_chunks or not plain(args, kwargs):
             try:
-                args, kwargs, has_members = _substitute((args, kwargs))
-            except _Unpicklable as exc:
+                args, kwargs, has_members = substitute((args, kwargs))
+            except Unpicklable as exc:
                 raise self._explain_submit_error(exc, args, kwargs) from None
             if has_members:
                 opts = _with_members(opts)
@@ -260,8 +259,8 @@ class App:
         single, chunked, held = [], [], {}
         for tid, args in zip(tids, calls):
             try:
-                args, kw, has_members, has_futures = _scan_call(args, kwargs)
-            except _Unpicklable as exc:
+                args, kw, has_members, has_futures = scan_call(args, kwargs)
+            except Unpicklable as exc:
                 raise self._explain_submit_error(exc, args, kwargs) from None
             if has_futures and session.reach is not None:
                 args, kw, held[tid] = route(session, self.name, self.executors, args, kw)
@@ -430,7 +429,7 @@ class App:
         bound = self.signature.bind_partial(*args, **kwargs).arguments
         for name in self.ignore_for_cache:
             bound.pop(name, None)
-        return f"{self.name}-{tokenize(self.definition.identity, _by_key(bound))}-{token}"
+        return f"{self.name}-{tokenize(self.definition.identity, by_key(bound))}-{token}"
 
     def _resources(self, session) -> dict | None:
         if self.executors == "all":
@@ -554,113 +553,8 @@ def _as_file(app: str, what: str, value) -> File:
     raise TypeError(f"app '{app}': {what}= takes Files or paths, got {type(value).__name__}")
 
 
-_ATOMS = (str, bytes, int, float, bool, type(None), File)
-_PLAIN_TYPES = frozenset((str, bytes, int, float, bool, type(None), File, Future, AppFuture,
-                          DataFuture))
-
-
-def _substitute(obj):
-    """Mark what the worker must resolve (chunk members, packed values; see
-    ``_walk``); return (obj, found)."""
-    obj, members, _ = _walk(obj)
-    return (*obj, members)
-
-
-def _scan_call(args: tuple, kwargs: dict):
-    (args, kwargs), members, futures = _walk((args, kwargs))
-    return args, kwargs, members, futures
-
-
-def _walk(obj):
-    """(new obj, has markers to resolve on the worker, has other futures) for
-    nested containers: a chunk member becomes ``(MemberRef, chunk, index)``,
-    a value of the user's own types a ``Packed`` one (see ``task.Packed``)."""
-    if isinstance(obj, _ATOMS):
-        return obj, False, False
-    if isinstance(obj, Future):
-        if isinstance(obj, AppFuture) and obj.index is not None:
-            return (MemberRef, obj._chunk, obj.index), True, False
-        return obj, False, True
-    if isinstance(obj, (list, tuple)):
-        items = [_walk(o) for o in obj]
-        marked = any(i[1] for i in items)
-        new = obj
-        if marked:
-            values = [i[0] for i in items]
-            new = type(obj)(*values) if hasattr(type(obj), "_fields") else type(obj)(values)
-        return new, marked, any(i[2] for i in items)
-    if isinstance(obj, dict):
-        items = {k: _walk(v) for k, v in obj.items()}
-        marked = any(i[1] for i in items.values())
-        new = {k: i[0] for k, i in items.items()} if marked else obj
-        return new, marked, any(i[2] for i in items.values())
-    if _foreign(obj):
-        packed = _pack(obj)
-        return packed, packed is not obj, False
-    return obj, False, False
-
-
-# Top-level packages that workers have whenever the driver has them (daskflow
-# and its requirements, the standard library's common types): values of their
-# types travel as they are; others are packed (``task.Packed``).
-_SHARED = frozenset((
-    "builtins", "daskflow", "dask", "distributed", "cloudpickle", "numpy", "pandas", "scipy",
-    "xarray", "pyarrow", "datetime", "decimal", "fractions", "pathlib", "collections", "uuid",
-    "array", "re", "ipaddress", "zoneinfo", "functools", "operator", "types", "enum",
-    "typing", "posixpath", "_decimal", "_datetime",
-))  # not threading, _thread, io, socket...: their objects do not pickle; packing says so
-
-
-def _foreign(obj) -> bool:
-    """Whether ``obj`` (its class; a class or function: itself) comes from a
-    module outside ``_SHARED``: the user's own, which a worker may lack."""
-    if isinstance(obj, (type, types.FunctionType, types.BuiltinFunctionType)):
-        module = getattr(obj, "__module__", None) or ""
-    else:
-        module = type(obj).__module__ or ""
-    return module.partition(".")[0] not in _SHARED
-
-
-class _Unpicklable(Exception):
-    """A value of the arguments that does not pickle (the call then names
-    it: ``App._explain_submit_error``)."""
-
-
-def _pack(obj):
-    """``obj`` as a ``Packed`` argument."""
-    try:
-        blob = cloudpickle.dumps(obj)
-    except Exception as exc:
-        raise _Unpicklable(obj) from exc
-    cls = obj if isinstance(obj, type) else type(obj)
-    return Packed(blob, f"{cls.__module__}.{cls.__qualname__}")
-
-
-def _plain(args: tuple, kwargs: dict) -> bool:
-    """Whether a call's arguments need no walk: all of plain types (the
-    common case, checked without recursion)."""
-    for value in args:
-        if type(value) not in _PLAIN_TYPES:
-            return False
-    for value in kwargs.values():
-        if type(value) not in _PLAIN_TYPES:
-            return False
-    return True
-
-
 def _with_members(opts: Options) -> Options:
     return opts.replace(has_members=True)
-
-
-def _by_key(obj):
-    """Arguments for a cache token: futures by key (each Future object has its own id)."""
-    if isinstance(obj, Future):
-        return ("future", obj.key, getattr(obj, "index", None))
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_by_key(o) for o in obj)
-    if isinstance(obj, dict):
-        return {k: _by_key(v) for k, v in obj.items()}
-    return obj
 
 
 __all__ = ["App", "python_app", "bash_app", "join_app"]
