@@ -2,13 +2,12 @@
 
 It sees every task of its run (their keys end with the run's token), what
 the client says of each call (``calls``: an annotation on its task), the
-tasks' dependencies and transitions, and the reports the task body sends
-(failed tries, memo hits, files, chunked calls); never the task's function
-or its parameters, so the task body may change its signature freely. The
-hooks run in the scheduler's event loop, so
-they only append to a queue; a writer thread turns the queue into batches
-written to the run's SQLite store (``provenance.ProvenanceStore``) twice a
-second, off the loop. The thread also applies each batch to the run's
+tasks' dependency keys and transitions, and the reports the task body sends
+(failed tries, memo hits, files, chunked calls); never a task's function or
+arguments, so the task body may change its signature freely. The hooks run
+in the scheduler's event loop, so they only append to a queue; a writer
+thread turns the queue into batches written to the run's SQLite store
+(``provenance.ProvenanceStore``) twice a second, off the loop. The thread also applies each batch to the run's
 ``dashboard.state.WorkflowState``, the live aggregate that the dashboard's
 Workflow page and ``daskflow run`` read.
 """
