@@ -101,3 +101,40 @@ def test_rows_of_an_output_file():
     (row,) = calls.rows("w-output-3.0-tok", 2.0, desc, ["w-3-tok"])
     assert row["tid"] == "3.0" and row["app"] == "output" and row["deps"] == {"w-3-tok"}
     assert row["args"] == repr((File("/data/out.txt"),)) and "args_digest" not in row
+
+
+def test_the_annotation_hands_out_each_description_once():
+    """The scheduler calls the annotation with each new task's key and keeps
+    it afterwards (with its graph): emptied as it goes, it keeps nothing."""
+    import pickle
+
+    import dask
+
+    with calls.described({"a-1-tok": {"app": "a"}}):
+        annotation = pickle.loads(pickle.dumps(dask.get_annotations()[calls.ANNOTATION]))
+    assert annotation("other-key") is None
+    assert annotation("a-1-tok") == {"app": "a"}
+    assert annotation("a-1-tok") is None and not annotation
+
+
+class Strict(list):
+    """A list of the user's that cannot be rebuilt from its items."""
+
+    def __init__(self, first, *rest):
+        super().__init__((first, *rest))
+
+
+class Odd(namedtuple("Odd", "a b")):
+    """A namedtuple of the user's that cannot be rebuilt from its fields."""
+
+    def __new__(cls, both):
+        return super().__new__(cls, *both)
+
+
+def test_odd_containers_are_shown_as_they_travel():
+    """A list subclass holding futures reaches the task as a plain list;
+    a container that cannot be rebuilt is shown as it is."""
+    f = Future("add-0-tok")
+    assert calls.arguments((Strict(f, 1),), {})[0] == "(([<future add-0-tok>, 1],), {})"
+    text, _ = calls.arguments((Odd((f, 1)),), {})
+    assert text.startswith("((Odd(a=<Future") and "add-0-tok" in text

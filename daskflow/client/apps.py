@@ -131,7 +131,7 @@ class App:
         shared = self.cache and key in client.futures  # an identical call is in flight or held
         try:
             if run.report:  # the provenance plugin learns of the call from its annotation
-                with described(self._description(tid, opts, args, kwargs)):
+                with described({key: self._description(tid, opts, args, kwargs)}):
                     future = client.submit(execute, self.definition, tid, key, opts, args,
                                            kwargs, key=key, pure=False, resources=resources)
             else:
@@ -217,7 +217,7 @@ class App:
                         for key, (tid, a, kw, _), o in zip(keys, calls, options)} \
             if opts.run.report else None
         try:
-            with described(descriptions.get) if descriptions else nullcontext():
+            with described(descriptions) if descriptions else nullcontext():
                 futures = client.map(
                     execute, [self.definition] * len(calls), [c[0] for c in calls], keys,
                     options, [c[1] for c in calls], [c[2] for c in calls],
@@ -253,7 +253,7 @@ class App:
             for key, chunk in zip(keys, chunks)} if opts.run.report else None
         client = session.client
         try:
-            with described(descriptions.get) if descriptions else nullcontext():
+            with described(descriptions) if descriptions else nullcontext():
                 chunk_futures = client.map(
                     execute_chunk, [self.definition] * len(chunks), [opts] * len(chunks),
                     chunks, key=keys, pure=False, resources=resources,
@@ -386,7 +386,7 @@ class App:
         keys = [f"{self.name}-output-{parent.tid}.{i}-{run.token}" for i in range(len(files))]
         descriptions = {key: of_output(file) for key, file in zip(keys, files)} \
             if run.report else None
-        with described(descriptions.get) if descriptions else nullcontext():
+        with described(descriptions) if descriptions else nullcontext():
             futures = session.client.map(file_ready, [parent] * len(files), files, key=keys,
                                          pure=False)
         for f, file in zip(futures, files):

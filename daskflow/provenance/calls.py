@@ -38,10 +38,22 @@ ANNOTATION = "daskflow"
 TEXT_LIMIT = 300  # characters of arguments kept as text
 
 
-def described(description):
-    """A context in which the tasks submitted carry ``description`` (a
-    description, or a callable giving each key's: ``dict.get`` of a map's)."""
-    return dask.annotate(**{ANNOTATION: description})
+def described(by_key: dict):
+    """A context in which each task submitted carries its description
+    (``by_key[task key]``)."""
+    return dask.annotate(**{ANNOTATION: _Each(by_key)})
+
+
+class _Each(dict):
+    """Descriptions by key, each handed out once: the scheduler calls the
+    annotation with each new task's key. It also keeps a graph's
+    annotations (``Computation.annotations``, the last 100 graphs); emptied,
+    these hold no description."""
+
+    __slots__ = ()
+
+    def __call__(self, key):
+        return self.pop(key, None)
 
 
 # ------------------------------------------------------------ client side
@@ -85,7 +97,10 @@ def arguments(args: tuple, kwargs: dict) -> tuple[str, tuple]:
     if _plain(args) and _plain(kwargs.values()):  # the common case: no walk
         return _repr((args, kwargs)), ()
     members: list[tuple] = []
-    shown = _shown((args, kwargs), members)
+    try:
+        shown = _shown((args, kwargs), members)
+    except Exception:  # a namedtuple of the user's that cannot be rebuilt: shown as it is
+        return _repr((args, kwargs)), tuple(members)
     return _repr(shown), tuple(members)
 
 
@@ -127,13 +142,24 @@ def _shown(obj, members: list):
         items = [_shown(o, members) for o in obj]
         if not any(map(is_not, items, obj)):
             return obj
-        return cls(*items) if hasattr(cls, "_fields") else cls(items)
+        if hasattr(cls, "_fields"):
+            return cls(*items)
+        return (cls if cls in _COLLECTIONS else _builtin(obj))(items)
     if isinstance(obj, dict):
         values = [_shown(v, members) for v in obj.values()]
         if not any(map(is_not, values, obj.values())):
             return obj
         return dict(zip(obj, values))
     return obj
+
+
+_COLLECTIONS = (tuple, list, set, frozenset)
+
+
+def _builtin(obj) -> type:
+    """The builtin collection a subclass instance travels as (Dask's task
+    spec rebuilds a list, tuple or set holding futures as the plain one)."""
+    return next(base for base in _COLLECTIONS if isinstance(obj, base))
 
 
 def _member(key, index, members: list) -> _Shown:
