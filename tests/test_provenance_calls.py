@@ -114,7 +114,7 @@ def test_the_annotation_hands_out_each_description_once():
         annotation = pickle.loads(pickle.dumps(dask.get_annotations()[calls.ANNOTATION]))
     assert annotation("other-key") is None
     assert annotation("a-1-tok") == {"app": "a"}
-    assert annotation("a-1-tok") is None and not annotation
+    assert annotation("a-1-tok") is None and not annotation.by_key
 
 
 class Strict(list):

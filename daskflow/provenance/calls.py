@@ -24,6 +24,7 @@ description and the task's dependency keys into the plugin's rows.
 
 from __future__ import annotations
 
+import pickle
 from operator import is_not
 from typing import Any
 
@@ -41,19 +42,32 @@ TEXT_LIMIT = 300  # characters of arguments kept as text
 def described(by_key: dict):
     """A context in which each task submitted carries its description
     (``by_key[task key]``)."""
-    return dask.annotate(**{ANNOTATION: _Each(by_key)})
+    return dask.annotate(**{ANNOTATION: _Each(pickle.dumps(by_key, protocol=5))})
 
 
-class _Each(dict):
+class _Each:
     """Descriptions by key, each handed out once: the scheduler calls the
-    annotation with each new task's key. It also keeps a graph's
-    annotations (``Computation.annotations``, the last 100 graphs); emptied,
-    these hold no description."""
+    annotation with each new task's key.
 
-    __slots__ = ()
+    They travel pickled, as one bytes object: distributed keeps the messages
+    of its last 1000 sends (``BatchedSend``'s log) and each graph's
+    annotations (``Computation.annotations``), so what stays on the client
+    is that one object, and on the scheduler an emptied dict.
+    """
+
+    __slots__ = ("blob", "by_key")
+
+    def __init__(self, blob: bytes):
+        self.blob = blob
+        self.by_key: dict | None = None
+
+    def __reduce__(self):
+        return (_Each, (self.blob,))
 
     def __call__(self, key):
-        return self.pop(key, None)
+        if self.by_key is None:
+            self.by_key, self.blob = pickle.loads(self.blob), b""
+        return self.by_key.pop(key, None)
 
 
 # ------------------------------------------------------------ client side
