@@ -7,8 +7,9 @@ so in a Dask annotation (``ANNOTATION``) on the call's task: a small dict,
 its *description*. Annotations travel with the graph, so the plugin reads
 the description in the same ``update_graph`` hook that sees the task appear
 (``SchedulerPlugin.update_graph(annotations=...)``, distributed's public
-plugin API), and nothing of the task body (its function, its parameters)
-matters to the record.
+plugin API), then drops it from the task, which its worker need not get
+(``dask_internals.drop_annotation``). Nothing of the task body (its
+function, its parameters) matters to the record.
 
 A description is one of
 

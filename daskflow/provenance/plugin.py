@@ -24,7 +24,7 @@ from typing import Any
 from distributed.diagnostics.plugin import SchedulerPlugin
 
 from .. import failure_log, worker_fates
-from ..dask_internals import blamed_key
+from ..dask_internals import blamed_key, drop_annotation
 from ..redaction import redact_batch, redact_text
 from .calls import ANNOTATION, call_of, rows
 from .report import TOPIC
@@ -94,7 +94,10 @@ class ProvenancePlugin(SchedulerPlugin):
             if desc is None or not (isinstance(key, str) and key.endswith(self.token)):
                 continue
             ts = scheduler.tasks.get(key)
-            deps = [dts.key for dts in ts.dependencies] if ts is not None else []
+            deps = []
+            if ts is not None:
+                deps = [dts.key for dts in ts.dependencies]
+                drop_annotation(ts, ANNOTATION)  # read: the worker need not get it
             call = call_of(desc)
             if call is not None:
                 self._calls[key] = call
