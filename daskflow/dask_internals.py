@@ -307,3 +307,19 @@ def run_like_dask_worker(main: Callable[[], Awaitable], log_level: int) -> None:
 
     with silence_logging_cmgr(log_level):
         asyncio_run(main(), loop_factory=get_loop_factory())
+
+
+# -- a task's annotations (provenance/plugin.py) ------------------------------
+
+def drop_annotation(ts, name: str) -> None:
+    """Remove annotation ``name`` from a new task's ``TaskState`` (a
+    scheduler plugin read it in ``update_graph``), so that it does not go on
+    to the task's worker, nor stay in the scheduler's logs of messages sent.
+
+    Relies on ``TaskState.annotations`` being the task's own dict, the one
+    ``Scheduler._task_to_msg`` ships to the worker when the task is
+    computed (after ``update_graph``), and on the scheduler reading no
+    annotation it does not know after ``update_graph``."""
+    annotations = ts.annotations
+    if annotations:
+        annotations.pop(name, None)

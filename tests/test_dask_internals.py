@@ -12,9 +12,11 @@ import inspect
 import threading
 import time
 
+import dask
 import distributed
 import pytest
 from distributed import Client, Event, Future, LocalCluster
+from distributed.diagnostics.plugin import SchedulerPlugin
 from waiting import until
 
 from daskflow import dask_internals as di
@@ -301,6 +303,41 @@ def test_swap_future_class_and_future_state(cluster):
         f"FutureState.exception ({exc!r})", "future_state")
     assert tb is None or hasattr(tb, "tb_frame"), changed(
         f"core.clean_exception's traceback ({tb!r})", "reported_exception")
+
+
+# -- provenance/plugin.py ------------------------------------------------------
+
+class _DropsAnnotation(SchedulerPlugin):
+    name = "test-drops-annotation"
+
+    def update_graph(self, scheduler, *, annotations=None, **kwargs) -> None:
+        for key in (annotations or {}).get("dropped-here", {}):
+            di.drop_annotation(scheduler.tasks[key], "dropped-here")
+
+
+def _own_annotations() -> dict:
+    from distributed import get_worker
+
+    worker = get_worker()
+    return dict(worker.state.tasks[worker.get_current_task()].annotations or {})
+
+
+def test_drop_annotation_keeps_it_off_the_worker(cluster):
+    """A plugin reads an annotation in update_graph and drops it: the worker
+    gets the task's other annotations only."""
+    cluster, client = cluster
+    client.register_plugin(_DropsAnnotation())
+    try:
+        with dask.annotate(**{"dropped-here": {"big": "x" * 100}, "kept": 1}):
+            future = client.submit(_own_annotations, key=f"annotated-{time.monotonic_ns()}")
+        seen = future.result(timeout=30)
+    finally:
+        client.unregister_scheduler_plugin(_DropsAnnotation.name)
+    assert seen.get("kept") == 1, changed("the annotations a worker gets with a task "
+                                          "(TaskState.annotations)", "drop_annotation")
+    assert "dropped-here" not in seen, changed(
+        "TaskState.annotations (a dropped annotation still reached the worker)",
+        "drop_annotation")
 
 
 # -- already in dask_internals before: what they rely on exists ----------------

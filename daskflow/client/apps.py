@@ -13,6 +13,7 @@ import hashlib
 import inspect
 import math
 import os
+from contextlib import nullcontext
 from typing import Callable, Iterable
 
 import cloudpickle
@@ -27,6 +28,7 @@ from ..errors import UnknownExecutor, UnpicklableArgument
 from ..files import File
 from ..pool_resources import task_resources
 from ..provenance import report
+from ..provenance.calls import arguments, described, of_call, of_chunk, of_output
 from ..shipped import AppDef, Options, RunSettings
 from ..sites.routing import route
 from ..worker.bash import std_target
@@ -189,10 +191,13 @@ class App:
         client = session.client
         shared = self.cache and key in client.futures  # an identical call is in flight or held
         try:
-            future = client.submit(
-                execute, self.definition, tid, key, opts, args, kwargs, key=key,
-                pure=False, resources=resources,
-            )
+            if run.report:  # the provenance plugin learns of the call from its annotation
+                with described({key: self._description(tid, opts, args, kwargs)}):
+                    future = client.submit(execute, self.definition, tid, key, opts, args,
+                                           kwargs, key=key, pure=False, resources=resources)
+            else:
+                future = client.submit(execute, self.definition, tid, key, opts, args, kwargs,
+                                       key=key, pure=False, resources=resources)
         except Exception as exc:
             raise self._explain_submit_error(exc, args, kwargs) from exc
         outputs = list(special.get("outputs") or ())
@@ -205,7 +210,7 @@ class App:
             if relays:
                 future.relays = relays
         if outputs:
-            future.outputs = self._data_futures(session, run.token, future, outputs)
+            future.outputs = self._data_futures(session, run, future, outputs)
         if shared and run.report:
             report.note_shared(client, run.token, self.definition, tid, key)
         return future
@@ -285,13 +290,17 @@ class App:
             return []
         keys = [self._key(token, tid, a, kw) for tid, a, kw, _ in calls]
         client = session.client
+        options = [_with_members(opts) if c[3] else opts for c in calls]
+        descriptions = {key: self._description(tid, o, a, kw)
+                        for key, (tid, a, kw, _), o in zip(keys, calls, options)} \
+            if opts.run.report else None
         try:
-            futures = client.map(
-                execute, [self.definition] * len(calls), [c[0] for c in calls], keys,
-                [_with_members(opts) if c[3] else opts for c in calls],
-                [c[1] for c in calls], [c[2] for c in calls],
-                key=keys, pure=False, resources=resources,
-            )
+            with described(descriptions) if descriptions else nullcontext():
+                futures = client.map(
+                    execute, [self.definition] * len(calls), [c[0] for c in calls], keys,
+                    options, [c[1] for c in calls], [c[2] for c in calls],
+                    key=keys, pure=False, resources=resources,
+                )
         except Exception as exc:
             raise self._explain_submit_error(exc, *calls[0][1:3]) from exc
         line = session.lines[self.name]
@@ -316,13 +325,17 @@ class App:
             keys.append(key)
             chunks.append([(tid, f"{key}[{i}]", a, kw) for i, (tid, a, kw, _) in enumerate(part)])
         has_members = any(c[3] for c in calls)
+        opts = _with_members(opts) if has_members else opts
+        descriptions = {key: of_chunk(self.definition, opts, [
+            (tid, *arguments(a, kw)) for tid, _, a, kw in chunk])
+            for key, chunk in zip(keys, chunks)} if opts.run.report else None
         client = session.client
         try:
-            chunk_futures = client.map(
-                execute_chunk, [self.definition] * len(chunks),
-                [_with_members(opts) if has_members else opts] * len(chunks), chunks,
-                key=keys, pure=False, resources=resources,
-            )
+            with described(descriptions) if descriptions else nullcontext():
+                chunk_futures = client.map(
+                    execute_chunk, [self.definition] * len(chunks), [opts] * len(chunks),
+                    chunks, key=keys, pure=False, resources=resources,
+                )
         except Exception as exc:
             raise self._explain_submit_error(exc, *calls[0][1:3]) from exc
         line = session.lines[self.name]
@@ -442,11 +455,18 @@ class App:
             raise UnknownExecutor(self.name, self.executors, known)
         return task_resources(self.executors, known)
 
-    def _data_futures(self, session, token, parent: AppFuture,
+    def _description(self, tid, opts: Options, args: tuple, kwargs: dict) -> dict:
+        """What the provenance plugin records of a call (``provenance.calls``)."""
+        return of_call(self.definition, tid, *arguments(args, kwargs), opts)
+
+    def _data_futures(self, session, run: RunSettings, parent: AppFuture,
                       files: list[File]) -> list[DataFuture]:
-        keys = [f"{self.name}-output-{parent.tid}.{i}-{token}" for i in range(len(files))]
-        futures = session.client.map(file_ready, [parent] * len(files), files, key=keys,
-                                     pure=False)
+        keys = [f"{self.name}-output-{parent.tid}.{i}-{run.token}" for i in range(len(files))]
+        descriptions = {key: of_output(file) for key, file in zip(keys, files)} \
+            if run.report else None
+        with described(descriptions) if descriptions else nullcontext():
+            futures = session.client.map(file_ready, [parent] * len(files), files, key=keys,
+                                         pure=False)
         for f, file in zip(futures, files):
             swap_future_class(f, DataFuture)
             f.file, f.parent = file, parent

@@ -1,11 +1,13 @@
 """The provenance plugin: a Dask SchedulerPlugin that records one run.
 
-It sees every task of its run (their keys end with the run's token), the
-tasks' transitions, and the reports the task body sends (failed tries, memo
-hits, files, chunked calls). The hooks run in the scheduler's event loop, so
-they only append to a queue; a writer thread turns the queue into batches
-written to the run's SQLite store (``provenance.ProvenanceStore``) twice a
-second, off the loop. The thread also applies each batch to the run's
+It sees every task of its run (their keys end with the run's token), what
+the client says of each call (``calls``: an annotation on its task), the
+tasks' dependency keys and transitions, and the reports the task body sends
+(failed tries, memo hits, files, chunked calls); never a task's function or
+arguments, so the task body may change its signature freely. The hooks run
+in the scheduler's event loop, so they only append to a queue; a writer
+thread turns the queue into batches written to the run's SQLite store
+(``provenance.ProvenanceStore``) twice a second, off the loop. The thread also applies each batch to the run's
 ``dashboard.state.WorkflowState``, the live aggregate that the dashboard's
 Workflow page and ``daskflow run`` read.
 """
@@ -19,15 +21,12 @@ import threading
 import time
 from typing import Any
 
-from dask._task_spec import Alias, GraphNode, TaskRef
 from distributed.diagnostics.plugin import SchedulerPlugin
 
 from .. import failure_log, worker_fates
-from ..dask_internals import blamed_key
+from ..dask_internals import blamed_key, drop_annotation
 from ..redaction import redact_batch, redact_text
-from ..shipped import MemberRef
-from ..signing import arguments_digest
-from ..sites.routing import upstream_key
+from .calls import ANNOTATION, call_of, rows
 from .report import TOPIC
 
 logger = logging.getLogger("daskflow.provenance")
@@ -55,6 +54,7 @@ class ProvenancePlugin(SchedulerPlugin):
         self._fates: worker_fates.WorkerFates | None = None
         self._announced = 0  # console lines sent to the client
         self._pending: set = set()  # console lines waiting for a lost worker's cause
+        self._calls: dict[str, tuple] = {}  # key -> (app, tid) of the run's live app calls
 
     # ---------------------------------------------------------------- hooks
     async def start(self, scheduler) -> None:
@@ -82,20 +82,33 @@ class ProvenancePlugin(SchedulerPlugin):
         self._queue.put(("settle", applied))
         await _until(applied.is_set, timeout)
 
-    def update_graph(self, scheduler, *, client=None, tasks=(), **kwargs) -> None:
+    def update_graph(self, scheduler, *, client=None, annotations=None, **kwargs) -> None:
+        """New tasks: those the client described (``calls``) get their rows."""
         now = time.time()
         if self._client is None and client is not None:
             self._client = client
-        for key in tasks:
-            if isinstance(key, str) and key.endswith(self.token):
-                ts = scheduler.tasks.get(key)
-                if ts is not None:
-                    self._queue.put(("new", key, now, ts.run_spec))
+        described = (annotations or {}).get(ANNOTATION)
+        if not described:
+            return
+        for key, desc in described.items():
+            if desc is None or not (isinstance(key, str) and key.endswith(self.token)):
+                continue
+            ts = scheduler.tasks.get(key)
+            deps = []
+            if ts is not None:
+                deps = [dts.key for dts in ts.dependencies]
+                drop_annotation(ts, ANNOTATION)  # read: the worker need not get it
+            call = call_of(desc)
+            if call is not None:
+                self._calls[key] = call
+            self._queue.put(("new", key, now, desc, deps))
 
     def transition(self, key, start, finish, *args, **kwargs) -> None:
         if isinstance(key, str) and key.endswith(self.token):
             if finish == "erred":
                 kwargs = self._why_erred(key, kwargs)
+            elif finish == "forgotten":
+                self._calls.pop(key, None)
             self._queue.put(("transition", key, start, finish, time.time(), kwargs))
 
     def _why_erred(self, key: str, info: dict) -> dict:
@@ -113,7 +126,8 @@ class ProvenancePlugin(SchedulerPlugin):
             info["lost"] = worker = info["worker"]
             info["fate"] = self._fates.known(worker) if self._fates is not None else None
             if info["fate"] is None and self._fates is not None:
-                task = asyncio.ensure_future(self._announce_when_known(key, worker))
+                task = asyncio.ensure_future(
+                    self._announce_when_known(key, worker, self._calls.get(key)))
                 self._pending.add(task)  # the loop keeps only a weak reference
                 task.add_done_callback(self._pending.discard)
             else:
@@ -122,8 +136,7 @@ class ProvenancePlugin(SchedulerPlugin):
             try:
                 blamed = blamed_key(scheduler, key)
                 if blamed is not None:
-                    ts = scheduler.tasks.get(blamed)
-                    info["blamed"] = _call_of(getattr(ts, "run_spec", None)) or (str(blamed), None)
+                    info["blamed"] = self._calls.get(blamed) or (str(blamed), None)
             except Exception:  # never let provenance break the run
                 logger.debug("daskflow: no blame for %s", key, exc_info=True)
         return info
@@ -134,8 +147,7 @@ class ProvenancePlugin(SchedulerPlugin):
         if scheduler is None or self._announced > failure_log.MAX_LINES:
             return  # the client shows that many, then says where the rest are
         if call is None:
-            ts = scheduler.tasks.get(key)
-            call = _call_of(getattr(ts, "run_spec", None))
+            call = self._calls.get(key)
         if call is None:
             return
         self._announced += 1
@@ -145,11 +157,11 @@ class ProvenancePlugin(SchedulerPlugin):
         except Exception:  # never let the console line break the run
             logger.debug("daskflow: could not announce the failure of %s", key, exc_info=True)
 
-    async def _announce_when_known(self, key: str, worker: str) -> None:
+    async def _announce_when_known(self, key: str, worker: str, call: tuple | None) -> None:
         """The console line of a call whose worker was lost, once the cause
         is known (it often arrives just after the worker's removal)."""
-        ts = self.scheduler.tasks.get(key)
-        call = _call_of(getattr(ts, "run_spec", None))
+        if call is None:
+            return
         try:
             text = await self._fates.fate(worker)
         except Exception:
@@ -287,15 +299,15 @@ def _to_batch(items: list, memo_hits: set[str], chunks: set[str], bash: set[str]
     for item in items:
         kind = item[0]
         if kind == "new":
-            _, key, when, run_spec = item
-            rows = _task_rows(key, when, run_spec)
-            if rows and rows[0]["chunk_key"] is not None:
+            _, key, when, desc, deps = item
+            new = rows(key, when, desc, deps)
+            if new and new[0]["chunk_key"] is not None:
                 chunks.add(key)
-            if [row.pop("bash") for row in rows if "bash" in row][:1] == [True] \
-                    and rows[0]["chunk_key"] is None:
+            if [row.pop("bash") for row in new if "bash" in row][:1] == [True] \
+                    and new[0]["chunk_key"] is None:
                 bash.add(key)
-            batch["tasks"].extend(rows)
-            for row in rows:
+            batch["tasks"].extend(new)
+            for row in new:
                 batch["deps"].extend((row["key"], dep) for dep in row.pop("deps"))
                 streams = row.pop("streams", None)
                 if streams:
@@ -351,86 +363,6 @@ def _merged(updates: list[dict]) -> list[dict]:
         fields = {k: v for k, v in update.items() if v is not None}
         merged.setdefault(update["key"], {}).update(fields)
     return list(merged.values())
-
-
-def _task_rows(key: str, when: float, run_spec) -> list[dict]:
-    """Rows for a new task: one per app call (a chunk holds many)."""
-    args = getattr(run_spec, "args", ())
-    func = getattr(run_spec, "func", None)
-    name = getattr(func, "__name__", "")
-    if name == "execute" and len(args) == 6:
-        app, tid, _, opts, call_args, call_kwargs = args
-        return [_row(key, app, tid, when, call_args, call_kwargs, opts)]
-    if name == "execute_chunk" and len(args) == 3:
-        app, opts, calls = args
-        return [dict(_row(ident, app, tid, when, a, kw, opts), chunk_key=key, index=i)
-                for i, (tid, ident, a, kw) in enumerate(calls)]
-    if name == "file_ready":
-        return [{"key": key, "tid": key.rsplit("-", 2)[-2], "app": "output", "app_hash": None,
-                 "args": _summary(args[1:]), "submitted": when, "chunk_key": None,
-                 "index": None, "deps": _references(args)}]
-    return []
-
-
-def _references(obj, found: set | None = None) -> set:
-    """Keys of the tasks whose results ``obj`` (parsed task arguments) uses;
-    a call of a chunked map counts as ``"{chunk key}[{index}]"``, a relay
-    between pools (``sites.routing``) as the task it copies."""
-    found = set() if found is None else found
-    if isinstance(obj, Alias):
-        found.add(upstream_key(obj.target))
-    elif isinstance(obj, TaskRef):
-        found.add(upstream_key(obj.key))
-    elif isinstance(obj, GraphNode):
-        args = getattr(obj, "args", ())
-        if len(args) == 3 and args[0] is MemberRef and isinstance(args[1], (Alias, TaskRef)):
-            target = args[1].target if isinstance(args[1], Alias) else args[1].key
-            found.add(f"{upstream_key(target)}[{args[2]}]")
-            return found
-        for item in (*args, *getattr(obj, "kwargs", {}).values()):
-            _references(item, found)
-    elif isinstance(obj, (list, tuple, set)):
-        for item in obj:
-            _references(item, found)
-    elif isinstance(obj, dict):
-        for item in obj.values():
-            _references(item, found)
-    return found
-
-
-def _row(key, app, tid, when, args, kwargs, opts=None) -> dict:
-    streams = {name: _stream(getattr(opts, name, None)) for name in ("stdout", "stderr")}
-    text = _repr((args, kwargs))
-    return {"key": key, "tid": str(tid), "app": getattr(app, "name", "?"),
-            "app_hash": getattr(app, "identity", None), "args": _cut(text),
-            "args_digest": arguments_digest(text),  # kept instead of args unless recorded
-            "submitted": when, "chunk_key": None, "index": None,
-            "deps": _references((args, kwargs)),
-            "streams": {k: v for k, v in streams.items() if v is not None},
-            "bash": getattr(app, "kind", None) == "bash"}
-
-
-def _stream(target) -> str | None:
-    """Where a bash app's stream went: a path (a ``(path, mode)`` gives its path)."""
-    if target is None:
-        return None
-    path = target[0] if isinstance(target, tuple) else target
-    return str(path)
-
-
-def _summary(value, limit: int = 300) -> str:
-    return _cut(_repr(value), limit)
-
-
-def _repr(value) -> str:
-    try:
-        return repr(value)
-    except Exception as exc:  # a user's __repr__ may fail
-        return f"<unrepresentable: {exc!r}>"
-
-
-def _cut(text: str, limit: int = 300) -> str:
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _record_arguments() -> bool:
@@ -494,15 +426,6 @@ def _erred_text(info: dict) -> str:
 
 def _lost(worker: str, cause: str | None) -> str:
     return "WorkerLost: " + worker_fates.lost_text(worker, cause)
-
-
-def _call_of(run_spec) -> tuple[str, object] | None:
-    """(app name, tid) of a task's run spec, if it is one app call."""
-    func = getattr(run_spec, "func", None)
-    args = getattr(run_spec, "args", ())
-    if getattr(func, "__name__", "") == "execute" and len(args) == 6:
-        return getattr(args[0], "name", "?"), args[1]
-    return None
 
 
 def _host(address: str) -> str:
