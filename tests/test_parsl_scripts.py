@@ -7,6 +7,7 @@ fresh interpreter with real worker processes."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -18,6 +19,7 @@ DASKFLOW = os.path.join(os.path.dirname(sys.executable), "daskflow")
 
 WORKFLOW = """\
 import os
+import shutil
 import sys
 
 import parsl
@@ -146,3 +148,40 @@ def test_daskflow_run_parsl_refuses_when_the_real_parsl_is_imported(tmp_path):
                               timeout=120)
         assert proc.returncode != 0, proc.stderr
         assert "the real Parsl is already imported in this process" in proc.stderr, proc.stderr
+
+
+SLURM = """\
+import parsl
+from parsl import bash_app
+from parsl.config import Config
+from parsl.executors import HighThroughputExecutor
+from parsl.providers import SlurmProvider
+
+config = Config(executors=[HighThroughputExecutor(
+    label="slurm_htex", max_workers_per_node=1,
+    provider=SlurmProvider(partition="debug", cores_per_node=1, mem_per_node=1, exclusive=False,
+                           init_blocks=1, max_blocks=1, walltime="00:05:00",
+                           worker_init="export FROM_INIT=yes"))])
+
+@bash_app
+def env(stdout=None):
+    return "echo $FROM_INIT $SLURM_JOB_ID"
+
+with parsl.load(config):
+    env(stdout="env.out").result()
+    init, job = open("env.out").read().split()
+    print("ENV", init, job.isdigit())
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("sbatch") is None or subprocess.run(
+    ["scontrol", "ping"], capture_output=True).returncode != 0,
+    reason="Slurm is not running here (scripts/start-slurm.sh starts it, as root)")
+def test_a_slurm_provider_runs_apps_in_a_slurm_job(tmp_path):
+    """partition, cores and memory per node, walltime and worker_init reach the job."""
+    (tmp_path / "wf.py").write_text(SLURM)
+    proc = _run([sys.executable, "-m", "daskflow.parsl", "wf.py"], tmp_path)
+    # (not _ok: distributed may log a closed comm while the job's worker leaves)
+    assert proc.returncode == 0, proc.stderr
+    assert "ENV yes True" in proc.stdout.splitlines(), (proc.stdout, proc.stderr)
