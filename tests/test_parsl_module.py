@@ -162,6 +162,12 @@ daskflow.parsl.install()
 
 
 def test_old_channels_warn_once_and_a_thread_pool_config_runs(tmp_path):
+    """...with an app from a module of the script's that imports parsl: the
+    helper it calls is pickled by reference, so the workers import that
+    module, and parsl there."""
+    (tmp_path / "mylib.py").write_text(
+        "import parsl\n\ndef plus(a, b):\n    return a + b\n\n"
+        "@parsl.python_app(executors=['threads'])\ndef add(a, b):\n    return plus(a, b)\n")
     proc = _python("""
 import warnings
 warnings.simplefilter("default")
@@ -176,9 +182,7 @@ LocalChannel(); LocalChannel()
 config = Config(executors=[ThreadPoolExecutor(label="threads", max_threads=2)],
                 garbage_collect=False, strategy_period=1)
 
-@parsl.python_app(executors=["threads"])
-def add(a, b):
-    return a + b
+from mylib import add
 
 with parsl.load(config) as dfk:
     print("SUM", add(add(1, 2), 3).result(), dfk is parsl.dfk())

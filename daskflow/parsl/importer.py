@@ -8,8 +8,12 @@ from __future__ import annotations
 import importlib
 import importlib.abc
 import importlib.util
+import logging
 import sys
 
+from distributed.diagnostics.plugin import WorkerPlugin
+
+logger = logging.getLogger("daskflow")
 PREFIX = "parsl"
 TARGET = __name__.rpartition(".")[0]  # daskflow.parsl
 
@@ -68,4 +72,21 @@ def installed() -> bool:
     return _FINDER in sys.meta_path
 
 
-__all__ = ["ParslAlreadyImported", "install", "installed"]
+
+
+
+class AliasOnWorkers(WorkerPlugin):
+    """``import parsl`` gives ``daskflow.parsl`` on the workers too, where
+    app functions from the script's own modules (pickled by reference,
+    imported there) may ``import parsl``."""
+
+    name = "daskflow-parsl-alias"
+
+    def setup(self, worker) -> None:
+        try:
+            install()
+        except ParslAlreadyImported as exc:  # the worker's own Parsl: say so there
+            logger.warning("worker %s: %s", worker.name, exc)
+
+
+__all__ = ["AliasOnWorkers", "ParslAlreadyImported", "install", "installed"]

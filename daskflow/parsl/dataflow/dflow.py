@@ -15,6 +15,7 @@ import distributed
 from ...client.session import Client, session_of
 from ..config import Config
 from ..errors import CompatibilityWarning, ConfigurationError, NoDataFlowKernelError
+from ..importer import AliasOnWorkers, installed
 from ..translate import translate
 
 logger = logging.getLogger("daskflow")
@@ -50,6 +51,8 @@ class DataFlowKernel:
                 self.client = Client(profile=profile, set_as_default=True)
             else:
                 self.client = Client(**plan.local, set_as_default=True)
+            if installed():  # the script's modules that import parsl, imported on workers
+                self.client.register_plugin(AliasOnWorkers())
             self.session = session_of(self.client)
         except BaseException:
             self._settings.__exit__(None, None, None)
