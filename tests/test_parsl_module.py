@@ -98,6 +98,22 @@ def test_slurm_becomes_a_valid_profile_pool():
     assert profile.scheduler.host == "10.0.0.5" and profile.retries == 1
 
 
+def test_mpi_executor_and_a_thread_pool_beside_htex_become_local_pools():
+    from daskflow.parsl.executors import MPIExecutor
+
+    plan = translate(Config(executors=[
+        MPIExecutor(label="mpi", max_workers_per_block=2, mpi_launcher="mpirun"),
+        ThreadPoolExecutor(label="threads", max_threads=1), HighThroughputExecutor()],
+        strategy=None))
+    profile = parse_profile(plan.profile, "test", "parsl")
+    mpi, threads, htex = profile.pools
+    assert (mpi.provider, mpi.workers_per_node, mpi.mpi.launcher) == ("local", 2, "mpirun")
+    assert (threads.label, threads.workers_per_node, threads.threads_per_worker) == (
+        "threads", 1, 1)
+    assert htex.label == "HighThroughputExecutor" and htex.scaling.strategy == "none"
+    assert profile.scheduler.host == "127.0.0.1"  # local pools only: loopback
+
+
 @pytest.mark.parametrize("executor, message", [
     (HighThroughputExecutor(provider=PBSProProvider(select_options="ngpus=4")),
      r"PBSProProvider\(select_options=...\) cannot be translated"),

@@ -47,6 +47,9 @@ def run(profile: str | None, progress: bool, parsl: bool, script: str,
     embedded local cluster. The exit code is 0 only if the script succeeded
     and every task of its run succeeded (done or a cache hit); 1 if the
     script raised or a task failed or never finished.
+
+    With --parsl, "import parsl" in the script gives daskflow.parsl, so a
+    Parsl script runs unchanged; its parsl.load(config) starts the cluster.
     """
     from ..parsl.importer import ParslAlreadyImported
     from ..sites.profile import ProfileError
