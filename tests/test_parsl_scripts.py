@@ -23,8 +23,10 @@ import shutil
 import sys
 
 import parsl
-from parsl.app.app import python_app, bash_app
+from parsl.app.app import python_app, bash_app, join_app
+from parsl.app.errors import BashExitFailure
 from parsl.config import Config
+from parsl.dataflow.errors import DependencyError
 from parsl.data_provider.files import File
 from parsl.executors import HighThroughputExecutor
 from parsl.providers import LocalProvider
@@ -59,6 +61,21 @@ d = double(inputs=[w.outputs[0]], outputs=[File(os.path.join(here, "double.txt")
 doubled = d.outputs[0].result()
 print("RESULT", t.result(), d.result(), open(doubled.filepath).read().strip(),
       open("double.out").read().strip(), sys.argv[1:])
+
+@join_app
+def fib(n):
+    if n < 2:
+        return square(n)
+    return total(inputs=[fib(n - 1), fib(n - 2)])
+
+@bash_app
+def fail():
+    return "exit 3"
+
+try:
+    total(inputs=[fail()]).result()
+except DependencyError as e:  # Parsl's names catch daskflow's errors
+    print("JOIN", fib(7).result(), isinstance(e.cause, BashExitFailure), e.cause.exitcode)
 parsl.dfk().cleanup()
 """
 EXPECTED = "RESULT 30 0 60 60 ['a', 'b']"
@@ -101,23 +118,30 @@ def _run(args, cwd, timeout: float = 180) -> subprocess.CompletedProcess:
                           timeout=timeout)
 
 
-def _ok(proc, expected: str) -> None:
+def _ok(proc, *expected: str) -> None:
     assert proc.returncode == 0, proc.stderr
-    assert expected in proc.stdout.splitlines(), (proc.stdout, proc.stderr)
+    for line in expected:
+        assert line in proc.stdout.splitlines(), (proc.stdout, proc.stderr)
     assert "Traceback" not in proc.stderr, proc.stderr
 
 
 def test_python_dash_m_daskflow_parsl(tmp_path):
     (tmp_path / "wf.py").write_text(WORKFLOW)
-    _ok(_run([sys.executable, "-m", "daskflow.parsl", "wf.py", "a", "b"], tmp_path), EXPECTED)
+    _ok(_run([sys.executable, "-m", "daskflow.parsl", "wf.py", "a", "b"], tmp_path), EXPECTED,
+        "JOIN 13 True 3")
 
 
 @pytest.mark.slow
 def test_daskflow_run_parsl(tmp_path):
     (tmp_path / "wf.py").write_text(WORKFLOW)
     proc = _run([DASKFLOW, "run", "--parsl", "wf.py", "a", "b"], tmp_path)
-    _ok(proc, EXPECTED)
-    assert "Summary of run" in proc.stderr  # daskflow run watched the run parsl.load started
+    # the script succeeded; the exit code says that a task of its run failed (fail())
+    assert proc.returncode == 1, proc.stderr
+    for line in (EXPECTED, "JOIN 13 True 3"):
+        assert line in proc.stdout.splitlines(), (proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    # daskflow run watched the run that parsl.load started
+    assert "Summary of run" in proc.stderr and "fail " in proc.stderr, proc.stderr
 
 
 def test_without_the_flag_import_parsl_is_not_daskflows(tmp_path):
