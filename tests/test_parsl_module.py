@@ -185,6 +185,7 @@ def test_old_channels_warn_once_and_a_thread_pool_config_runs(tmp_path):
         "import parsl\n\ndef plus(a, b):\n    return a + b\n\n"
         "@parsl.python_app(executors=['threads'])\ndef add(a, b):\n    return plus(a, b)\n")
     proc = _python("""
+import os
 import warnings
 warnings.simplefilter("default")
 import daskflow.parsl
@@ -196,15 +197,27 @@ from parsl.executors import ThreadPoolExecutor
 
 LocalChannel(); LocalChannel()
 config = Config(executors=[ThreadPoolExecutor(label="threads", max_threads=2)],
-                garbage_collect=False, strategy_period=1)
+                garbage_collect=False, strategy_period=1, retries=1, run_dir="myruns")
+
+@parsl.python_app
+def flaky(marker):
+    import os
+    if not os.path.exists(marker):  # the first try fails: Config(retries=1) tries again
+        open(marker, "w").close()
+        raise RuntimeError("first try")
+    return "second try"
 
 from mylib import add
 
 with parsl.load(config) as dfk:
     print("SUM", add(add(1, 2), 3).result(), dfk is parsl.dfk())
+    print("RETRIED", flaky(os.path.abspath("marker")).result())
+    print("RUN", os.path.relpath(dfk.run_dir))
 """, tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "SUM 6 True" in proc.stdout.splitlines()
+    assert "RETRIED second try" in proc.stdout.splitlines()
+    assert "RUN myruns/000" in proc.stdout.splitlines()
     assert proc.stderr.count("CompatibilityWarning") == 2, proc.stderr
     assert proc.stderr.count("parsl.channels was removed from Parsl in 2024") == 1
     assert ("daskflow does not use these options of the Parsl configuration: "
