@@ -9,13 +9,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import warnings
 
 import pytest
 
 import daskflow
 from daskflow.parsl import Config, python_app
 from daskflow.parsl.dataflow.dflow import DataFlowKernelLoader
-from daskflow.parsl.errors import ConfigurationError, NoDataFlowKernelError
+from daskflow.parsl.errors import (CompatibilityWarning, ConfigurationError,
+                                   NoDataFlowKernelError)
 from daskflow.parsl.executors import HighThroughputExecutor, ThreadPoolExecutor, WorkQueueExecutor
 from daskflow.parsl.launchers import GnuParallelLauncher, SrunLauncher
 from daskflow.parsl.providers import LocalProvider, PBSProProvider, SlurmProvider
@@ -112,6 +114,26 @@ def test_mpi_executor_and_a_thread_pool_beside_htex_become_local_pools():
         "threads", 1, 1)
     assert htex.label == "HighThroughputExecutor" and htex.scaling.strategy == "none"
     assert profile.scheduler.host == "127.0.0.1"  # local pools only: loopback
+
+
+def test_an_ad_hoc_provider_with_ssh_channels_becomes_an_ssh_pool():
+    from daskflow.parsl.channels import SSHChannel
+    from daskflow.parsl.providers import AdHocProvider
+
+    with warnings.catch_warnings():  # the channels' one-time warning: tested in a script
+        warnings.simplefilter("ignore", CompatibilityWarning)
+        channels = [SSHChannel(host, username="me", port=2222, key_filename="/k/id",
+                               host_keys_filename="/k/known") for host in ("n1", "n2")]
+    plan = translate(Config(executors=[HighThroughputExecutor(
+        label="hosts", max_workers_per_node=2, provider=AdHocProvider(channels=channels))]))
+    pool = parse_profile(plan.profile, "test", "parsl").pools[0]
+    assert (pool.provider, pool.hosts, pool.port, pool.username) == (
+        "ssh", ("n1", "n2"), 2222, "me")
+    assert pool.connect_options == {"client_keys": ["/k/id"], "known_hosts": "/k/known"}
+    assert (pool.scaling.init_blocks, pool.scaling.max_blocks, pool.workers_per_node) == (2, 2, 2)
+    with pytest.raises(ConfigurationError, match=r"AdHocProvider\(channels=...\).*usernames differ"):
+        translate(Config(executors=[HighThroughputExecutor(provider=AdHocProvider(
+            channels=[SSHChannel("n1", username="a"), SSHChannel("n2", username="b")]))]))
 
 
 @pytest.mark.parametrize("executor, message", [

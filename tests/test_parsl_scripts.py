@@ -209,3 +209,4 @@ def test_a_slurm_provider_runs_apps_in_a_slurm_job(tmp_path):
     # (not _ok: distributed may log a closed comm while the job's worker leaves)
     assert proc.returncode == 0, proc.stderr
     assert "ENV yes True" in proc.stdout.splitlines(), (proc.stdout, proc.stderr)
+

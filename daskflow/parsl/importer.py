@@ -25,6 +25,9 @@ class ParslAlreadyImported(ImportError):
 class _Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Finds ``parsl[.x]`` as ``daskflow.parsl[.x]``, the very module object."""
 
+    def __init__(self):
+        self._specs: dict = {}  # alias -> the module's own spec, while it is imported
+
     def find_spec(self, fullname, path=None, target=None):
         if fullname != PREFIX and not fullname.startswith(PREFIX + "."):
             return None
@@ -35,7 +38,6 @@ class _Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
     def create_module(self, spec):
         module = importlib.import_module(TARGET + spec.name[len(PREFIX):])
-        self._specs = getattr(self, "_specs", {})
         self._specs[spec.name] = module.__spec__
         return module
 

@@ -178,7 +178,7 @@ def _pool(executor, label: str, unused: list[str]) -> tuple[dict, str | None]:
                 f"MPIExecutor(label={executor.label!r}) with {type(provider).__name__} is not "
                 "translated yet; write a site profile with the pool's mpi section")
         pool = _remote_pool(label, provider, kind, unused)
-        cores = pool["block"].get("cores")
+        cores = pool.get("block", {}).get("cores")
         if per_node is None and cores:
             per_node = max(1, int(cores / cores_per_worker))
         if per_node is None and pool["provider"] != "ssh":
@@ -243,6 +243,7 @@ def _remote_pool(label: str, provider, kind: str, unused: list[str]) -> dict:
         block["walltime"] = provider.walltime
     pool["scaling"] = _scaling(provider)
     if isinstance(provider, pv.KubernetesProvider):
+        unused += [f"{what}.{k}" for k in provider.changed() if k in PROVIDER_IGNORED]
         return {**pool, **_kubernetes(provider, block)}
     pool["launcher"] = launcher_for_parsl(type(provider.launcher).__name__).name
     extra = _directives(what, provider.scheduler_options)
@@ -312,6 +313,11 @@ def _adhoc(provider) -> dict:
                         "max_blocks": len(channels)}}
     if channels[0].username:
         pool["username"] = channels[0].username
+    options = {}
     if channels[0].key_filename:
-        pool["connect_options"] = {"client_keys": [channels[0].key_filename]}
+        options["client_keys"] = [channels[0].key_filename]
+    if channels[0].host_keys_filename:  # else asyncssh's default: ~/.ssh/known_hosts
+        options["known_hosts"] = channels[0].host_keys_filename
+    if options:
+        pool["connect_options"] = options
     return pool

@@ -43,6 +43,7 @@ class DataFlowKernel:
         self.labels = plan.labels
         self.executors = {e.label: e for e in config.executors}
         self._settings = dask.config.set(plan.settings)
+        self.client = None
         try:
             if plan.profile is not None:
                 from ...sites.profile import parse_profile
@@ -51,16 +52,27 @@ class DataFlowKernel:
                 self.client = Client(profile=profile, set_as_default=True)
             else:
                 self.client = Client(**plan.local, set_as_default=True)
-            if installed():  # the script's modules that import parsl, imported on workers
-                self.client.register_plugin(AliasOnWorkers())
+            if installed():
+                self._alias_on_workers()
             self.session = session_of(self.client)
         except BaseException:
+            if self.client is not None:
+                self.client.close()
             self._settings.__exit__(None, None, None)
             raise
         self.run_dir = self.session.run_dir
         self.run_id = self.session.run_id
         self.cleanup_called = False
         atexit.register(self.atexit_cleanup)
+
+    def _alias_on_workers(self) -> None:
+        """``import parsl`` on the workers too, for the script's modules that
+        import it; a worker that cannot take the plugin only loses that."""
+        try:
+            self.client.register_plugin(AliasOnWorkers())
+        except Exception as exc:
+            logger.warning("daskflow: 'import parsl' is not aliased on the workers (%s); "
+                           "modules of the script that import parsl will not load there", exc)
 
     def pools_for(self, labels: list[str]) -> list[str]:
         """The pool labels of Parsl executor ``labels`` (an app's ``executors=``)."""
@@ -74,7 +86,8 @@ class DataFlowKernel:
         """Wait until every future this run's client holds has finished."""
         client = self.client
         futures = [distributed.Future(key, client) for key in list(client.futures)]
-        distributed.wait(futures)
+        if futures:
+            distributed.wait(futures)
 
     def cleanup(self) -> None:
         """Close the client and its cluster (cached results are written first),
