@@ -30,9 +30,12 @@ def main() -> None:
               help="Site profile to run on (a name or a YAML file); default: the local cluster.")
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Show live progress per app on a terminal (stderr).")
+@click.option("--parsl", "parsl", is_flag=True, default=False,
+              help="Run a Parsl script unchanged: 'import parsl' gives daskflow.parsl.")
 @click.argument("script", type=click.Path(exists=True, dir_okay=False))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def run(profile: str | None, progress: bool, script: str, args: tuple[str, ...]) -> None:
+def run(profile: str | None, progress: bool, parsl: bool, script: str,
+        args: tuple[str, ...]) -> None:
     """Run a workflow SCRIPT, showing live progress per app.
 
     SCRIPT runs with its ARGS as "python SCRIPT ARGS" would. While it runs,
@@ -44,13 +47,17 @@ def run(profile: str | None, progress: bool, script: str, args: tuple[str, ...])
     embedded local cluster. The exit code is 0 only if the script succeeded
     and every task of its run succeeded (done or a cache hit); 1 if the
     script raised or a task failed or never finished.
+
+    With --parsl, "import parsl" in the script gives daskflow.parsl, so a
+    Parsl script runs unchanged; its parsl.load(config) starts the cluster.
     """
+    from ..parsl.importer import ParslAlreadyImported
     from ..sites.profile import ProfileError
     from .run import run_script
 
     try:
-        code = run_script(script, args, profile=profile, progress=progress)
-    except (ProfileError, NotImplementedError) as exc:
+        code = run_script(script, args, profile=profile, progress=progress, parsl=parsl)
+    except (ProfileError, NotImplementedError, ParslAlreadyImported) as exc:
         raise click.UsageError(str(exc)) from exc
     sys.exit(code)
 

@@ -183,10 +183,15 @@ def succeeded(snap: dict) -> bool:
 
 
 def run_script(script: str, args: tuple[str, ...], profile: str | None = None,
-               progress: bool = True) -> int:
+               progress: bool = True, parsl: bool = False) -> int:
     """Run ``script`` with ``args``; the exit code: the script's own if it
-    exited non-zero or raised (1), else 0 only if every task succeeded."""
+    exited non-zero or raised (1), else 0 only if every task succeeded.
+    ``parsl``: ``import parsl`` gives ``daskflow.parsl``."""
     console = Console(stderr=True)
+    if parsl:
+        from ..parsl import install
+
+        install()
     if profile is not None:
         import atexit
 

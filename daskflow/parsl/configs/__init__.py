@@ -1,0 +1,1 @@
+"""``parsl.configs``: Parsl's ready-made configurations (each module has a ``config``)."""

@@ -1,0 +1,1 @@
+"""``parsl.executors.high_throughput``."""

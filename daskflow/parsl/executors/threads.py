@@ -1,0 +1,5 @@
+"""``parsl.executors.threads``."""
+
+from . import ThreadPoolExecutor
+
+__all__ = ["ThreadPoolExecutor"]

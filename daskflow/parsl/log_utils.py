@@ -1,0 +1,35 @@
+"""``parsl.set_stream_logger`` and ``set_file_logger``, as Parsl's: a
+handler on the named logger (``parsl`` by default; ``daskflow`` is where
+daskflow logs)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+FORMAT = "%(asctime)s %(name)s:%(lineno)d [%(levelname)s]  %(message)s"
+
+
+def _add(name: str, level: int, handler: logging.Handler,
+         format_string: str | None) -> Callable[[], None]:
+    logger = logging.getLogger(name)
+    logger.setLevel(logging.DEBUG)
+    handler.setLevel(level)
+    handler.setFormatter(logging.Formatter(format_string or FORMAT, datefmt="%Y-%m-%d %H:%M:%S"))
+    logger.addHandler(handler)
+    return lambda: logger.removeHandler(handler)
+
+
+def set_stream_logger(name: str = "parsl", level: int = logging.DEBUG,
+                      format_string: str | None = None, stream=None) -> Callable[[], None]:
+    """Log ``name`` to ``stream`` (stderr); returns a function removing the handler."""
+    return _add(name, level, logging.StreamHandler(stream), format_string)
+
+
+def set_file_logger(filename: str, name: str = "parsl", level: int = logging.DEBUG,
+                    format_string: str | None = None) -> Callable[[], None]:
+    """Log ``name`` to ``filename``; returns a function removing the handler."""
+    return _add(name, level, logging.FileHandler(filename), format_string)
+
+
+__all__ = ["set_file_logger", "set_stream_logger"]

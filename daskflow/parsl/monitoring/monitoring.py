@@ -1,0 +1,5 @@
+"""``parsl.monitoring.monitoring``."""
+
+from . import MonitoringHub
+
+__all__ = ["MonitoringHub"]

@@ -1,0 +1,3 @@
+"""``parsl.usage_tracking``: daskflow sends nothing; the levels exist for
+configurations that name them (``Config(usage_tracking=...)`` is accepted
+with the unused-options warning)."""
