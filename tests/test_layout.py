@@ -15,7 +15,8 @@ import pathlib
 import pytest
 
 PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "daskflow"
-ROOMS = ("client", "worker", "provenance", "memo", "cli", "sites", "staging", "dashboard")
+ROOMS = ("client", "worker", "provenance", "memo", "cli", "sites", "staging", "dashboard",
+         "parsl")
 # what each room may import besides the ground floor and itself
 ALLOWED = {
     "worker": {"memo", "provenance", "staging"},
@@ -25,7 +26,8 @@ ALLOWED = {
     "dashboard": set(),
     "sites": {"worker"},
     "client": {"worker", "memo", "provenance", "staging", "sites", "dashboard"},
-    "cli": {"client", "provenance", "memo", "sites", "staging"},
+    "cli": {"client", "provenance", "memo", "sites", "staging", "parsl"},
+    "parsl": {"client", "sites", "provenance", "memo", "staging"},
 }
 # distributed's public modules (its documented API); anything else is private
 PUBLIC_DISTRIBUTED = {"distributed", "distributed.diagnostics.plugin", "distributed.protocol",
