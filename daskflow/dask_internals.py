@@ -42,6 +42,23 @@ def err_waiting_tasks(scheduler, why: Callable[[object], BaseException | None],
     return count
 
 
+TRANSITION_FACTS = ("worker", "startstops", "nbytes", "exception", "exception_text",
+                    "traceback_text", "cause")
+
+
+def transition_facts(kwargs: dict) -> dict:
+    """What a scheduler plugin's ``transition`` hook is told of a task that
+    provenance records: where it ran, its start/stop times, its result's
+    size, or its exception (pickled and as text) and the task to blame.
+
+    Relies on the keyword names distributed passes to
+    ``SchedulerPlugin.transition`` (only ``**kwargs`` in its signature):
+    ``worker``, ``startstops`` and ``nbytes`` when a task finishes;
+    ``exception``, ``exception_text``, ``traceback_text`` and ``cause`` when
+    it errs."""
+    return {name: kwargs[name] for name in TRANSITION_FACTS if name in kwargs}
+
+
 def worker_memory_limit(scheduler, address: str) -> int | None:
     """The memory limit (bytes) of a worker the scheduler knows, if it has one.
 

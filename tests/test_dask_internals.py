@@ -350,6 +350,39 @@ def test_import_dotted_resolves_a_settings_name():
     assert found is di.import_dotted, changed("utils.import_term", "import_dotted")
 
 
+class _Recorder:
+    """A scheduler plugin keeping the keyword names each transition gets."""
+
+    def __init__(self):
+        self.seen: dict[tuple, set] = {}
+
+    def transition(self, key, start, finish, *args, **kwargs):
+        self.seen.setdefault((key, finish), set()).update(kwargs)
+
+
+def test_transition_facts_are_passed_by_name(cluster):
+    """A task that finishes tells its worker, times and size; one that errs
+    its exception, texts and cause, under the names provenance reads."""
+    from distributed.diagnostics.plugin import SchedulerPlugin
+
+    cluster, client = cluster
+    recorder = type("Recorder", (_Recorder, SchedulerPlugin), {})()
+    cluster.scheduler.add_plugin(recorder, name=f"recorder-{time.monotonic_ns()}")
+    good = client.submit(lambda: 7, key=f"facts-good-{time.monotonic_ns()}")
+    bad = client.submit(_fail, key=f"facts-bad-{time.monotonic_ns()}")
+    distributed.wait([good, bad], timeout=30)
+    until(lambda: (good.key, "memory") in recorder.seen and (bad.key, "erred") in recorder.seen,
+          "the plugin saw no end of the tasks", timeout=30)
+    for key, finish, names in ((good.key, "memory", {"worker", "startstops", "nbytes"}),
+                               (bad.key, "erred", {"exception", "exception_text",
+                                                   "traceback_text", "cause"})):
+        got = recorder.seen[key, finish]
+        assert names <= got, changed(f"SchedulerPlugin.transition's keywords on {finish} "
+                                     f"(missing {sorted(names - got)})", "transition_facts")
+        assert set(di.transition_facts({n: 1 for n in got})) >= names, changed(
+            "SchedulerPlugin.transition's keywords", "transition_facts")
+
+
 def test_the_rest_still_exists():
     from distributed import Nanny, Scheduler
     from distributed.scheduler import TaskState, WorkerState

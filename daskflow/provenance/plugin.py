@@ -24,7 +24,7 @@ from typing import Any
 from distributed.diagnostics.plugin import SchedulerPlugin
 
 from .. import failure_log, worker_fates
-from ..dask_internals import blamed_key, drop_annotation
+from ..dask_internals import blamed_key, drop_annotation, transition_facts
 from ..redaction import redact_batch, redact_text
 from .calls import ANNOTATION, call_of, rows
 from .report import TOPIC
@@ -105,6 +105,7 @@ class ProvenancePlugin(SchedulerPlugin):
 
     def transition(self, key, start, finish, *args, **kwargs) -> None:
         if isinstance(key, str) and key.endswith(self.token):
+            kwargs = transition_facts(kwargs)  # a copy: every plugin gets the same dict
             if finish == "erred":
                 kwargs = self._why_erred(key, kwargs)
             elif finish == "forgotten":
