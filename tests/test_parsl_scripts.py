@@ -118,11 +118,26 @@ def _run(args, cwd, timeout: float = 180) -> subprocess.CompletedProcess:
                           timeout=timeout)
 
 
+def _without_shutdown_noise(stderr: str) -> str:
+    """stderr without distributed's own record of a worker stream closed
+    while the cluster shuts down (an INFO line with a CommClosedError
+    traceback, logged now and then by the scheduler, not by the script)."""
+    kept, skipping = [], False
+    for line in stderr.splitlines():
+        if "distributed.batched - INFO - Batched Comm Closed" in line:
+            skipping = True
+        elif line[:4].isdigit():  # the next log record
+            skipping = False
+        if not skipping:
+            kept.append(line)
+    return "\n".join(kept)
+
+
 def _ok(proc, *expected: str) -> None:
     assert proc.returncode == 0, proc.stderr
     for line in expected:
         assert line in proc.stdout.splitlines(), (proc.stdout, proc.stderr)
-    assert "Traceback" not in proc.stderr, proc.stderr
+    assert "Traceback" not in _without_shutdown_noise(proc.stderr), proc.stderr
 
 
 def test_python_dash_m_daskflow_parsl(tmp_path):
@@ -139,7 +154,7 @@ def test_daskflow_run_parsl(tmp_path):
     assert proc.returncode == 1, proc.stderr
     for line in (EXPECTED, "JOIN 13 True 3"):
         assert line in proc.stdout.splitlines(), (proc.stdout, proc.stderr)
-    assert "Traceback" not in proc.stderr, proc.stderr
+    assert "Traceback" not in _without_shutdown_noise(proc.stderr), proc.stderr
     # daskflow run watched the run that parsl.load started
     assert "Summary of run" in proc.stderr and "fail " in proc.stderr, proc.stderr
 
