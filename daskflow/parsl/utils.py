@@ -1,0 +1,47 @@
+"""``parsl.utils``: the helpers scripts and Parsl's own tests import.
+
+``RepresentationMixin`` gives classes a ``repr`` that reads like the call
+that built them, from their constructor's signature.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+
+class RepresentationMixin:
+    """A ``repr`` that reads ``Name(arg, key=value)`` from ``__init__``'s
+    parameters, each read back from the attribute of the same name.
+
+    With ``_validate_repr`` set, a parameter without such an attribute is an
+    ``AttributeError`` naming it (a class whose ``repr`` would lie).
+    """
+
+    __max_width__ = 80
+    _validate_repr = False
+
+    def __repr__(self) -> str:
+        init = inspect.unwrap(type(self).__init__)
+        params = list(inspect.signature(init).parameters.values())[1:]
+        missing = "<unrecorded>"
+        positional, keywords = [], {}
+        for p in params:
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                continue
+            if self._validate_repr and not hasattr(self, p.name):
+                raise AttributeError(f"class {type(self).__name__} uses {p.name} in the "
+                                     "constructor, but does not define it as an attribute")
+            value = getattr(self, p.name, missing)
+            if p.default is p.empty and p.kind is not p.KEYWORD_ONLY:
+                positional.append(repr(value))
+            else:
+                keywords[p.name] = value
+        parts = positional + [f"{k}={v!r}" for k, v in sorted(keywords.items())]
+        line = f"{type(self).__name__}({', '.join(parts)})"
+        if len(line) <= self.__max_width__:
+            return line
+        body = ",".join("\n    " + part.replace("\n", "\n    ") for part in parts)
+        return f"{type(self).__name__}({body}\n)"
+
+
+__all__ = ["RepresentationMixin"]
