@@ -76,6 +76,10 @@ class Plan:
     unused: list[str] = field(default_factory=list)  #: "Class.keyword" accepted unused
 
 
+#: the executors daskflow runs as pools
+RUN = (ex.ThreadPoolExecutor, ex.HighThroughputExecutor, ex.MPIExecutor)
+
+
 def translate(config) -> Plan:
     """The plan of ``config`` (a ``parsl.config.Config``)."""
     plan = Plan()
@@ -87,6 +91,11 @@ def translate(config) -> Plan:
         if executor.refused:
             raise ConfigurationError(f"{type(executor).__name__}(label={executor.label!r}) is "
                                      f"not supported by daskflow: {executor.refused}")
+        if not isinstance(executor, RUN):
+            raise ConfigurationError(
+                f"{type(executor).__name__} is an executor written for Parsl (its own submit); "
+                "on daskflow the Dask scheduler runs every app, so configure "
+                "ThreadPoolExecutor or HighThroughputExecutor instead")
     only = config.executors[0]
     if len(config.executors) == 1 and isinstance(only, ex.ThreadPoolExecutor):
         processes, threads = _slots(only.max_threads)
