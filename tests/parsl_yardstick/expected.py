@@ -29,3 +29,9 @@ def expectation(mode: str, nodeid: str) -> tuple[str, str] | None:
             if mode in modes and fnmatchcase(nodeid, pattern):
                 return kind, reason
     return None
+
+
+def unmatched(mode: str, nodeids) -> list[str]:
+    """The patterns for ``mode`` that match none of ``nodeids`` (stale entries)."""
+    return [pattern for table in (SKIP, FAIL) for pattern, (modes, _) in table.items()
+            if mode in modes and not any(fnmatchcase(n, pattern) for n in nodeids)]

@@ -23,6 +23,7 @@ from collections import Counter
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
+from expected import unmatched  # noqa: E402
 from fetch import fetch  # noqa: E402
 
 #: Parsl's tests of the programming model
@@ -94,6 +95,10 @@ def main(argv=None) -> int:
         results = run_mode(mode, root, extra)
         print(summary(mode, results), flush=True)
         failed |= not results or any(o == "failed" for o, _ in results.values())
+        stale = [] if extra else unmatched(mode, results)
+        for pattern in stale:
+            print(f"  stale    {pattern}: listed in expected.py but matches no test", flush=True)
+        failed |= bool(stale)
     return 1 if failed else 0
 
 
