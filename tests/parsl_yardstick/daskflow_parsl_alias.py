@@ -17,6 +17,8 @@ from daskflow.parsl.dataflow.dflow import DataFlowKernel
 from expected import expectation
 
 TESTS = "parsl.tests"
+NO_INTERNET = ("cleannet: reads from public servers, and this machine has no internet "
+               "(daskflow's staging is tested against loopback HTTP/FTP/S3 servers)")
 
 
 class _ParslTests:
@@ -63,6 +65,9 @@ DataFlowKernel._alias_on_workers = _alias_with_tests
 def pytest_collection_modifyitems(config, items):
     mode = "local" if config.getoption("config")[0] == "local" else "threads"
     for item in items:
+        if item.get_closest_marker("cleannet") is not None:  # as Parsl's own CI does here
+            item.add_marker(pytest.mark.skip(reason=NO_INTERNET))
+            continue
         known = expectation(mode, item.nodeid)
         if known is None:
             continue
