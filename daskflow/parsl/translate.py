@@ -21,6 +21,7 @@ from ..sites.providers import provider_for_parsl
 from . import executors as ex
 from . import providers as pv
 from .addresses import address_by_hostname
+from .config import Config
 from .errors import ConfigurationError
 
 #: Config keywords that load() translates; any other one given is warned about
@@ -76,21 +77,33 @@ class Plan:
     unused: list[str] = field(default_factory=list)  #: "Class.keyword" accepted unused
 
 
+#: the executors daskflow runs as pools
+RUN = (ex.ThreadPoolExecutor, ex.HighThroughputExecutor, ex.MPIExecutor)
+
+
 def translate(config) -> Plan:
     """The plan of ``config`` (a ``parsl.config.Config``)."""
     plan = Plan()
     plan.unused += [f"Config.{k}" for k in config.changed() if k not in CONFIG_USED]
     plan.settings["daskflow.retries"] = config.retries
-    if "run_dir" in config.given:
+    if config.run_dir != Config.keywords["run_dir"]:
         plan.settings["daskflow.run-dir"] = os.path.abspath(config.run_dir)
     for executor in config.executors:
         if executor.refused:
             raise ConfigurationError(f"{type(executor).__name__}(label={executor.label!r}) is "
                                      f"not supported by daskflow: {executor.refused}")
+        if not isinstance(executor, RUN):
+            raise ConfigurationError(
+                f"{type(executor).__name__} is an executor written for Parsl (its own submit); "
+                "on daskflow the Dask scheduler runs every app, so configure "
+                "ThreadPoolExecutor or HighThroughputExecutor instead")
     only = config.executors[0]
     if len(config.executors) == 1 and isinstance(only, ex.ThreadPoolExecutor):
         processes, threads = _slots(only.max_threads)
-        plan.local = {"n_workers": processes, "threads_per_worker": threads}
+        # Parsl leaves the script's own log handlers alone; distributed's
+        # LocalCluster would turn them down to warnings while it lives
+        plan.local = {"n_workers": processes, "threads_per_worker": threads,
+                      "silence_logs": False}
         plan.labels[only.label] = "local"
         plan.unused += _unused(only, EXECUTOR_USED)
         return plan

@@ -4,10 +4,16 @@ in Parsl) and pin with the configuration's executor labels."""
 
 from __future__ import annotations
 
+import logging
 from typing import Callable
+
+from distributed import Future
 
 from ...client.apps import App
 from ..dataflow.dflow import DataFlowKernelLoader
+
+#: Parsl's task log (to the run's parsl.log while the kernel logs, see dflow)
+task_log = logging.getLogger("parsl.dataflow.dflow")
 
 
 class ParslApp(App):
@@ -27,14 +33,50 @@ class ParslApp(App):
         if self.parsl_executors != "all" and self._pinned_by is not dfk:
             self.executors = dfk.pools_for(self.parsl_executors)
             self._pinned_by = dfk
+        return dfk
 
     def __call__(self, *args, **kwargs):
-        self._pin()
-        return super().__call__(*args, **kwargs)
+        dfk = self._pin()
+        future = super().__call__(*args, **kwargs)
+        dfk.track(future)
+        if task_log.isEnabledFor(logging.INFO):
+            log_call(future, (args, kwargs))
+        return future
 
     def map(self, *iterables, **kwargs):
-        self._pin()
-        return super().map(*iterables, **kwargs)
+        dfk = self._pin()
+        futures = super().map(*iterables, **kwargs)
+        logs = task_log.isEnabledFor(logging.INFO)
+        for future, args in zip(futures, zip(*iterables)):
+            dfk.track(future)
+            if logs:
+                log_call(future, (args, kwargs))
+        return futures
+
+
+def log_call(future, arguments) -> None:
+    """Parsl's records of a call and of each call it depends on, with the
+    ``parsl.task``, ``parsl.app_name`` and ``parsl.dependency_task`` fields
+    that tools reading Parsl's log filter on (no argument values)."""
+    tid, name = future.tid, future.app_name
+    task_log.info("Task %s submitted for App %s", tid, name,
+                  extra={"parsl.task": tid, "parsl.app_name": name})
+    for dependency in _futures_in(arguments):
+        upstream = getattr(dependency, "tid", None)
+        if upstream is not None:
+            task_log.info("Task %s depends on task %s", tid, upstream,
+                          extra={"parsl.task": tid, "parsl.dependency_task": upstream})
+
+
+def _futures_in(obj):
+    if isinstance(obj, Future):
+        yield obj
+    elif isinstance(obj, (list, tuple, set)):
+        for item in obj:
+            yield from _futures_in(item)
+    elif isinstance(obj, dict):
+        for item in obj.values():
+            yield from _futures_in(item)
 
 
 def _decorator(kind: str, takes_executors: bool = True):
