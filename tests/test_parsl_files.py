@@ -73,6 +73,7 @@ def test_the_url_and_its_parts_stay_as_built():
             setattr(f, name, "x")
     f.note = "a script's own attribute"
     assert f.note == "a script's own attribute" and f.url == "/a/b.txt"
+    assert pickle.loads(pickle.dumps(f)).note == "a script's own attribute"
 
 
 @pytest.mark.parametrize("scheme", ["https", "ftps", "", "file", "asdfasdf"])
@@ -210,3 +211,13 @@ def test_two_globus_endpoints_are_refused():
     with pytest.raises(ConfigurationError, match="local-endpoint 'ep-2' differs from "
                                                  "another's 'ep-1'"):
         translate(config)
+
+
+def test_rsync_staging_is_refused_saying_what_to_use():
+    from daskflow.parsl.data_provider.rsync import RSyncStaging
+
+    config = Config(executors=[ThreadPoolExecutor(storage_access=[RSyncStaging("login1")])])
+    with pytest.raises(ConfigurationError, match=r"storage_access provider RSyncStaging cannot "
+                                                 r"run on daskflow: .*sftp://HOST/path"):
+        translate(config)
+    assert repr(RSyncStaging("login1")) == "RSyncStaging('login1')"

@@ -65,6 +65,9 @@ def _refusal(owner: str, provider) -> str:
     name = f"{kind.__module__}.{kind.__qualname__}"
     if not isinstance(provider, Staging):
         return f"{owner}: storage_access entry {name} is not a staging provider"
+    if getattr(provider, "refusal", None):  # one of Parsl's that daskflow does not run
+        return f"{owner}: storage_access provider {kind.__name__} cannot run on daskflow: " \
+               f"{provider.refusal}"
     return (f"{owner}: storage_access provider {name} cannot run on daskflow: daskflow "
             "stages Files in the task body through a mover per URL scheme, not through "
             "Parsl's Staging hooks (stage_in/stage_out/replace_task) and DataFlowKernel. "

@@ -74,6 +74,10 @@ class File(_DaskflowFile):
     def __str__(self) -> str:
         return self.filepath
 
+    def __reduce__(self):  # as Parsl's: a script's own attributes travel too
+        rebuild, args = super().__reduce__()
+        return (rebuild, args, dict(self.__dict__) or None)
+
     def __repr__(self) -> str:
         url = redact_url(self.url)
         netloc = redact_url(f"x://{self.netloc}")[4:] if self.netloc else ""
