@@ -22,6 +22,7 @@ from . import executors as ex
 from . import providers as pv
 from .addresses import address_by_hostname
 from .config import Config
+from .data_provider.data_manager import storage_settings
 from .errors import ConfigurationError
 
 #: Config keywords that load() translates; any other one given is warned about
@@ -36,7 +37,8 @@ EXECUTOR_REFUSED = {
 }
 #: executor keywords read below (the rest are accepted with the warning)
 EXECUTOR_USED = ("label", "provider", "max_threads", "max_workers_per_node", "max_workers",
-                 "cores_per_worker", "address", "max_workers_per_block", "mpi_launcher")
+                 "cores_per_worker", "address", "max_workers_per_block", "mpi_launcher",
+                 "storage_access")
 #: provider keywords read below, for every provider (each also has its own)
 PROVIDER_USED = ("init_blocks", "min_blocks", "max_blocks", "parallelism", "nodes_per_block",
                  "walltime", "worker_init", "scheduler_options", "launcher", "channel")
@@ -97,6 +99,7 @@ def translate(config) -> Plan:
                 f"{type(executor).__name__} is an executor written for Parsl (its own submit); "
                 "on daskflow the Dask scheduler runs every app, so configure "
                 "ThreadPoolExecutor or HighThroughputExecutor instead")
+    plan.settings.update(storage_settings(config.executors))  # Parsl's staging providers
     only = config.executors[0]
     if len(config.executors) == 1 and isinstance(only, ex.ThreadPoolExecutor):
         processes, threads = _slots(only.max_threads)
