@@ -93,6 +93,14 @@ def test_task_table_counts_and_the_runs_parsl_log(tmp_path):
     tid_a = submitted[0].split("Task ")[1].split()[0]
     tid_b = submitted[1].split("Task ")[1].split()[0]
     assert any(f"Task {tid_b} depends on task {tid_a}" in line for line in lines), done.stdout
+    summary = done.stdout[done.stdout.index("Summary of tasks in DFK:"):]
+    for state, n in (("exec_done", 3), ("failed", 1), ("dep_fail", 2)):
+        assert f"Tasks in state States.{state}: {n}" in summary, summary
+
+
+def test_an_unknown_exit_mode_is_a_type_error_as_in_parsl():
+    with pytest.raises(TypeError, match="exit_mode='wrongmode'.*cleanup, skip, wait"):
+        Config(exit_mode="wrongmode")
 
 
 def test_logging_off_writes_no_parsl_log(tmp_path):

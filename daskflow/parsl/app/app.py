@@ -10,10 +10,7 @@ from typing import Callable
 from distributed import Future
 
 from ...client.apps import App
-from ..dataflow.dflow import DataFlowKernelLoader
-
-#: Parsl's task log (to the run's parsl.log while the kernel logs, see dflow)
-task_log = logging.getLogger("parsl.dataflow.dflow")
+from ..dataflow.dflow import DataFlowKernelLoader, task_log
 
 
 class ParslApp(App):
