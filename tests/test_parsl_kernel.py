@@ -144,3 +144,22 @@ def test_parsl_error_names_are_daskflow_errors():
     assert SerializationError is UnpicklableArgument
     err = InvalidResourceSpecification({"cpus"}, "cpus is not a resource")
     assert err.invalid_keys == {"cpus"} and str(err) == "cpus is not a resource"
+
+
+def test_arguments_that_cannot_be_sent_fail_the_future_not_the_call(tmp_path):
+    code = ("import parsl\nfrom parsl import python_app\n"
+            "from parsl.serialize.errors import SerializationError\n"
+            "parsl.load()\n"
+            "@python_app\ndef first(x):\n    return next(x)\n"
+            "futures = [first(iter([1])), first(x for x in [2]), first([3])]\n"
+            "print('kinds', [type(f.exception()).__name__ for f in futures[1:2]])\n"
+            "assert isinstance(futures[1].exception(), SerializationError)\n"
+            "assert 'argument #0 of app' in str(futures[1].exception())\n"
+            "assert futures[0].result() == 1\n"
+            "print('others', futures[2].exception())\n"
+            "parsl.dfk().cleanup()\n")
+    done = subprocess.run([sys.executable, "-c", "import daskflow.parsl as p; p.install()\n"
+                           + code], cwd=tmp_path, env=ENV, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "kinds ['UnpicklableArgument']" in done.stdout

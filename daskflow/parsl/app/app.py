@@ -9,7 +9,10 @@ from typing import Callable
 
 from distributed import Future
 
+from ...client import session as _client
 from ...client.apps import App
+from ...client.futures import as_app_future
+from ...errors import UnpicklableArgument
 from ..dataflow.dflow import DataFlowKernelLoader, task_log
 
 
@@ -34,7 +37,10 @@ class ParslApp(App):
 
     def __call__(self, *args, **kwargs):
         dfk = self._pin()
-        future = super().__call__(*args, **kwargs)
+        try:
+            future = super().__call__(*args, **kwargs)
+        except UnpicklableArgument as exc:  # Parsl's SerializationError, on the future
+            future = _failed_call(self.name, exc, kwargs)
         dfk.track(future)
         if task_log.isEnabledFor(logging.INFO):
             log_call(future, (args, kwargs))
@@ -49,6 +55,21 @@ class ParslApp(App):
             if logs:
                 log_call(future, (args, kwargs))
         return futures
+
+
+def _failed_call(app_name: str, exc: BaseException, kwargs: dict):
+    """A call whose arguments cannot be sent to a worker: as in Parsl, its
+    future fails (with ``SerializationError``, daskflow's UnpicklableArgument),
+    rather than the call, so a loop of calls goes on."""
+    session, tid, run = _client.current()
+    future = session.client.submit(_raise, exc, key=f"{app_name}-{tid}-unsent-{run.token}",
+                                   pure=False)
+    return as_app_future(future, tid=tid, app_name=app_name, stdout=kwargs.get("stdout"),
+                         stderr=kwargs.get("stderr"), outputs=[])
+
+
+def _raise(exc: BaseException):
+    raise exc
 
 
 def log_call(future, arguments) -> None:
