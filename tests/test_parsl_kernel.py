@@ -163,3 +163,19 @@ def test_arguments_that_cannot_be_sent_fail_the_future_not_the_call(tmp_path):
                           timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "kinds ['UnpicklableArgument']" in done.stdout
+
+
+def test_apps_bound_to_a_kernel_built_directly_call_it(tmp_path):
+    code = ("import parsl\nfrom parsl.config import Config\n"
+            "from parsl.dataflow.dflow import DataFlowKernel, DataFlowKernelLoader\n"
+            "dfk = DataFlowKernel(config=Config())\n"
+            "@parsl.python_app(data_flow_kernel=dfk)\ndef double(x):\n    return 2 * x\n"
+            "assert DataFlowKernelLoader._dfk is None\n"
+            "print('results', [f.result() for f in [double(1), *double.map([2, 3])]])\n"
+            "assert dfk.tasks == {}\n"
+            "dfk.cleanup()\n")
+    done = subprocess.run([sys.executable, "-c", "import daskflow.parsl as p; p.install()\n"
+                           + code], cwd=tmp_path, env=ENV, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "results [2, 4, 6]" in done.stdout
