@@ -93,6 +93,14 @@ def test_task_table_counts_and_the_runs_parsl_log(tmp_path):
     tid_a = submitted[0].split("Task ")[1].split()[0]
     tid_b = submitted[1].split("Task ")[1].split()[0]
     assert any(f"Task {tid_b} depends on task {tid_a}" in line for line in lines), done.stdout
+    summary = done.stdout[done.stdout.index("Summary of tasks in DFK:"):]
+    for state, n in (("exec_done", 3), ("failed", 1), ("dep_fail", 2)):
+        assert f"Tasks in state States.{state}: {n}" in summary, summary
+
+
+def test_an_unknown_exit_mode_is_a_type_error_as_in_parsl():
+    with pytest.raises(TypeError, match="exit_mode='wrongmode'.*cleanup, skip, wait"):
+        Config(exit_mode="wrongmode")
 
 
 def test_logging_off_writes_no_parsl_log(tmp_path):
@@ -136,3 +144,38 @@ def test_parsl_error_names_are_daskflow_errors():
     assert SerializationError is UnpicklableArgument
     err = InvalidResourceSpecification({"cpus"}, "cpus is not a resource")
     assert err.invalid_keys == {"cpus"} and str(err) == "cpus is not a resource"
+
+
+def test_arguments_that_cannot_be_sent_fail_the_future_not_the_call(tmp_path):
+    code = ("import parsl\nfrom parsl import python_app\n"
+            "from parsl.serialize.errors import SerializationError\n"
+            "parsl.load()\n"
+            "@python_app\ndef first(x):\n    return next(x)\n"
+            "futures = [first(iter([1])), first(x for x in [2]), first([3])]\n"
+            "print('kinds', [type(f.exception()).__name__ for f in futures[1:2]])\n"
+            "assert isinstance(futures[1].exception(), SerializationError)\n"
+            "assert 'argument #0 of app' in str(futures[1].exception())\n"
+            "assert futures[0].result() == 1\n"
+            "print('others', futures[2].exception())\n"
+            "parsl.dfk().cleanup()\n")
+    done = subprocess.run([sys.executable, "-c", "import daskflow.parsl as p; p.install()\n"
+                           + code], cwd=tmp_path, env=ENV, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "kinds ['UnpicklableArgument']" in done.stdout
+
+
+def test_apps_bound_to_a_kernel_built_directly_call_it(tmp_path):
+    code = ("import parsl\nfrom parsl.config import Config\n"
+            "from parsl.dataflow.dflow import DataFlowKernel, DataFlowKernelLoader\n"
+            "dfk = DataFlowKernel(config=Config())\n"
+            "@parsl.python_app(data_flow_kernel=dfk)\ndef double(x):\n    return 2 * x\n"
+            "assert DataFlowKernelLoader._dfk is None\n"
+            "print('results', [f.result() for f in [double(1), *double.map([2, 3])]])\n"
+            "assert dfk.tasks == {}\n"
+            "dfk.cleanup()\n")
+    done = subprocess.run([sys.executable, "-c", "import daskflow.parsl as p; p.install()\n"
+                           + code], cwd=tmp_path, env=ENV, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "results [2, 4, 6]" in done.stdout

@@ -9,7 +9,7 @@ import threading
 from typing import Callable
 
 
-def wrap_with_logs(fn: Callable | None = None, target: str = __name__) -> Callable:
+def wrap_with_logs(fn: Callable | None = None, target: str = "parsl.process_loggers") -> Callable:
     """Log "Normal ending" (debug) or "Exceptional ending" (error, with the
     traceback) for each call of ``fn``, to the logger ``target``; results and
     exceptions pass through unchanged."""

@@ -102,10 +102,11 @@ def translate(config) -> Plan:
     plan.settings.update(storage_settings(config.executors))  # Parsl's staging providers
     only = config.executors[0]
     if len(config.executors) == 1 and isinstance(only, ex.ThreadPoolExecutor):
-        processes, threads = _slots(only.max_threads)
-        # Parsl leaves the script's own log handlers alone; distributed's
-        # LocalCluster would turn them down to warnings while it lives
-        plan.local = {"n_workers": processes, "threads_per_worker": threads,
+        # as Parsl's: threads of this process, which take the script's objects
+        # (locks, events, shared state) by reference; and Parsl leaves the
+        # script's log handlers alone, where LocalCluster would mute them
+        threads = only.max_threads or min(32, (os.cpu_count() or 1) + 4)  # as Parsl's
+        plan.local = {"processes": False, "n_workers": 1, "threads_per_worker": threads,
                       "silence_logs": False}
         plan.labels[only.label] = "local"
         plan.unused += _unused(only, EXECUTOR_USED)

@@ -57,6 +57,28 @@ def _alias_with_tests(dfk, alias=DataFlowKernel._alias_on_workers) -> None:
     dfk.client.register_plugin(ParslTestsOnWorkers())
 
 
+def _serialise_ast_parse() -> None:
+    """CPython before 3.11.8 (gh-106905) breaks when two threads build ASTs at
+    once ("AST constructor recursion depth mismatch"): its tracebacks parse
+    source lines, so pytest formatting a failure while a worker thread of the
+    in-process cluster formats a failed task's traceback can crash the run."""
+    if sys.version_info[:2] != (3, 11) or sys.version_info >= (3, 11, 8):
+        return
+    import ast
+    import functools
+    import threading
+
+    lock, parse = threading.RLock(), ast.parse
+
+    @functools.wraps(parse)
+    def parse_alone(*args, **kwargs):
+        with lock:
+            return parse(*args, **kwargs)
+
+    ast.parse = parse_alone
+
+
+_serialise_ast_parse()
 os.environ.setdefault("DASKFLOW_PARSL_TESTS", os.getcwd())
 _install()
 DataFlowKernel._alias_on_workers = _alias_with_tests

@@ -25,6 +25,7 @@ from ..translate import translate
 from .states import States
 
 logger = logging.getLogger("daskflow")
+task_log = logging.getLogger("parsl.dataflow.dflow")  #: Parsl's own records, see parsl.log
 
 
 class DataFlowKernel:
@@ -115,6 +116,16 @@ class DataFlowKernel:
         counts[States.launched] = len(self._outstanding)
         return counts
 
+    def _log_summary(self) -> None:
+        """Parsl's summary at cleanup: how many calls ended in each state."""
+        if not task_log.isEnabledFor(logging.INFO):
+            return
+        counts = self.task_state_counts
+        task_log.info("Summary of tasks in DFK:")
+        for state in States:
+            if counts.get(state):
+                task_log.info("Tasks in state %s: %d", state, counts[state])
+
     def _sweep(self) -> None:
         for tid, future in list(self._outstanding.items()):
             if future.done():
@@ -135,6 +146,7 @@ class DataFlowKernel:
             raise Exception("attempt to clean up DFK when it has already been cleaned-up")
         self.cleanup_called = True
         atexit.unregister(self.atexit_cleanup)
+        self._log_summary()
         try:
             self.client.close()
         finally:
