@@ -4,10 +4,15 @@ releases took), checked as Parsl checks them; ``parsl.load`` translates it."""
 from __future__ import annotations
 
 from .errors import ConfigurationError
-from .executors import ThreadPoolExecutor
+from .executors import ParslExecutor, ThreadPoolExecutor
 from .holders import Holder
 
 EXIT_MODES = ("cleanup", "skip", "wait")
+
+
+class TypeCheckError(ConfigurationError, TypeError):
+    """A Config keyword of the wrong type or value: Parsl's type checks raise
+    typeguard's ``TypeCheckError``, which Parsl's tests recognise by name."""
 
 
 class Config(Holder):
@@ -25,13 +30,18 @@ class Config(Holder):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.executors = tuple(self.executors or ()) or (ThreadPoolExecutor(),)
+        strangers = [e for e in self.executors if not isinstance(e, ParslExecutor)]
+        if strangers:
+            raise TypeCheckError(f"Config(executors=[..., {strangers[0]!r}, ...]): expected "
+                                 "Parsl executors (parsl.executors), got "
+                                 f"{type(strangers[0]).__name__}")
         labels = [e.label for e in self.executors]
         duplicates = [label for n, label in enumerate(labels) if label in labels[:n]]
         if duplicates:
             raise ConfigurationError("Executors must have unique labels ({})".format(
                 ", ".join(f"label={d!r}" for d in duplicates)))
         if self.exit_mode not in EXIT_MODES:
-            raise ConfigurationError(f"Config(exit_mode={self.exit_mode!r}): expected one of "
+            raise TypeCheckError(f"Config(exit_mode={self.exit_mode!r}): expected one of "
                                      f"{', '.join(EXIT_MODES)}")
         if not isinstance(self.retries, int) or isinstance(self.retries, bool) \
                 or self.retries < 0:
