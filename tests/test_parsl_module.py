@@ -244,3 +244,102 @@ with parsl.load(config) as dfk:
     assert proc.stderr.count("parsl.channels was removed from Parsl in 2024") == 1
     assert ("daskflow does not use these options of the Parsl configuration: "
             "Config.garbage_collect, Config.strategy_period") in proc.stderr
+
+
+def test_monitoring_hub_turns_provenance_on_and_names_its_unused_keywords():
+    from daskflow.parsl.monitoring import MonitoringHub
+
+    plan = translate(Config(monitoring=MonitoringHub(
+        hub_address="127.0.0.1", workflow_name="wf", resource_monitoring_interval=1)))
+    assert plan.settings["daskflow.provenance.enabled"] is True
+    assert plan.unused == ["MonitoringHub.hub_address", "MonitoringHub.workflow_name",
+                           "MonitoringHub.resource_monitoring_interval"]
+    # without a hub, daskflow's own default stands (provenance on unless configured off)
+    assert "daskflow.provenance.enabled" not in translate(Config()).settings
+    with pytest.raises(ConfigurationError, match=r"Config\(monitoring='yes'\): expected a "
+                                                 r"parsl.monitoring.MonitoringHub"):
+        translate(Config(monitoring="yes"))
+
+
+def test_a_wrong_exit_mode_or_executor_is_parsls_type_check_error():
+    for bad in (dict(exit_mode="wrongmode"), dict(executors=["htex"])):
+        with pytest.raises(TypeError) as info:
+            Config(**bad)
+        # Parsl's tests recognise typeguard's error by its name
+        assert info.type.__name__ == "TypeCheckError" and isinstance(info.value,
+                                                                     ConfigurationError)
+    assert "Config(executors=[..., 'htex', ...]): expected Parsl executors" in str(info.value)
+
+
+@pytest.mark.parametrize("config, message", [
+    (Config(executors=[HighThroughputExecutor(label="h", provider=LocalProvider(
+        init_blocks=3, max_blocks=2))]),
+     r"LocalProvider\(init_blocks=3, max_blocks=2\) of executor 'h': init_blocks is above "
+     r"max_blocks"),
+    (Config(executors=[HighThroughputExecutor(max_workers_per_node=1, provider=SlurmProvider(
+        min_blocks=2, max_blocks=1))]), r"SlurmProvider\(min_blocks=2, max_blocks=1\)"),
+    (Config(executors=[HighThroughputExecutor(label="h", provider=LocalProvider(
+        init_blocks=0))], strategy="none"),
+     r"Config\(strategy='none'\) with LocalProvider\(init_blocks=0\) of executor 'h': no "
+     r"block would ever start"),
+    (Config(executors=[HighThroughputExecutor(max_workers=2, max_workers_per_node=3)]),
+     r"max_workers is the old name of max_workers_per_node; give one"),
+    (Config(executors=[HighThroughputExecutor(label="h", max_workers_per_node=0)]),
+     r"HighThroughputExecutor\(max_workers_per_node=0\) of executor 'h': expected a number > 0"),
+    (Config(executors=[HighThroughputExecutor(max_workers_per_node=1, provider=SlurmProvider(
+        launcher=SrunLauncher(overrides="--cpu-bind=cores")))]),
+     r"SrunLauncher\(overrides=...\) cannot be translated: daskflow's launchers take no extra"),
+])
+def test_contradictory_options_fail_naming_them(config, message):
+    with pytest.raises(ConfigurationError, match=message):
+        translate(config)
+
+
+def test_launcher_and_local_provider_keywords_without_meaning_are_named():
+    plan = translate(Config(executors=[
+        HighThroughputExecutor(label="a", provider=LocalProvider(cmd_timeout=5)),
+        HighThroughputExecutor(label="b", max_workers_per_node=1, provider=SlurmProvider(
+            launcher=SrunLauncher(debug=False)))]))
+    assert plan.unused == ["LocalProvider.cmd_timeout", "SrunLauncher.debug"]
+    # as in Parsl, blocks started without an elastic strategy are fine
+    assert translate(Config(strategy=None)).local is not None
+
+
+def test_a_monitoring_hub_records_the_run_and_serves_the_workflow_page(tmp_path):
+    """...even where the user's dask config turned provenance off."""
+    env = dict(os.environ, PYTHONPATH=ROOT, DASK_DASKFLOW__LOCAL__DASHBOARD_ADDRESS="127.0.0.1:0",
+               DASK_DASKFLOW__PROVENANCE__ENABLED="false")
+    code = """
+import os, sys, time, urllib.request
+import daskflow.parsl as parsl
+from daskflow.parsl import Config, python_app
+from daskflow.parsl.monitoring import MonitoringHub
+
+@python_app
+def inc(x):
+    return x + 1
+
+on = sys.argv[1] == "hub"
+with parsl.load(Config(monitoring=MonitoringHub() if on else None, run_dir="runs")) as dfk:
+    print("RESULT", inc(1).result())
+    print("RECORDED", dfk.run_dir is not None and os.path.exists(
+        os.path.join(dfk.run_dir, "provenance.db")))
+    url = dfk.client.dashboard_link.replace("/status", "/workflow")
+    deadline = time.monotonic() + 30  # the page is added as the run starts
+    while on:
+        try:
+            print("PAGE", urllib.request.urlopen(url).status)
+            break
+        except OSError as e:
+            if time.monotonic() > deadline:
+                print("PAGE", getattr(e, "code", e))
+                break
+            time.sleep(0.2)
+"""
+    for arg, expected in (("hub", ["RESULT 2", "RECORDED True", "PAGE 200"]),
+                          ("none", ["RESULT 2", "RECORDED False"])):
+        proc = subprocess.run([sys.executable, "-c", code, arg], capture_output=True, text=True,
+                              cwd=tmp_path, env=env, timeout=180)
+        assert proc.returncode == 0, proc.stderr
+        for line in expected:
+            assert line in proc.stdout.splitlines(), (proc.stdout, proc.stderr)
