@@ -343,3 +343,34 @@ with parsl.load(Config(monitoring=MonitoringHub() if on else None, run_dir="runs
         assert proc.returncode == 0, proc.stderr
         for line in expected:
             assert line in proc.stdout.splitlines(), (proc.stdout, proc.stderr)
+
+
+def test_exit_modes_skip_and_cleanup(tmp_path):
+    """As Parsl's test_context_manager: 'skip' leaves the kernel loaded and its
+    tasks running; 'cleanup' (the default) unloads it at the end of the block."""
+    proc = _python("""
+import os
+import daskflow.parsl as parsl
+from daskflow.parsl import Config, python_app
+
+@python_app
+def wait_for(path):
+    import os, time
+    while not os.path.exists(path):
+        time.sleep(0.05)
+    return "released"
+
+flag = os.path.abspath("flag")
+with parsl.load(Config(exit_mode="skip")) as dfk:
+    fut = wait_for(flag)
+print("SKIP", parsl.dfk() is dfk, fut.done())
+open(flag, "w").close()
+print("LATER", fut.result())
+dfk.cleanup()
+with parsl.load(Config()) as dfk:
+    pass
+print("CLEANUP", dfk.cleanup_called, parsl.DataFlowKernelLoader._dfk is None)
+""", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    for line in ("SKIP True False", "LATER released", "CLEANUP True True"):
+        assert line in proc.stdout.splitlines(), (proc.stdout, proc.stderr)
