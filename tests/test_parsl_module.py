@@ -301,6 +301,15 @@ def test_launcher_and_local_provider_keywords_without_meaning_are_named():
         HighThroughputExecutor(label="b", max_workers_per_node=1, provider=SlurmProvider(
             launcher=SrunLauncher(debug=False)))]))
     assert plan.unused == ["LocalProvider.cmd_timeout", "SrunLauncher.debug"]
+    from daskflow.parsl.channels import SSHChannel
+    from daskflow.parsl.providers import AdHocProvider
+
+    with warnings.catch_warnings():  # the channels' one-time warning: tested in a script
+        warnings.simplefilter("ignore", CompatibilityWarning)
+        channel = SSHChannel("n1")
+    plan = translate(Config(executors=[HighThroughputExecutor(max_workers_per_node=1, provider=(
+        AdHocProvider(channels=[channel], cmd_timeout=5, parallelism=0.5)))]))
+    assert plan.unused == ["AdHocProvider.cmd_timeout", "AdHocProvider.parallelism"]
     # as in Parsl, blocks started without an elastic strategy are fine
     assert translate(Config(strategy=None)).local is not None
 

@@ -358,7 +358,7 @@ def _monitoring(config, plan: Plan) -> None:
 
 
 def _unread_keywords(config) -> list[str]:
-    """Launcher and local provider keywords that no pool reads (named in the
+    """Launcher, local and ad hoc provider keywords that no pool reads (named in the
     warning); a launcher's ``overrides`` would change the command, so it is refused."""
     unread = []
     for executor in config.executors:
@@ -369,6 +369,9 @@ def _unread_keywords(config) -> list[str]:
         if isinstance(provider, pv.LocalProvider):
             unread += [f"{what}.{k}" for k in provider.changed()
                        if k in PROVIDER_IGNORED or k == "move_files"]
+        elif isinstance(provider, pv.AdHocProvider):  # its pool has one block per host
+            unread += [f"{what}.{k}" for k in provider.changed()
+                       if k in ("cmd_timeout", "move_files", "parallelism")]
         launcher = getattr(provider, "launcher", None)
         if launcher is None:
             continue
