@@ -383,3 +383,28 @@ print("CLEANUP", dfk.cleanup_called, parsl.DataFlowKernelLoader._dfk is None)
     assert proc.returncode == 0, proc.stderr
     for line in ("SKIP True False", "LATER released", "CLEANUP True True"):
         assert line in proc.stdout.splitlines(), (proc.stdout, proc.stderr)
+
+
+def test_the_migration_guide_maps_every_keyword():
+    """docs/migrating-from-parsl.md's mapping names every keyword of every
+    Config, executor, provider and launcher class that parsl.load reads."""
+    import re
+
+    from daskflow.parsl import executors, launchers, monitoring, providers
+
+    text = open(os.path.join(ROOT, "docs", "migrating-from-parsl.md")).read()
+    section = text[text.index("## The Config-to-profile mapping"):]
+    section = section[:section.index("\n## ")]
+    named = set(re.findall(r"`([A-Za-z_]+)`", section))
+    classes = [Config, monitoring.MonitoringHub] + [
+        getattr(module, name) for module in (executors, providers, launchers)
+        for name in module.__all__]
+    missing = []
+    for cls in classes:
+        if not getattr(cls, "keywords", None) or getattr(cls, "refused", None):
+            continue  # a base class, or an executor refused whole
+        if cls.__name__ not in named:
+            missing.append(cls.__name__)
+        missing += [f"{cls.__name__}.{k}" for k in (*cls.keywords, *cls.legacy)
+                    if k not in named]
+    assert not missing, missing
