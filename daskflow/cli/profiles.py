@@ -82,18 +82,18 @@ def check_cmd(files):
               help="Write the profile to this YAML file (default: standard output).")
 @click.option("--name", default=None,
               help="The profile's name (default: the output file's name, else the config's).")
-@click.option("--force", is_flag=True, default=False, help="Replace OUTPUT if it exists.")
+@click.option("--force", is_flag=True, default=False, help="Replace the output file if it exists.")
 def from_parsl_cmd(config_file, output, name, force):
     """Write the site profile equivalent to a Parsl configuration.
 
-    CONFIG_FILE is a Python file that defines a Parsl Config as ``config``
-    (or a function ``fresh_config()`` returning one); it runs with
-    ``import parsl`` giving daskflow.parsl, so give it the configuration,
-    not the workflow script. The Config is translated as parsl.load would;
-    the profile is validated and written as YAML. What a profile cannot
-    hold (a Python retry handler, exit_mode, run_dir, options without
-    meaning on Dask) is named in comments at its top, and Python objects
-    with no YAML equivalent are also warned about on stderr.
+    CONFIG_FILE is a Python file that defines a Parsl Config as "config"
+    (or a function fresh_config() returning one); it runs with "import
+    parsl" giving daskflow.parsl, so give it the configuration, not the
+    workflow script. The Config is translated as parsl.load would; the
+    profile is validated and written as YAML. What a profile cannot hold
+    (a Python retry handler, exit_mode, run_dir, options without meaning
+    on Dask) is named in comments at its top; Python objects with no YAML
+    equivalent are also warned about on stderr.
     """
     from ..parsl.to_profile import load_config, to_profile
 
