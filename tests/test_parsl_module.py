@@ -408,3 +408,16 @@ def test_the_migration_guide_maps_every_keyword():
         missing += [f"{cls.__name__}.{k}" for k in (*cls.keywords, *cls.legacy)
                     if k not in named]
     assert not missing, missing
+
+
+def test_usage_tracking_values_are_checked_as_in_parsl():
+    for level in (0, 1, 2, 3, False, True):
+        assert Config(usage_tracking=level).usage_tracking == level
+    for level in (12, -1):
+        with pytest.raises(ConfigurationError, match=rf"Config\(usage_tracking={level}\)"):
+            Config(usage_tracking=level)
+    for bad in (dict(usage_tracking="abcd"), dict(usage_tracking=None),
+                dict(usage_tracking=1.0), dict(usage_tracking=3, project_name=1)):
+        with pytest.raises(TypeError) as info:
+            Config(**bad)
+        assert info.type.__name__ == "TypeCheckError"

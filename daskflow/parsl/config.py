@@ -43,9 +43,21 @@ class Config(Holder):
         if self.exit_mode not in EXIT_MODES:
             raise TypeCheckError(f"Config(exit_mode={self.exit_mode!r}): expected one of "
                                      f"{', '.join(EXIT_MODES)}")
+        self._check_usage_tracking()
         if not isinstance(self.retries, int) or isinstance(self.retries, bool) \
                 or self.retries < 0:
             raise ConfigurationError(f"Config(retries={self.retries!r}): expected an int >= 0")
 
 
-__all__ = ["Config"]
+    def _check_usage_tracking(self) -> None:
+        """daskflow tracks no usage, but checks the values as Parsl does."""
+        level, name = self.usage_tracking, self.project_name
+        if not isinstance(level, int):
+            raise TypeCheckError(f"Config(usage_tracking={level!r}): expected an int")
+        if not 0 <= level <= 3:
+            raise ConfigurationError(f"Config(usage_tracking={level!r}): expected 0, 1, 2 or 3")
+        if name is not None and not isinstance(name, str):
+            raise TypeCheckError(f"Config(project_name={name!r}): expected a string or None")
+
+
+__all__ = ["Config", "TypeCheckError"]
