@@ -194,3 +194,16 @@ def test_an_existing_file_is_kept_without_force(tmp_path):
     assert (tmp_path / "out.yaml").read_text() == "mine\n"
     assert from_parsl(tmp_path, THREADS, "-o", "out.yaml", "--force").returncode == 0
     assert validate_file(tmp_path / "out.yaml").name == "out"
+
+
+def test_the_config_file_imports_its_own_modules(tmp_path):
+    (tmp_path / "site_bits.py").write_text(
+        "from parsl.providers import LocalProvider\n"
+        "PROVIDER = LocalProvider(init_blocks=1, max_blocks=2)\n")
+    proc = from_parsl(tmp_path, (
+        "from parsl.config import Config\nfrom parsl.executors import HighThroughputExecutor\n"
+        "from site_bits import PROVIDER\n"
+        "config = Config(executors=[HighThroughputExecutor(max_workers_per_node=1, "
+        "provider=PROVIDER)])\n"), "-o", "bits.yaml")
+    assert proc.returncode == 0, proc.stderr
+    assert validate_file(tmp_path / "bits.yaml").pools[0].scaling.max_blocks == 2

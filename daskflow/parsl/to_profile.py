@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 import runpy
 import socket
+import sys
 from dataclasses import dataclass, field
 
 import yaml
 
-from ..sites.profile import parse_profile
+from ..sites.profile import Profile, parse_profile
 from .config import Config
 from .errors import ConfigurationError
 from .holders import Holder
@@ -37,7 +38,7 @@ class Translated:
     """The YAML text of a profile and the warnings that go with it."""
 
     text: str
-    profile: object  #: the validated ``Profile``
+    profile: Profile  #: validated
     warnings: list[str] = field(default_factory=list)
 
 
@@ -45,7 +46,12 @@ def load_config(path: str) -> Config:
     """The Parsl ``Config`` that the Python file ``path`` defines, as
     ``config`` or returned by ``fresh_config()`` (Parsl's test configs)."""
     install()
-    namespace = runpy.run_path(path, run_name="__parsl_config__")
+    here = os.path.dirname(os.path.abspath(path))
+    sys.path.insert(0, here)  # its own modules import, as when it runs as a script
+    try:
+        namespace = runpy.run_path(path, run_name="__parsl_config__")
+    finally:
+        sys.path.remove(here)
     config = namespace.get("config")
     if config is None and callable(namespace.get("fresh_config")):
         config = namespace["fresh_config"]()
