@@ -329,16 +329,13 @@ def _adhoc(provider) -> dict:
 
 #: launcher keywords with no meaning on Dask (accepted with the warning)
 LAUNCHER_IGNORED = ("debug", "fail_on_any", "bind_cmd", "bash_location")
-#: MonitoringHub keywords: each has no meaning on Dask (provenance has its own settings)
-MONITORING_IGNORED = {
-    "hub_address": "unused in Parsl too", "hub_port": "unused in Parsl too",
-    "hub_port_range": "unused in Parsl too",
-    "workflow_name": "a run is named by its run id and script",
-    "workflow_version": "a run records daskflow's, Dask's and Python's versions",
-    "logging_endpoint": "each run writes RUN_DIR/NNN/provenance.db (Config.run_dir)",
-    "monitoring_debug": "see daskflow.log-level",
-    "resource_monitoring_enabled": "the Dask dashboard always shows the workers' resources",
-    "resource_monitoring_interval": "the Dask dashboard always shows the workers' resources"}
+#: MonitoringHub keywords, none with a meaning on Dask: the hub's addresses
+#: (unused in Parsl too), the workflow's name and version (a run is named by
+#: its id and script), the database URL (each run writes its provenance.db),
+#: debug logging and resource sampling (the Dask dashboard shows resources)
+MONITORING_IGNORED = ("hub_address", "hub_port", "hub_port_range", "workflow_name",
+                      "workflow_version", "logging_endpoint", "monitoring_debug",
+                      "resource_monitoring_enabled", "resource_monitoring_interval")
 
 
 def _monitoring(config, plan: Plan) -> None:
