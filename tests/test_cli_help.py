@@ -79,7 +79,7 @@ def test_walks_every_command():
     walked = {" ".join(path) for path, _ in COMMANDS}
     assert {"", "run", "runs", "show", "tasks", "graph", "cache", "cache ls", "cache prune",
             "cache clear", "profiles", "profiles ls", "profiles show", "profiles check",
-            "globus", "globus login"} <= walked
+            "profiles from-parsl", "globus", "globus login"} <= walked
 
 
 @pytest.mark.parametrize("path,command", COMMANDS, ids=[" ".join(p) or "daskflow" for p, _ in COMMANDS])
