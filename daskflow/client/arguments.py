@@ -72,7 +72,12 @@ def walk(obj, client=None):
         if isinstance(obj, AppFuture) and obj.index is not None:
             return (MemberRef, obj._chunk, obj.index), True, False
         return obj, False, True
-    if isinstance(obj, (list, tuple, set, frozenset)):
+    if isinstance(obj, (set, frozenset)):  # the task body resolves no marker in a set
+        items = [(o, False, i[2]) if i[1] else i for o, i in ((o, walk(o, client)) for o in obj)]
+        if any(i[0] is not o for i, o in zip(items, obj)):
+            return type(obj)(i[0] for i in items), False, any(i[2] for i in items)
+        return obj, False, any(i[2] for i in items)
+    if isinstance(obj, (list, tuple)):
         items = [walk(o, client) for o in obj]
         marked = any(i[1] for i in items)
         new = obj
