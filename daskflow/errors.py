@@ -222,7 +222,7 @@ class DependencyError(PropagatedException):
 @_PARAMETERS
 class JoinError(PropagatedException):
     """A join app failed: futures its function returned failed (or it
-    returned something other than futures: `JoinReturnError`).
+    returned something other than futures: ``JoinReturnError``).
 
     Parameters
     ----------
