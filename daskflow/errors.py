@@ -119,20 +119,67 @@ class AppTimeout(AppError):
         return f"{self._where()} exceeded its walltime of {self.walltime:g} s and was stopped"
 
 
+class PropagatedException(AppError):
+    """An app call failed because other calls failed: its dependencies
+    (`DependencyError`) or the futures a join app returned (`JoinError`).
+
+    ``dependent_exceptions_tids`` lists them as Parsl does: ``(exception,
+    description)`` pairs, the description being ``"task 7"`` for an app call
+    and the future's repr for any other future. ``__cause__`` is the first
+    root cause (followed through propagated errors), as in Parsl.
+    """
+
+    @property
+    def dependent_exceptions_tids(self) -> list[tuple[BaseException, str]]:
+        return [(exc, describe(app, tid)) for app, tid, exc in self._failed()]
+
+    @property
+    def task_id(self) -> int | str:
+        """Parsl's name of ``tid``."""
+        return self.tid
+
+    def _failed(self) -> list[tuple[str, Any, BaseException]]:
+        """The failed calls: (app or future description, tid or None, exception)."""
+        raise NotImplementedError
+
+    def _root(self) -> BaseException | None:
+        exc: BaseException | None = self
+        seen = set()
+        while isinstance(exc, PropagatedException) and id(exc) not in seen:
+            seen.add(id(exc))
+            failed = exc._failed()
+            exc = failed[0][2] if failed else None
+        return exc
+
+
+
+def describe(app: str, tid) -> str:
+    """Parsl's description of a failed dependency: ``task 7`` for an app call,
+    the future's own description (its repr) for any other future."""
+    return app if tid is None else f"task {tid!r}"
+
+
+def _named(app: str, tid) -> str:
+    """A failed dependency in a message: ``'f' (tid 3)``, or a future's repr."""
+    return app if tid is None else f"'{app}' (tid {tid})"
+
+
 @_PARAMETERS
-class DependencyError(AppError):
+class DependencyError(PropagatedException):
     """An app did not run because an app it depends on failed.
 
     The failed upstream future itself raises ``cause``; every future
-    downstream of it raises this, naming it.
+    downstream of it raises this, naming it. A failed future that is not an
+    app call (a ``concurrent.futures.Future``, say) is named by its repr.
 
     Parameters
     ----------
     %(call)s
     upstream_app : str
-        The failed app.
+        The failed app (or the repr of the failed future).
     upstream_tid : int, str or None
-        Its task id (None for a task without one, such as a cached call).
+        Its task id (None for a task without one, such as a cached call or
+        a future that is not an app call).
     cause : BaseException
         Its exception.
     """
@@ -146,6 +193,7 @@ class DependencyError(AppError):
         cause: BaseException,
     ):
         super().__init__(app_name, tid, upstream_app, upstream_tid, cause)
+        self.__cause__ = self._root()
 
     @property
     def upstream_app(self) -> str:
@@ -159,20 +207,22 @@ class DependencyError(AppError):
     def cause(self) -> BaseException:
         return self.args[4]
 
+    def _failed(self) -> list[tuple[str, Any, BaseException]]:
+        return [(self.upstream_app, self.upstream_tid, self.cause)]
+
     def __str__(self) -> str:
-        up = f"'{self.upstream_app}'"
-        if self.upstream_tid is not None:
-            up += f" (tid {self.upstream_tid})"
-        return (
-            f"{self._where()} did not run: its dependency {up} failed with "
-            f"{_brief(self.cause)}"
-        )
+        text = (f"{self._where()} did not run: its dependency "
+                f"{_named(self.upstream_app, self.upstream_tid)} failed with "
+                f"{_brief(self.cause)}")
+        if self.upstream_tid is not None:  # Parsl's words for it
+            text += f" (cause via {describe(self.upstream_app, self.upstream_tid)})"
+        return text
 
 
 @_PARAMETERS
-class JoinError(AppError):
-    """A join app failed: its function returned something other than
-    futures, or futures it returned failed.
+class JoinError(PropagatedException):
+    """A join app failed: futures its function returned failed (or it
+    returned something other than futures: ``JoinReturnError``).
 
     Parameters
     ----------
@@ -192,6 +242,7 @@ class JoinError(AppError):
         failures: Sequence[tuple[str, Any, BaseException]] = (),
     ):
         super().__init__(app_name, tid, reason, list(failures))
+        self.__cause__ = self._root()
 
     @property
     def reason(self) -> str:
@@ -201,13 +252,21 @@ class JoinError(AppError):
     def failures(self) -> list[tuple[str, Any, BaseException]]:
         return self.args[3]
 
+    def _failed(self) -> list[tuple[str, Any, BaseException]]:
+        return self.failures
+
     def __str__(self) -> str:
         msg = f"join {self._where()}: {self.reason}"
         for app, tid, exc in self.failures[:5]:
-            msg += f"\n  - '{app}' (tid {tid}): {_brief(exc)}"
+            msg += f"\n  - {_named(app, tid)}: {_brief(exc)}"
         if len(self.failures) > 5:
             msg += f"\n  ... and {len(self.failures) - 5} more"
         return msg
+
+
+class JoinReturnError(JoinError, TypeError):
+    """A join app's function returned something other than a future or a
+    list of futures (a ``TypeError``, as Parsl raises)."""
 
 
 class _MissingFiles(AppError):
@@ -348,6 +407,25 @@ class UnpicklableArgument(DaskflowError, TypeError):
             f"argument {arg} of app '{app}' cannot be pickled to send it to a worker: "
             f"{cause}. Pass data a worker can rebuild (a path, a File, plain values) "
             "or create the object inside the app."
+        )
+
+
+class NestedFuture(DaskflowError, TypeError):
+    """A future nested inside an argument while ``daskflow.dependencies`` is
+    ``shallow`` (Parsl's ``SHALLOW_DEPENDENCY_RESOLVER``): it is no
+    dependency there, and a future cannot be sent to a worker unresolved."""
+
+    def __init__(self, app_name: str, argument: str):
+        super().__init__(app_name, argument)
+
+    def __str__(self) -> str:
+        app, arg = self.args
+        return (
+            f"argument {arg} of app '{app}' holds a future inside a container; with "
+            "daskflow.dependencies = 'shallow' (Parsl's SHALLOW_DEPENDENCY_RESOLVER) only "
+            "futures given as arguments, keyword values or items of inputs= are "
+            "dependencies, and a future cannot be sent to a worker unresolved: pass it "
+            "directly, or set daskflow.dependencies to 'deep' (DEEP_DEPENDENCY_RESOLVER)"
         )
 
 

@@ -179,7 +179,8 @@ class App:
             opts = opts.replace(staging=settings)
         if session.has_chunks or not plain(args, kwargs):
             try:
-                args, kwargs, has_members = substitute((args, kwargs), session.pack)
+                args, kwargs, has_members = substitute((args, kwargs), session.client,
+                                                        self.name, session.pack)
             except Unpicklable as exc:
                 raise self._explain_submit_error(exc, args, kwargs) from None
             if has_members:
@@ -264,7 +265,8 @@ class App:
         single, chunked, held = [], [], {}
         for tid, args in zip(tids, calls):
             try:
-                args, kw, has_members, has_futures = scan_call(args, kwargs, session.pack)
+                args, kw, has_members, has_futures = scan_call(args, kwargs, session.client,
+                                                               self.name, session.pack)
             except Unpicklable as exc:
                 raise self._explain_submit_error(exc, args, kwargs) from None
             if has_futures and session.reach is not None:

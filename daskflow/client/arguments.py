@@ -4,67 +4,181 @@ Dask resolves the futures it finds in a task's arguments; ``walk`` marks
 what only the task body can resolve: a member of a chunked map becomes
 ``(MemberRef, chunk, index)``, and a value of the user's own types a
 ``Packed`` pickle that the body loads (a worker that cannot load it fails
-that call, not itself). ``plain`` spares the common case the walk, and
-``by_key`` gives cached apps a token that names futures by key.
+that call, not itself). Futures Dask does not know become Dask futures: a
+``concurrent.futures.Future`` its value (done) or a task that waits for it
+(``stand_in``), a dict with futures among its keys a task that builds it.
+``plain`` spares the common case the walk, and ``by_key`` gives cached apps
+a token that names futures by key.
+
+Which futures are dependencies follows ``daskflow.dependencies``: ``deep``
+(any depth of lists, tuples, sets and dicts) or ``shallow`` (Parsl's default
+resolver: arguments, keyword values and items of ``inputs=`` only).
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import pickle
+import threading
 import types
+import uuid
 
 import cloudpickle
-from distributed import Future
+import dask
+from distributed import Future, Variable
 
+from ..errors import NestedFuture
 from ..files import File
 from ..shipped import MemberRef, Packed
+from ..worker.foreign import await_outcome
 from .futures import AppFuture, DataFuture
+
+MODES = ("deep", "shallow")
 
 _ATOMS = (str, bytes, int, float, bool, type(None), File)
 _PLAIN_TYPES = frozenset((str, bytes, int, float, bool, type(None), File, Future, AppFuture,
                           DataFuture))
 
 
-def substitute(obj, packer=None):
+def substitute(obj, client=None, app_name: str = "?", packer=None):
     """Mark what the worker must resolve (chunk members, packed values; see
-    ``walk``); return (obj, found)."""
-    obj, members, _ = walk(obj, packer or pack)
-    return (*obj, members)
+    ``walk``); return (args, kwargs, found)."""
+    (args, kwargs), members, _ = _walk_call(obj, client, app_name, packer or pack)
+    return args, kwargs, members
 
 
-def scan_call(args: tuple, kwargs: dict, packer=None):
-    (args, kwargs), members, futures = walk((args, kwargs), packer or pack)
+def scan_call(args: tuple, kwargs: dict, client=None, app_name: str = "?", packer=None):
+    (args, kwargs), members, futures = _walk_call((args, kwargs), client, app_name,
+                                                  packer or pack)
     return args, kwargs, members, futures
 
 
-def walk(obj, packer):
+def _walk_call(call: tuple, client, app_name: str, packer):
+    mode = dask.config.get("daskflow.dependencies", "deep")
+    if mode not in MODES:
+        raise ValueError(f"daskflow.dependencies must be one of {MODES}, got {mode!r}")
+    if mode == "shallow":
+        check_shallow(app_name, *call)
+    return walk(call, client, packer)
+
+
+def walk(obj, client=None, packer=None):
     """(new obj, has markers to resolve on the worker, has other futures) for
     nested containers: a chunk member becomes ``(MemberRef, chunk, index)``,
-    a value of the user's own types what ``packer`` makes of it: a ``Packed``
-    copy (see ``shipped.Packed``), or for workers in this process a
-    ``Shared`` reference."""
+    a value of the user's own types what ``packer`` makes of it (default: a
+    ``Packed`` copy, see ``shipped.Packed``; for workers in this process a
+    ``Shared`` reference); with a ``client``, futures Dask does not resolve
+    become Dask futures."""
+    packer = packer or pack
     if isinstance(obj, _ATOMS):
         return obj, False, False
     if isinstance(obj, Future):
         if isinstance(obj, AppFuture) and obj.index is not None:
             return (MemberRef, obj._chunk, obj.index), True, False
         return obj, False, True
+    if isinstance(obj, (set, frozenset)):  # the task body resolves no marker in a set
+        items = [(o, False, i[2]) if i[1] else i for o, i in ((o, walk(o, client)) for o in obj)]
+        if any(i[0] is not o for i, o in zip(items, obj)):
+            return type(obj)(i[0] for i in items), False, any(i[2] for i in items)
+        return obj, False, any(i[2] for i in items)
     if isinstance(obj, (list, tuple)):
-        items = [walk(o, packer) for o in obj]
+        items = [walk(o, client, packer) for o in obj]
         marked = any(i[1] for i in items)
         new = obj
-        if marked:
+        if marked or any(i[0] is not o for i, o in zip(items, obj)):
             values = [i[0] for i in items]
             new = type(obj)(*values) if hasattr(type(obj), "_fields") else type(obj)(values)
         return new, marked, any(i[2] for i in items)
     if isinstance(obj, dict):
-        items = {k: walk(v, packer) for k, v in obj.items()}
+        if client is not None and any(isinstance(k, _FUTURES) for k in obj):
+            return built_dict(client, obj)
+        items = {k: walk(v, client, packer) for k, v in obj.items()}
         marked = any(i[1] for i in items.values())
-        new = {k: i[0] for k, i in items.items()} if marked else obj
+        new = obj
+        if marked or any(i[0] is not obj[k] for k, i in items.items()):
+            new = {k: i[0] for k, i in items.items()}
         return new, marked, any(i[2] for i in items.values())
+    if isinstance(obj, concurrent.futures.Future) and client is not None:
+        return stand_in(client, obj, packer)
     if is_foreign(obj):
         packed = packer(obj)
         return packed, packed is not obj, False
     return obj, False, False
+
+
+_FUTURES = (Future, concurrent.futures.Future)
+
+
+def built_dict(client, obj: dict):
+    """A dict with futures among its keys (which Dask does not resolve): the
+    future of a task that builds it from its resolved (key, value) pairs."""
+    pairs, marked, _ = walk([(k, v) for k, v in obj.items()], client)
+    if marked:  # chunk members and packed values are resolved by the task body only
+        raise TypeError("a dict whose keys are futures cannot also hold members of a "
+                        "chunked map or values of your own types; pass them separately")
+    return client.submit(dict, pairs, key=f"dict-{uuid.uuid4().hex}"), False, True
+
+
+def stand_in(client, future: concurrent.futures.Future, packer=None):
+    """What a ``concurrent.futures.Future`` argument becomes: its value if it
+    is done (walked in turn), else the Dask future of a task that waits for
+    its outcome, which the client sends when the future is done (a failed or
+    cancelled one fails the calls that use it with ``DependencyError``)."""
+    if future.done() and not future.cancelled() and future.exception() is None:
+        return walk(future.result(), client, packer)
+    name = f"concurrent_future-{uuid.uuid4().hex}"
+    waiting = client.submit(await_outcome, name, key=name, pure=False)
+    future.add_done_callback(lambda done: _deliver(client, name, done))
+    return waiting, False, True
+
+
+def _deliver(client, name: str, future: concurrent.futures.Future) -> None:
+    """Send a done future's outcome to the task that waits for it, from a
+    thread: the future may be completed in any thread, the client's event
+    loop included, where a blocking call would hang."""
+    description = repr(future)
+    exc = concurrent.futures.CancelledError() if future.cancelled() else future.exception()
+    ok, payload = (True, future.result()) if exc is None else (False, exc)
+    try:
+        blob = cloudpickle.dumps((ok, payload, description))
+    except Exception as error:
+        what = "result" if ok else f"exception ({type(payload).__name__}: {payload!s:.500})"
+        blob = pickle.dumps((False, TypeError(
+            f"the {what} of {description} cannot be sent to a worker: "
+            f"{type(error).__name__}: {error}"), description))
+    threading.Thread(target=_send, args=(client, name, blob), daemon=True,
+                     name=f"daskflow-deliver-{name}").start()
+
+
+def _send(client, name: str, blob: bytes) -> None:
+    try:
+        Variable(name, client).set(blob)
+    except Exception:  # the client closed meanwhile: nobody waits for the value
+        pass
+
+
+def check_shallow(app_name: str, args: tuple, kwargs: dict) -> None:
+    """With the shallow resolver, a future nested in an argument is no
+    dependency, and a future cannot reach a worker otherwise: say so."""
+    named = [(f"#{i}", a) for i, a in enumerate(args)]
+    for key, value in kwargs.items():
+        if key == "inputs" and isinstance(value, (list, tuple)):
+            named += [(f"inputs[{i}]", v) for i, v in enumerate(value)]
+        else:
+            named.append((f"{key!r}", value))
+    for label, value in named:
+        if not isinstance(value, (*_ATOMS, *_FUTURES)) and _holds_future(value):
+            raise NestedFuture(app_name, label)
+
+
+def _holds_future(obj) -> bool:
+    if isinstance(obj, _FUTURES):
+        return True
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return any(_holds_future(o) for o in obj)
+    if isinstance(obj, dict):
+        return any(_holds_future(k) or _holds_future(v) for k, v in obj.items())
+    return False
 
 
 # Top-level packages that workers have whenever the driver has them (daskflow

@@ -15,6 +15,11 @@ from a plain Future:
 
 Calls packed by ``App.map(chunksize=K)`` share one Dask task: each of their
 AppFutures is a Future on that task's key with its own ``index``.
+
+As in Parsl, ``future[key]`` and ``future.name`` (a public name the class
+does not have) are *lifted*: each is a small app call depending on the
+future, whose AppFuture gives the item or attribute (``lifted`` registers
+them here, since this module cannot import the apps).
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ from ..errors import DependencyError, WorkerLost
 from ..shipped import ORIGIN, Failure
 
 PREFETCH_SCAN = 4  # look at up to this many times the batch size for finished futures
+#: names daskflow reads with a default from any Future (routing, staging): never lifted
+NOT_LIFTED = frozenset(("pools", "relays", "file", "parent", "filepath"))
 
 
 class _Fetchable(Future):
@@ -78,6 +85,23 @@ class AppFuture(_Fetchable):
     stderr: Any = None
     index: int | None = None
     _chunk: ChunkFuture | None = None
+    _lift: Any = None  # lifted.lift, registered by that module
+
+    __iter__ = None  # not iterable: with __getitem__ lifted, Python would try fut[0], fut[1]...
+
+    def __getitem__(self, key: Any) -> AppFuture:
+        """The future of ``result()[key]``: a call that depends on this one
+        (a missing key raises at its ``result()``, not here)."""
+        return self._lift("getitem", self, key)
+
+    def __getattr__(self, name: str) -> AppFuture:
+        """The future of ``result().name``, for public names this class does
+        not have (Parsl's lifted attributes); private names and those
+        daskflow itself probes on any future raise ``AttributeError``."""
+        if name.startswith("_") or name in NOT_LIFTED or hasattr(type(self), name) \
+                or "_id" not in self.__dict__ or self._lift is None:  # _id: initialized
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return self._lift("getattr", self, name)
 
     @property
     def ident(self) -> str:
@@ -192,12 +216,23 @@ class AppFuture(_Fetchable):
         if origin is not None:
             app, tid, ident = origin
             if ident != self.ident:
-                return DependencyError(self.app_name, self.tid, app, tid, exc)
+                return DependencyError(self.app_name, self.tid, app, tid,
+                                       self._upstream_exception(ident, exc))
         elif isinstance(exc, KilledWorker) and exc.task != self.key:
             app, tid = _app_and_tid(exc.task)
             return DependencyError(self.app_name, self.tid, app, tid, self._lost(exc, app, tid))
         elif isinstance(exc, KilledWorker):
             return self._lost(exc, self.app_name, self.tid)
+        return exc
+
+    def _upstream_exception(self, ident, exc: BaseException) -> BaseException:
+        """The very exception the upstream future holds, if this client holds
+        that future (so ``cause is upstream.exception()``); else ``exc``."""
+        state = self.client.futures.get(ident) if self.client is not None else None
+        if state is not None and state.status == "error":
+            own, _ = reported_exception(state)
+            if type(own) is type(exc):
+                return own
         return exc
 
     def __repr__(self) -> str:

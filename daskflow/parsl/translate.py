@@ -27,7 +27,7 @@ from .errors import ConfigurationError
 
 #: Config keywords that load() translates; any other one given is warned about
 CONFIG_USED = ("executors", "exit_mode", "retries", "run_dir", "strategy", "max_idletime",
-               "monitoring")
+               "monitoring", "dependency_resolver")
 #: executor keywords whose effect daskflow cannot give: refused when given
 EXECUTOR_REFUSED = {
     "launch_cmd": "daskflow starts its own worker command",
@@ -94,6 +94,8 @@ def translate(config) -> Plan:
     plan.settings["daskflow.retries"] = config.retries
     if config.run_dir != Config.keywords["run_dir"]:
         plan.settings["daskflow.run-dir"] = os.path.abspath(config.run_dir)
+    if config.dependency_resolver is not None:
+        plan.settings["daskflow.dependencies"] = _dependencies(config.dependency_resolver)
     for executor in config.executors:
         if executor.refused:
             raise ConfigurationError(f"{type(executor).__name__}(label={executor.label!r}) is "
@@ -132,6 +134,21 @@ def translate(config) -> Plan:
                     "scheduler": {"host": host,
                                   "dashboard": dask.config.get("daskflow.local.dashboard-address")}}
     return plan
+
+
+def _dependencies(resolver) -> str:
+    """daskflow's ``daskflow.dependencies`` for Parsl's resolvers; one of the
+    user's own is refused (Dask, not daskflow, resolves the futures)."""
+    from .dataflow.dependency_resolvers import mode_of
+
+    mode = mode_of(resolver)
+    if mode is None:
+        raise _refuse("Config", "dependency_resolver",
+                      f"{resolver!r} is not one of Parsl's resolvers: daskflow hands the "
+                      "futures to Dask, which resolves them, so functions of your own cannot "
+                      "choose them; use SHALLOW_DEPENDENCY_RESOLVER or "
+                      "DEEP_DEPENDENCY_RESOLVER")
+    return mode
 
 
 def _slots(n: int | None) -> tuple[int, int]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from ..errors import AppTimeout, JoinError
+from ..errors import AppTimeout, JoinError, JoinReturnError
 from ..shipped import Failure
 from .context import calls_inside
 
@@ -32,8 +32,9 @@ def run_join(app: AppDef, tid, args: tuple, kwargs: dict, walltime: float | None
     futures = [returned] if single else list(returned)
     bad = [f for f in futures if not hasattr(f, "key") or not hasattr(f, "result")]
     if bad:
-        raise JoinError(app.name, tid, f"its function must return a future or a list of "
-                        f"futures, but returned {type(bad[0]).__name__}: {bad[0]!r:.200}")
+        raise JoinReturnError(app.name, tid, f"its function must return a future or a list "
+                              f"of futures, but returned {type(bad[0]).__name__}: "
+                              f"{bad[0]!r:.200}")
     client = get_client()
     secede()
     try:
@@ -51,15 +52,18 @@ def run_join(app: AppDef, tid, args: tuple, kwargs: dict, walltime: float | None
             unpack = getattr(f, "_unpack", None)
             value = unpack(value) if unpack else value
             if isinstance(value, Failure):
-                failures.append((getattr(f, "app_name", f.key), getattr(f, "tid", None),
-                                 value.exc))
+                failures.append((*_named(f), value.exc))
             values.append(value)
         else:
             exc = f.exception()
-            failures.append((getattr(f, "app_name", f.key), getattr(f, "tid", None), exc))
+            failures.append((*_named(f), exc))
     if failures:
         raise JoinError(app.name, tid, f"{len(failures)} of the {len(futures)} futures "
                         "it returned failed", failures)
     return values[0] if single else values
 
 
+def _named(future) -> tuple[str, object]:
+    """(app, tid) of an app call's future; (its repr, None) for another future."""
+    tid = future.__dict__.get("tid")
+    return (future.app_name, tid) if tid is not None else (repr(future), None)

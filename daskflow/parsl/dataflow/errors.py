@@ -1,9 +1,11 @@
 """``parsl.dataflow.errors``: ``DependencyError`` and ``JoinError`` are
-daskflow's (they carry the failed app, its task id and its exception)."""
+daskflow's, under their common base ``PropagatedException`` as in Parsl:
+each carries ``dependent_exceptions_tids`` (``(exception, "task 7")``
+pairs, or the repr of a future that is not an app call) and ``task_id``."""
 
 from __future__ import annotations
 
-from ...errors import DependencyError, JoinError
+from ...errors import DependencyError, JoinError, PropagatedException
 from ..errors import ConfigurationError, NoDataFlowKernelError, ParslError
 
 
@@ -16,4 +18,4 @@ class BadCheckpoint(DataFlowException):
 
 
 __all__ = ["BadCheckpoint", "ConfigurationError", "DataFlowException", "DependencyError",
-           "JoinError", "NoDataFlowKernelError"]
+           "JoinError", "NoDataFlowKernelError", "PropagatedException"]
