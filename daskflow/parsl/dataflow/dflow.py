@@ -17,6 +17,7 @@ from ..config import Config
 from ..errors import CompatibilityWarning, ConfigurationError, NoDataFlowKernelError
 from ..importer import AliasOnWorkers, installed
 from ..translate import translate
+from .memoization import memoizer_of
 
 logger = logging.getLogger("daskflow")
 
@@ -36,6 +37,7 @@ class DataFlowKernel:
         if not isinstance(config, Config):
             raise TypeError(f"parsl.load takes a parsl.config.Config, got {type(config).__name__}")
         self.config = config
+        self.memoizer = memoizer_of(config)
         plan = translate(config)
         if plan.unused:
             warnings.warn("daskflow does not use these options of the Parsl configuration: "
@@ -55,6 +57,7 @@ class DataFlowKernel:
             if installed():
                 self._alias_on_workers()
             self.session = session_of(self.client)
+            self.memoizer.attach(self)
         except BaseException:
             if self.client is not None:
                 self.client.close()
@@ -88,6 +91,12 @@ class DataFlowKernel:
         futures = [distributed.Future(key, client) for key in list(client.futures)]
         if futures:
             distributed.wait(futures)
+
+    def checkpoint(self) -> str:
+        """Write the results held back for the checkpoint (modes ``manual``,
+        ``periodic``, ``dfk_exit``) now; returns the checkpoint directory."""
+        self.memoizer.checkpoint()
+        return self.memoizer.checkpoint_dir()
 
     def cleanup(self) -> None:
         """Close the client and its cluster (cached results are written first),
