@@ -28,7 +28,7 @@ import logging
 import pickle
 import threading
 import types
-from typing import Any, Callable
+from typing import Any
 
 import cloudpickle
 
@@ -58,7 +58,7 @@ def id_for_memo(obj: object, output_ref: bool = False) -> bytes:
         ``obj``'s type has no registered id.
     """
     raise ValueError(f"unknown type for memoization: {type(obj)}; register its id with "
-                     f"@id_for_memo.register({type(obj).__qualname__}) (a function of "
+                     f"@id_for_memo.register({type(obj).__name__}) (a function of "
                      "(value, output_ref=False) returning bytes), or name the argument "
                      "in ignore_for_cache")
 
@@ -75,7 +75,7 @@ def _exact(obj, kind: type) -> None:
     if type(obj) is not kind:
         raise ValueError(f"unknown type for memoization: {type(obj)}, a subclass of "
                          f"{kind.__name__}; register its own id with "
-                         f"@id_for_memo.register({type(obj).__qualname__})")
+                         f"@id_for_memo.register({type(obj).__name__})")
 
 
 @id_for_memo.register(list)
@@ -146,12 +146,13 @@ def _checked(ident, obj) -> bytes:
 
 
 _shipped_lock = threading.Lock()
-_shipped: tuple[tuple, tuple] = ((), ())  # (identities of the registry, what ships)
+_shipped: tuple[tuple, tuple[bytes, ...]] = ((), ())  # (identities of the registry, pickles)
+_arrived: set[bytes] = set()  # the pickles this process registered
 
 
-def user_registrations() -> tuple[tuple[type, Callable], ...]:
-    """The registrations made outside this module, that pickle (computed
-    again only when the registry changed)."""
+def user_registrations() -> tuple[bytes, ...]:
+    """The registrations made outside this module, each pickled on its own
+    (computed again only when the registry changed)."""
     global _shipped
     items = [(cls, f) for cls, f in list(id_for_memo.registry.items()) if f not in _OWN]
     state = tuple((id(cls), id(f)) for cls, f in items)
@@ -161,8 +162,7 @@ def user_registrations() -> tuple[tuple[type, Callable], ...]:
         ships = []
         for cls, f in items:
             try:
-                cloudpickle.dumps((cls, f))
-                ships.append((cls, f))
+                ships.append(cloudpickle.dumps((cls, f)))
             except Exception as exc:
                 logger.warning("daskflow: the id_for_memo of %s does not pickle (%s: %s); "
                                "workers know it only if they import it", cls.__qualname__,
@@ -181,20 +181,24 @@ class Rule(str):
         return _arrive, (str(self), user_registrations())
 
 
-def _arrive(name: str, registrations) -> Rule:
-    """Register, in this process, what the driver had registered."""
-    for cls, f in registrations:
-        known = id_for_memo.registry.get(cls)
-        if known is f or (known is not None and _same_function(known, f)):
+def _arrive(name: str, registrations: tuple[bytes, ...]) -> Rule:
+    """Register, in this process, what the driver had registered. One that
+    does not load here (its module is not importable) is skipped, with a
+    warning: only calls given values of its type miss it."""
+    for data in registrations:
+        if data in _arrived:
             continue
-        id_for_memo.register(cls, f)
+        with _shipped_lock:
+            _arrived.add(data)
+        try:
+            cls, f = cloudpickle.loads(data)
+        except Exception as exc:
+            logger.warning("daskflow: an id_for_memo registration of the driver does not load "
+                           "here (%s: %s)", type(exc).__name__, exc)
+            continue
+        if id_for_memo.registry.get(cls) is not f:
+            id_for_memo.register(cls, f)
     return Rule(name)
-
-
-def _same_function(a, b) -> bool:
-    code = getattr(a, "__code__", None)
-    return code is not None and code == getattr(b, "__code__", None) \
-        and getattr(a, "__closure__", None) is None and getattr(b, "__closure__", None) is None
 
 
 __all__ = ["Rule", "id_for_memo", "registered", "strict_ids", "user_registrations",
