@@ -63,6 +63,10 @@ class File(os.PathLike):
             url = os.fspath(url)
         if not isinstance(url, str) or not url:
             raise TypeError(f"File() needs a non-empty path or URL string, got {url!r}")
+        self._parse(url)
+
+    def _parse(self, url: str) -> None:
+        """Set the URL and its parts (``local_path``: None)."""
         parts = urlsplit(url)
         if len(parts.scheme) > 1:  # a one-letter scheme is a Windows drive letter
             scheme, netloc, path = parts.scheme.lower(), parts.netloc, parts.path
@@ -119,9 +123,17 @@ class File(os.PathLike):
         File
             Equal URL; `filepath` is ``local_path``.
         """
-        new = File(self.url)
-        object.__setattr__(new, "local_path", local_path)
-        return new
+        return _rebuild(self.url, local_path, type(self))
+
+    def cleancopy(self) -> File:
+        """A copy with only the URL, as when built: no `local_path` (Parsl's name).
+
+        Returns
+        -------
+        File
+            Of the same class, equal URL, ``local_path`` None.
+        """
+        return _rebuild(self.url, None, type(self))
 
     def exists(self) -> bool:
         """Whether the file exists at `filepath`."""
@@ -146,7 +158,9 @@ class File(os.PathLike):
         return hash(("daskflow.File", self.url))
 
     def __reduce__(self):
-        return (_rebuild, (self.url, self.local_path))
+        if type(self) is File:  # the pickles of earlier versions: (url, local_path)
+            return (_rebuild, (self.url, self.local_path))
+        return (_rebuild, (self.url, self.local_path, type(self)))
 
     def __dask_tokenize__(self):
         return ("daskflow.File", self.url)
@@ -158,8 +172,9 @@ def _redact(url: str) -> str:
     return redact_url(url)
 
 
-def _rebuild(url: str, local_path: str | None) -> File:
-    f = File(url)
+def _rebuild(url: str, local_path: str | None, cls: type = File) -> File:
+    f = cls.__new__(cls)
+    f._parse(url)
     if local_path is not None:
         object.__setattr__(f, "local_path", local_path)
     return f

@@ -188,6 +188,59 @@ class NotLoadable(Exception):
 
 
 @dataclass(slots=True, eq=False, repr=False)
+class Shared:
+    """An argument passed by reference to workers that run in the driver's
+    own process (``Client(processes=False)``, and Parsl's ThreadPoolExecutor):
+    the task gets the very object, not a copy, so locks, events and shared
+    state behave as between threads. Only the token travels; the object
+    stays in ``SharedObjects`` until its client closes."""
+
+    token: int
+    type_name: str
+
+    def load(self):
+        try:
+            return _SHARED[self.token]
+        except KeyError:
+            raise NotLoadable(self.type_name, "it was passed by reference, which only workers "
+                                              "in the driver's own process can take") from None
+
+    __reduce__ = reduce_to_fields
+
+    def __dask_tokenize__(self):
+        return ("daskflow.Shared", self.token)
+
+    def __repr__(self) -> str:  # what provenance shows of it
+        return f"<{self.type_name}: by reference>"
+
+
+_SHARED: dict[int, Any] = {}  # token -> object, for workers in this process
+_SHARED_LOCK = threading.Lock()
+_SHARED_TOKENS = iter(range(1, 1 << 62))
+
+
+class SharedObjects:
+    """The objects one client passed by reference; released when it closes."""
+
+    def __init__(self):
+        self._tokens: list[int] = []
+
+    def share(self, obj) -> Shared:
+        with _SHARED_LOCK:
+            token = next(_SHARED_TOKENS)
+            _SHARED[token] = obj
+            self._tokens.append(token)
+        cls = obj if isinstance(obj, type) else type(obj)
+        return Shared(token, f"{cls.__module__}.{cls.__qualname__}")
+
+    def release(self) -> None:
+        with _SHARED_LOCK:
+            for token in self._tokens:
+                _SHARED.pop(token, None)
+            self._tokens.clear()
+
+
+@dataclass(slots=True, eq=False, repr=False)
 class Packed:
     """An argument of a type the worker may not have (an object, class or
     function of the user's own modules), pickled on the client and loaded

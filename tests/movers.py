@@ -19,13 +19,14 @@ import os
 import shutil
 import socket
 import uuid
+import zipfile
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from staging_servers import FTP, FTP_PORT, HTTP, HTTP_PORT, S3_OPTIONS, _served_dir
 
-NAMES = ("http", "ftp", "s3", "file", "globus")
+NAMES = ("http", "ftp", "s3", "file", "globus", "zip")
 
 NO_SERVER = "file:// Files are not moved (docs/staging.md: the worker must see them): no server"
 NOT_MOVED = "file:// Files are not moved (docs/staging.md): the app uses the file where it is"
@@ -182,6 +183,45 @@ class LocalFiles(_Directory):
         super().__init__(client, directory, f"file://{directory}")
 
 
+class ZipMembers(Mover):
+    """Members of one zip archive on the workers' file system (``zip:`` URLs)."""
+
+    name = "zip"
+    skips = {"down": "a zip archive is on the worker's file system: there is no server",
+             "credentials": "zip: URLs name a path and carry no credentials",
+             "cache": "zip members do not go through the node cache: the archive is on a "
+                      "file system the node reads (docs/staging.md, Zip archives)"}
+
+    def __init__(self, client, archive):
+        super().__init__(client)
+        self.archive = archive
+
+    def url(self, name):
+        return f"zip:{self.archive}/{name}"
+
+    def _members(self) -> dict:
+        if not os.path.exists(self.archive):
+            return {}
+        with zipfile.ZipFile(self.archive) as z:
+            return {n: z.read(n) for n in z.namelist()}
+
+    def _write(self, members: dict) -> None:
+        with zipfile.ZipFile(self.archive, "w") as z:
+            for n, data in members.items():
+                z.writestr(n, data)
+
+    def put(self, name, data):
+        self._write({**self._members(), name: data})
+
+    def get(self, name):
+        return self._members()[name]
+
+    def remove(self, name):
+        members = self._members()
+        del members[name]
+        self._write(members)
+
+
 # ------------------------------------------------------------------ Globus
 class GlobusStandIn(Mover):
     """Globus' cloud (auth.globus.org, transfer.api.globus.org), played by
@@ -305,6 +345,8 @@ def mover(request, tmp_path, staging_config):
         directory = tmp_path / "local-files"
         directory.mkdir()
         return LocalFiles(request.getfixturevalue("client"), str(directory))
+    if name == "zip":
+        return ZipMembers(request.getfixturevalue("client"), str(tmp_path / "objects.zip"))
     pytest.importorskip("globus_sdk")
     responses = pytest.importorskip("responses")
     client = request.getfixturevalue("in_process_client")

@@ -4,8 +4,11 @@ on loopback, one single-threaded worker process per core, closed at exit."""
 from __future__ import annotations
 
 import os
+import pickle
+import threading
 
 import distributed
+import pytest
 
 import daskflow
 from daskflow import python_app
@@ -81,6 +84,47 @@ def test_threads_in_this_process_on_loopback():
                          set_as_default=False) as client, client.as_current():
         assert client.scheduler.address.startswith("tcp://127.0.0.1:")
         assert pid().result(timeout=60) == os.getpid()
+
+
+def test_workers_in_this_process_take_the_scripts_objects_by_reference():
+    """With ``processes=False`` an argument of the script's own types (or of
+    modules like ``threading`` whose objects do not pickle) is the very
+    object in the task, as between threads; copies for workers elsewhere."""
+    from daskflow.shipped import _SHARED
+
+    class Tally:
+        def __init__(self):
+            self.seen = []
+
+    @python_app
+    def note(tally, gate, x):
+        assert gate.wait(60)
+        tally.seen.append(x)
+        return id(tally)
+
+    tally, gate = Tally(), threading.Event()
+    with daskflow.Client(processes=False, n_workers=1, threads_per_worker=2,
+                         dashboard_address=None, set_as_default=False) as client, \
+            client.as_current():
+        first = note(tally, gate, 1)
+        rest = note.map([tally, tally], [gate, gate], [2, 3])
+        gate.set()
+        assert first.result(timeout=60) == id(tally)
+        assert [f.result(timeout=60) for f in rest] == [id(tally)] * 2
+        assert sorted(tally.seen) == [1, 2, 3]
+        assert len(_SHARED) >= 2
+    assert not _SHARED, "a closed client lets go of what it passed by reference"
+
+
+def test_a_reference_cannot_be_taken_by_a_worker_elsewhere():
+    from daskflow.shipped import NotLoadable, SharedObjects
+
+    shared = SharedObjects()
+    marker = shared.share(threading.Event())
+    assert pickle.loads(pickle.dumps(marker)).load() is not None  # in this process
+    shared.release()
+    with pytest.raises(NotLoadable, match="passed by reference"):
+        marker.load()
 
 
 def test_a_users_distributed_client_is_used_as_is():

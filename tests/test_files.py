@@ -147,3 +147,11 @@ def test_file_in_bash_f_string(client, tmp_path):
 
     assert copy(inputs=[f_in], outputs=[f_out]).outputs[0].result(timeout=30) == f_out
     assert open(f_out).read() == "payload\n"
+
+
+def test_cleancopy_drops_the_local_path_and_keeps_the_url():
+    staged = File("https://example.org/x.csv").with_local_path("/tmp/x.csv")
+    assert staged.filepath == "/tmp/x.csv"
+    clean = staged.cleancopy()
+    assert (clean.url, clean.local_path, clean) == (staged.url, None, File(staged.url))
+    assert pickle.loads(pickle.dumps(staged)) == staged

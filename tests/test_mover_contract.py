@@ -1,5 +1,5 @@
 """The promises of docs/staging.md that every mover keeps, checked once per
-scheme (http, ftp, s3, file, globus) through real app calls, as fsspec's and
+scheme (http, ftp, s3, file, globus, zip) through real app calls, as fsspec's and
 dask-jobqueue's shared test suites do for their implementations.
 
 Each test is one promise; ``tests/movers.py`` says, per scheme, where its

@@ -244,3 +244,18 @@ with parsl.load(config) as dfk:
     assert proc.stderr.count("parsl.channels was removed from Parsl in 2024") == 1
     assert ("daskflow does not use these options of the Parsl configuration: "
             "Config.garbage_collect, Config.strategy_period") in proc.stderr
+
+
+def test_options_set_on_the_config_after_it_is_built_count_too(tmp_path):
+    config = Config(executors=[ThreadPoolExecutor(label="t")])
+    config.retries = 3
+    config.run_dir = str(tmp_path / "elsewhere")
+    plan = translate(config)
+    assert plan.settings["daskflow.retries"] == 3
+    assert plan.settings["daskflow.run-dir"] == str(tmp_path / "elsewhere")
+    assert "retries" in config.changed() and "run_dir" in config.changed()
+
+
+def test_a_thread_pool_leaves_the_scripts_log_handlers_alone():
+    plan = translate(Config(executors=[ThreadPoolExecutor()]))
+    assert plan.local["silence_logs"] is False

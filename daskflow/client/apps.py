@@ -179,7 +179,7 @@ class App:
             opts = opts.replace(staging=settings)
         if session.has_chunks or not plain(args, kwargs):
             try:
-                args, kwargs, has_members = substitute((args, kwargs))
+                args, kwargs, has_members = substitute((args, kwargs), session.pack)
             except Unpicklable as exc:
                 raise self._explain_submit_error(exc, args, kwargs) from None
             if has_members:
@@ -264,7 +264,7 @@ class App:
         single, chunked, held = [], [], {}
         for tid, args in zip(tids, calls):
             try:
-                args, kw, has_members, has_futures = scan_call(args, kwargs)
+                args, kw, has_members, has_futures = scan_call(args, kwargs, session.pack)
             except Unpicklable as exc:
                 raise self._explain_submit_error(exc, args, kwargs) from None
             if has_futures and session.reach is not None:

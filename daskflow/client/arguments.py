@@ -24,22 +24,24 @@ _PLAIN_TYPES = frozenset((str, bytes, int, float, bool, type(None), File, Future
                           DataFuture))
 
 
-def substitute(obj):
+def substitute(obj, packer=None):
     """Mark what the worker must resolve (chunk members, packed values; see
     ``walk``); return (obj, found)."""
-    obj, members, _ = walk(obj)
+    obj, members, _ = walk(obj, packer or pack)
     return (*obj, members)
 
 
-def scan_call(args: tuple, kwargs: dict):
-    (args, kwargs), members, futures = walk((args, kwargs))
+def scan_call(args: tuple, kwargs: dict, packer=None):
+    (args, kwargs), members, futures = walk((args, kwargs), packer or pack)
     return args, kwargs, members, futures
 
 
-def walk(obj):
+def walk(obj, packer):
     """(new obj, has markers to resolve on the worker, has other futures) for
     nested containers: a chunk member becomes ``(MemberRef, chunk, index)``,
-    a value of the user's own types a ``Packed`` one (see ``shipped.Packed``)."""
+    a value of the user's own types what ``packer`` makes of it: a ``Packed``
+    copy (see ``shipped.Packed``), or for workers in this process a
+    ``Shared`` reference."""
     if isinstance(obj, _ATOMS):
         return obj, False, False
     if isinstance(obj, Future):
@@ -47,7 +49,7 @@ def walk(obj):
             return (MemberRef, obj._chunk, obj.index), True, False
         return obj, False, True
     if isinstance(obj, (list, tuple)):
-        items = [walk(o) for o in obj]
+        items = [walk(o, packer) for o in obj]
         marked = any(i[1] for i in items)
         new = obj
         if marked:
@@ -55,12 +57,12 @@ def walk(obj):
             new = type(obj)(*values) if hasattr(type(obj), "_fields") else type(obj)(values)
         return new, marked, any(i[2] for i in items)
     if isinstance(obj, dict):
-        items = {k: walk(v) for k, v in obj.items()}
+        items = {k: walk(v, packer) for k, v in obj.items()}
         marked = any(i[1] for i in items.values())
         new = {k: i[0] for k, i in items.items()} if marked else obj
         return new, marked, any(i[2] for i in items.values())
     if is_foreign(obj):
-        packed = pack(obj)
+        packed = packer(obj)
         return packed, packed is not obj, False
     return obj, False, False
 

@@ -29,7 +29,7 @@ from distributed import get_worker
 from .. import config  # noqa: F401  (config loads daskflow's defaults)
 from .. import signing
 from ..memo import ids as memo_ids
-from ..shipped import RunSettings
+from ..shipped import RunSettings, SharedObjects
 from ..sites.routing import Reach
 from ..sites.watch import wait_for_processes
 from ..version import __version__
@@ -37,6 +37,7 @@ from ..worker import recovery
 from ..worker.context import parent_task
 from ..worker.mpi import PoolMpi
 from ..worker.mpi import local_default as local_mpi
+from .arguments import pack
 from .futures import AppFuture, Line, gather_values
 from .local import local_cluster, split_client_kwargs
 
@@ -130,6 +131,8 @@ class Client(distributed.Client):
                 # transport, whose addresses are not hosts
                 kwargs.setdefault("protocol", "tcp://")
             self.pools = ["local"]
+            # workers in this process take arguments by reference (shipped.Shared)
+            self.in_process = not kwargs["processes"]
             kwargs, cluster_kwargs = split_client_kwargs(kwargs)
             self.mpi_pools = local_mpi()
             cluster, watch = local_cluster(self.mpi_pools["local"], **cluster_kwargs)
@@ -172,6 +175,8 @@ class Client(distributed.Client):
         cluster = self.__dict__.pop("_owns_cluster", None)
         if cluster is not None:
             cluster.close()
+        if session is not None and session.shared is not None:
+            session.shared.release()
         staging_config = self.__dict__.pop("_staging_config", None)
         if staging_config is not None:
             staging_config.__exit__(None, None, None)
@@ -209,6 +214,10 @@ class Session:
         self.tids = itertools.count()
         self.lines: defaultdict[str, Line] = defaultdict(Line)
         self.has_chunks = False  # set once a chunked map ran: calls then look for members
+        # what a call's arguments of the user's own types become (client.arguments.walk):
+        # copies for workers elsewhere, references for workers in this process
+        self.shared = SharedObjects() if client.__dict__.get("in_process") else None
+        self.pack = self.shared.share if self.shared is not None else pack
         self.pools: list[str] | None = getattr(client, "pools", None)
         profile = client.__dict__.get("profile")  # (distributed.Client.profile is a method)
         self.default_retries: int | None = getattr(profile, "retries", None)

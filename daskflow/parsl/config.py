@@ -30,9 +30,9 @@ class Config(Holder):
         if duplicates:
             raise ConfigurationError("Executors must have unique labels ({})".format(
                 ", ".join(f"label={d!r}" for d in duplicates)))
-        if self.exit_mode not in EXIT_MODES:
-            raise ConfigurationError(f"Config(exit_mode={self.exit_mode!r}): expected one of "
-                                     f"{', '.join(EXIT_MODES)}")
+        if self.exit_mode not in EXIT_MODES:  # a type error in Parsl (a Literal's check)
+            raise TypeError(f"Config(exit_mode={self.exit_mode!r}): expected one of "
+                            f"{', '.join(EXIT_MODES)}")
         if not isinstance(self.retries, int) or isinstance(self.retries, bool) \
                 or self.retries < 0:
             raise ConfigurationError(f"Config(retries={self.retries!r}): expected an int >= 0")

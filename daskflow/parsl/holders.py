@@ -43,9 +43,11 @@ class Holder:
             setattr(self, key, given[key] if key in given else copy.copy(default))
 
     def changed(self) -> dict[str, Any]:
-        """The keywords given with a value other than the default."""
+        """The keywords whose value is not the default, whether given to the
+        constructor or set on the object after (``config.retries = 2``)."""
         defaults = {**self.legacy, **self.keywords}
-        return {k: v for k, v in self.given.items() if not _same(v, defaults[k])}
+        current = {k: getattr(self, k) for k in defaults}
+        return {k: v for k, v in current.items() if not _same(v, defaults[k])}
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.given.items())

@@ -7,6 +7,8 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
+from ..private import touch_file
+
 FORMAT = "%(asctime)s %(name)s:%(lineno)d [%(levelname)s]  %(message)s"
 
 
@@ -17,7 +19,12 @@ def _add(name: str, level: int, handler: logging.Handler,
     handler.setLevel(level)
     handler.setFormatter(logging.Formatter(format_string or FORMAT, datefmt="%Y-%m-%d %H:%M:%S"))
     logger.addHandler(handler)
-    return lambda: logger.removeHandler(handler)
+
+    def remove() -> None:
+        logger.removeHandler(handler)
+        handler.close()
+
+    return remove
 
 
 def set_stream_logger(name: str = "parsl", level: int = logging.DEBUG,
@@ -28,7 +35,12 @@ def set_stream_logger(name: str = "parsl", level: int = logging.DEBUG,
 
 def set_file_logger(filename: str, name: str = "parsl", level: int = logging.DEBUG,
                     format_string: str | None = None) -> Callable[[], None]:
-    """Log ``name`` to ``filename``; returns a function removing the handler."""
+    """Log ``name`` to ``filename`` (created 0600: logs are the user's own);
+    returns a function removing the handler."""
+    try:
+        touch_file(filename)
+    except FileExistsError:
+        pass
     return _add(name, level, logging.FileHandler(filename), format_string)
 
 

@@ -21,6 +21,8 @@ from ..sites.providers import provider_for_parsl
 from . import executors as ex
 from . import providers as pv
 from .addresses import address_by_hostname
+from .config import Config
+from .data_provider.data_manager import storage_settings
 from .errors import ConfigurationError
 
 #: Config keywords that load() translates; any other one given is warned about
@@ -37,7 +39,8 @@ EXECUTOR_REFUSED = {
 }
 #: executor keywords read below (the rest are accepted with the warning)
 EXECUTOR_USED = ("label", "provider", "max_threads", "max_workers_per_node", "max_workers",
-                 "cores_per_worker", "address", "max_workers_per_block", "mpi_launcher")
+                 "cores_per_worker", "address", "max_workers_per_block", "mpi_launcher",
+                 "storage_access")
 #: provider keywords read below, for every provider (each also has its own)
 PROVIDER_USED = ("init_blocks", "min_blocks", "max_blocks", "parallelism", "nodes_per_block",
                  "walltime", "worker_init", "scheduler_options", "launcher", "channel")
@@ -78,21 +81,35 @@ class Plan:
     unused: list[str] = field(default_factory=list)  #: "Class.keyword" accepted unused
 
 
+#: the executors daskflow runs as pools
+RUN = (ex.ThreadPoolExecutor, ex.HighThroughputExecutor, ex.MPIExecutor)
+
+
 def translate(config) -> Plan:
     """The plan of ``config`` (a ``parsl.config.Config``)."""
     plan = Plan()
     plan.unused += [f"Config.{k}" for k in config.changed() if k not in CONFIG_USED]
     plan.settings["daskflow.retries"] = config.retries
-    if "run_dir" in config.given:
+    if config.run_dir != Config.keywords["run_dir"]:
         plan.settings["daskflow.run-dir"] = os.path.abspath(config.run_dir)
     for executor in config.executors:
         if executor.refused:
             raise ConfigurationError(f"{type(executor).__name__}(label={executor.label!r}) is "
                                      f"not supported by daskflow: {executor.refused}")
+        if not isinstance(executor, RUN):
+            raise ConfigurationError(
+                f"{type(executor).__name__} is an executor written for Parsl (its own submit); "
+                "on daskflow the Dask scheduler runs every app, so configure "
+                "ThreadPoolExecutor or HighThroughputExecutor instead")
+    plan.settings.update(storage_settings(config.executors))  # Parsl's staging providers
     only = config.executors[0]
     if len(config.executors) == 1 and isinstance(only, ex.ThreadPoolExecutor):
-        processes, threads = _slots(only.max_threads)
-        plan.local = {"n_workers": processes, "threads_per_worker": threads}
+        # as Parsl's: threads of this process, which take the script's objects
+        # (locks, events, shared state) by reference; and Parsl leaves the
+        # script's log handlers alone, where LocalCluster would mute them
+        threads = only.max_threads or min(32, (os.cpu_count() or 1) + 4)  # as Parsl's
+        plan.local = {"processes": False, "n_workers": 1, "threads_per_worker": threads,
+                      "silence_logs": False}
         plan.labels[only.label] = "local"
         plan.unused += _unused(only, EXECUTOR_USED)
         return plan

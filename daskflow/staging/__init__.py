@@ -113,6 +113,9 @@ def check_call(app_name: str, args: tuple, kwargs: dict, outputs: Iterable[File]
                 problem = str(exc)
         if problem:
             raise UnstageableFile(app_name, redact_url(f.url), redact_text(problem))
+        check = getattr(registry.mover_class(f.scheme), "check", None)
+        if check is not None:
+            check(app_name, f)
         schemes.add(f.scheme)
     return snapshot(sorted(schemes)) if schemes else None
 

@@ -1,7 +1,8 @@
 """Which mover handles which URL scheme: one table, lazy imports.
 
 As ``fsspec/registry.py``: a scheme maps to a dotted class path, imported
-only when a File of that scheme is staged. ``globus`` has its own mover;
+only when a File of that scheme is staged. ``globus`` and ``zip`` (members of
+a zip archive, Parsl's ``zip:`` URLs) have their own movers;
 every scheme fsspec knows (``http(s)``, ``ftp``, ``s3``, ``gs``, ``az``,
 ``sftp``…) goes through ``FsspecMover``; other packages add movers through
 the ``daskflow.staging`` entry-point group (name: the scheme, value:
@@ -22,6 +23,9 @@ storage options, see ``options.staging_options``) and provides:
     object appears complete or not at all.
 ``cacheable`` (class attribute)
     Whether fetched copies may be kept in the node's staging cache.
+``check(app_name, file) -> None`` (optional static method)
+    Raise ``UnstageableFile`` (or a subclass) if this File's URL cannot be
+    staged; called on the driver when the app is called, without I/O.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ ENTRY_POINT_GROUP = "daskflow.staging"
 FSSPEC_MOVER = "daskflow.staging.fsspec.FsspecMover"
 MOVERS = {  # scheme: (dotted class path, what to install if its import fails)
     "globus": ("daskflow.staging.globus.GlobusMover", "pip install globus-sdk"),
+    "zip": ("daskflow.staging.zipfiles.ZipMover", "it is part of daskflow: reinstall daskflow"),
 }
 
 
@@ -65,7 +70,7 @@ def problem(scheme: str) -> str | None:
 
     if scheme not in known_implementations and scheme not in registry:
         return (f"no mover knows the scheme '{scheme}' (not an fsspec protocol, not "
-                f"globus, no '{ENTRY_POINT_GROUP}' entry point)")
+                f"globus or zip, no '{ENTRY_POINT_GROUP}' entry point)")
     try:
         get_filesystem_class(scheme)
     except ImportError as exc:

@@ -31,7 +31,8 @@ from ..files import File
 from ..memo import keys as memo
 from ..provenance import report
 from ..provenance.report import CallRecord
-from ..shipped import ORIGIN, UNLOADABLE, AppDef, Failure, MemberRef, NotLoadable, Options, Packed
+from ..shipped import (ORIGIN, UNLOADABLE, AppDef, Failure, MemberRef, NotLoadable, Options,
+                       Packed, Shared)
 from .bash import run_command, std_target
 from .containers import in_container
 from .limits import held
@@ -334,11 +335,11 @@ def resolve_arguments(app: AppDef, tid, args: tuple, kwargs: dict) -> tuple[tupl
 
 def resolve_members(obj):
     """Replace ``(MemberRef, outcomes, i)`` markers by call i's value and
-    ``Packed`` arguments by their value.
+    ``Packed`` (and ``Shared``) arguments by their value.
 
     Raises the upstream call's (tagged) exception if that call failed.
     """
-    if isinstance(obj, Packed):
+    if isinstance(obj, (Packed, Shared)):
         return obj.load()
     if isinstance(obj, tuple):
         if len(obj) == 3 and obj[0] is MemberRef:

@@ -4,10 +4,17 @@ in Parsl) and pin with the configuration's executor labels."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from typing import Callable
 
+from distributed import Future
+
+from ...client import session as _client
 from ...client.apps import App
-from ..dataflow.dflow import DataFlowKernelLoader
+from ...client.futures import as_app_future
+from ...errors import UnpicklableArgument
+from ..dataflow.dflow import DataFlowKernelLoader, task_log
 
 
 class ParslApp(App):
@@ -17,38 +24,97 @@ class ParslApp(App):
     pinned to the pools the labels named when it was called here.
     """
 
-    def __init__(self, func: Callable, kind: str, *, executors="all", **options):
+    def __init__(self, func: Callable, kind: str, *, executors="all", data_flow_kernel=None,
+                 **options):
         super().__init__(func, kind, executors=executors, **options)
         self.parsl_executors = executors
         self._pinned_by = None  # the kernel whose pools self.executors names
+        self._kernel = data_flow_kernel  # Parsl's data_flow_kernel=: calls go to its client
 
     def _pin(self):
-        dfk = DataFlowKernelLoader.dfk()  # NoDataFlowKernelError before parsl.load
+        # NoDataFlowKernelError before parsl.load
+        dfk = self._kernel if self._kernel is not None else DataFlowKernelLoader.dfk()
         if self.parsl_executors != "all" and self._pinned_by is not dfk:
             self.executors = dfk.pools_for(self.parsl_executors)
             self._pinned_by = dfk
+        return dfk
 
     def __call__(self, *args, **kwargs):
-        self._pin()
-        return super().__call__(*args, **kwargs)
+        dfk = self._pin()
+        bound = dfk.client.as_current() if self._kernel is not None else contextlib.nullcontext()
+        try:
+            with bound:
+                future = super().__call__(*args, **kwargs)
+        except UnpicklableArgument as exc:  # Parsl's SerializationError, on the future
+            with bound:
+                future = _failed_call(self.name, exc, kwargs)
+        dfk.track(future)
+        if task_log.isEnabledFor(logging.INFO):
+            log_call(future, (args, kwargs))
+        return future
 
     def map(self, *iterables, **kwargs):
-        self._pin()
-        return super().map(*iterables, **kwargs)
+        dfk = self._pin()
+        with dfk.client.as_current() if self._kernel is not None else contextlib.nullcontext():
+            futures = super().map(*iterables, **kwargs)
+        logs = task_log.isEnabledFor(logging.INFO)
+        for future, args in zip(futures, zip(*iterables)):
+            dfk.track(future)
+            if logs:
+                log_call(future, (args, kwargs))
+        return futures
+
+
+def _failed_call(app_name: str, exc: BaseException, kwargs: dict):
+    """A call whose arguments cannot be sent to a worker: as in Parsl, its
+    future fails (with ``SerializationError``, daskflow's UnpicklableArgument),
+    rather than the call, so a loop of calls goes on."""
+    session, tid, run = _client.current()
+    future = session.client.submit(_raise, exc, key=f"{app_name}-{tid}-unsent-{run.token}",
+                                   pure=False)
+    return as_app_future(future, tid=tid, app_name=app_name, stdout=kwargs.get("stdout"),
+                         stderr=kwargs.get("stderr"), outputs=[])
+
+
+def _raise(exc: BaseException):
+    raise exc
+
+
+def log_call(future, arguments) -> None:
+    """Parsl's records of a call and of each call it depends on, with the
+    ``parsl.task``, ``parsl.app_name`` and ``parsl.dependency_task`` fields
+    that tools reading Parsl's log filter on (no argument values)."""
+    tid, name = future.tid, future.app_name
+    task_log.info("Task %s submitted for App %s", tid, name,
+                  extra={"parsl.task": tid, "parsl.app_name": name})
+    for dependency in _futures_in(arguments):
+        upstream = getattr(dependency, "tid", None)
+        if upstream is not None:
+            task_log.info("Task %s depends on task %s", tid, upstream,
+                          extra={"parsl.task": tid, "parsl.dependency_task": upstream})
+
+
+def _futures_in(obj):
+    if isinstance(obj, Future):
+        yield obj
+    elif isinstance(obj, (list, tuple, set)):
+        for item in obj:
+            yield from _futures_in(item)
+    elif isinstance(obj, dict):
+        for item in obj.values():
+            yield from _futures_in(item)
 
 
 def _decorator(kind: str, takes_executors: bool = True):
     def decorator(function: Callable | None = None, data_flow_kernel=None, cache: bool = False,
                   executors="all", ignore_for_cache=None, **options):
-        if data_flow_kernel is not None:
-            raise TypeError("data_flow_kernel= is not supported: daskflow apps run on the "
-                            "loaded configuration (parsl.load)")
         if not takes_executors and executors != "all":
             raise TypeError(f"{kind}_app() got an unexpected keyword argument 'executors'")
 
         def make(func: Callable) -> ParslApp:
             return ParslApp(func, kind, cache=cache, executors=executors,
-                            ignore_for_cache=ignore_for_cache, **options)
+                            ignore_for_cache=ignore_for_cache, data_flow_kernel=data_flow_kernel,
+                            **options)
 
         return make(function) if function is not None else make
 

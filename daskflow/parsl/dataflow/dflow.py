@@ -6,20 +6,27 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import threading
 import warnings
+import weakref
+from collections import defaultdict
 
 import dask
 import distributed
 
 from ...client.session import Client, session_of
+from ...errors import DependencyError
 from ..config import Config
 from ..errors import CompatibilityWarning, ConfigurationError, NoDataFlowKernelError
 from ..importer import AliasOnWorkers, installed
+from ..log_utils import set_file_logger
 from ..translate import translate
 from .memoization import memoizer_of
+from .states import States
 
 logger = logging.getLogger("daskflow")
+task_log = logging.getLogger("parsl.dataflow.dflow")  #: Parsl's own records, see parsl.log
 
 
 class DataFlowKernel:
@@ -66,6 +73,9 @@ class DataFlowKernel:
         self.run_dir = self.session.run_dir
         self.run_id = self.session.run_id
         self.cleanup_called = False
+        self._outstanding = weakref.WeakValueDictionary()  # tid -> the call's future
+        self._stop_logging = _log_to(self.run_dir) if config.initialize_logging else None
+        self._final_counts: defaultdict = defaultdict(int)
         atexit.register(self.atexit_cleanup)
 
     def _alias_on_workers(self) -> None:
@@ -84,6 +94,46 @@ class DataFlowKernel:
             raise ValueError(f"executors={labels!r} names executor {unknown[0]!r}, which the "
                              f"loaded configuration lacks; it has: {', '.join(self.labels)}")
         return sorted({self.labels[label] for label in labels})
+
+    def track(self, future) -> None:
+        """Note a call made through Parsl's decorators, for ``tasks`` and
+        ``task_state_counts`` (weakly: a dropped future is not kept alive)."""
+        self._outstanding[future.tid] = future
+
+    @property
+    def tasks(self) -> dict:
+        """Parsl's task table: a record (``id``, ``func_name``, ``app_fu``,
+        ``status``) for each call not yet finished whose future is still held."""
+        self._sweep()
+        return {tid: {"id": tid, "func_name": future.app_name, "app_fu": future,
+                      "status": States.launched}
+                for tid, future in list(self._outstanding.items())}
+
+    @property
+    def task_state_counts(self) -> dict:
+        """How many calls ended in each final ``States`` (and how many are
+        still going, as ``launched``), counted when their futures were seen
+        finished: a call whose future was dropped unfinished is not counted."""
+        self._sweep()
+        counts = defaultdict(int, self._final_counts)
+        counts[States.launched] = len(self._outstanding)
+        return counts
+
+    def _log_summary(self) -> None:
+        """Parsl's summary at cleanup: how many calls ended in each state."""
+        if not task_log.isEnabledFor(logging.INFO):
+            return
+        counts = self.task_state_counts
+        task_log.info("Summary of tasks in DFK:")
+        for state in States:
+            if counts.get(state):
+                task_log.info("Tasks in state %s: %d", state, counts[state])
+
+    def _sweep(self) -> None:
+        for tid, future in list(self._outstanding.items()):
+            if future.done():
+                self._final_counts[_final_state(future)] += 1
+                self._outstanding.pop(tid, None)
 
     def wait_for_current_tasks(self) -> None:
         """Wait until every future this run's client holds has finished."""
@@ -105,9 +155,12 @@ class DataFlowKernel:
             raise Exception("attempt to clean up DFK when it has already been cleaned-up")
         self.cleanup_called = True
         atexit.unregister(self.atexit_cleanup)
+        self._log_summary()
         try:
             self.client.close()
         finally:
+            if self._stop_logging is not None:
+                self._stop_logging()
             self._settings.__exit__(None, None, None)
             if DataFlowKernelLoader._dfk is self:
                 DataFlowKernelLoader.clear()
@@ -126,6 +179,27 @@ class DataFlowKernel:
         if mode == "wait" and exc_type is None:
             self.wait_for_current_tasks()
         self.cleanup()
+
+
+def _log_to(run_dir: str):
+    """Parsl's ``parsl.log`` in the run directory, at debug level, until the
+    returned function is called (which also gives the logger back its level)."""
+    parsl_logger = logging.getLogger("parsl")
+    level = parsl_logger.level
+    remove = set_file_logger(os.path.join(run_dir, "parsl.log"))
+
+    def stop() -> None:
+        remove()
+        parsl_logger.setLevel(level)
+
+    return stop
+
+
+def _final_state(future) -> States:
+    if future.status == "finished":
+        return States.exec_done
+    exc = future.exception() if future.status == "error" else None
+    return States.dep_fail if isinstance(exc, DependencyError) else States.failed
 
 
 class DataFlowKernelLoader:

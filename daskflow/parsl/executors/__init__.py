@@ -23,6 +23,7 @@ class ParslExecutor(Holder):
 
     #: why daskflow does not run this executor (None: it does)
     refused: str | None = None
+    label: str = "undefined"  #: of a subclass written for a script, without the keyword
 
 
 class ThreadPoolExecutor(ParslExecutor):
