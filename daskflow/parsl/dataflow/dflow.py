@@ -157,6 +157,7 @@ class DataFlowKernel:
         atexit.unregister(self.atexit_cleanup)
         self._log_summary()
         try:
+            self.memoizer.close()  # its timer, and the final checkpoint
             self.client.close()
         finally:
             if self._stop_logging is not None:

@@ -12,23 +12,30 @@ which ``get_all_checkpoints`` does not list). ``checkpoint_files`` are
 earlier runs' stores, read and never written; by default, with a mode set,
 those of every run under the Config's ``run_dir``. Entries are signed with
 the user's key, so a store someone else wrote into is never unpickled.
+
+``task_exit`` results are written by the worker as each call ends; the
+other modes hold them back on the workers until ``checkpoint()``, each
+``checkpoint_period`` (a timer here, which logs each pass as Parsl does),
+or the kernel's cleanup.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 from typing import Any, Sequence
 
 from ...memo.ids import Rule, id_for_memo
 from ..errors import ConfigurationError
 
-logger = logging.getLogger("daskflow.checkpoint")
+logger = logging.getLogger("parsl.dataflow.memoization")  # Parsl's name: parsl.log has it
 
-#: Parsl's checkpoint modes -> daskflow's (``dfk_exit`` was ``dag_exit`` in older Parsl)
-MODES = {"task_exit": "task_exit", "periodic": "periodic", "dfk_exit": "dag_exit",
+#: Parsl's checkpoint modes -> daskflow's (``dfk_exit`` was ``dag_exit`` in older Parsl);
+#: ``periodic`` holds results back on the workers and this memoizer's timer writes them
+MODES = {"task_exit": "task_exit", "periodic": "manual", "dfk_exit": "dag_exit",
          "dag_exit": "dag_exit", "manual": "manual"}
-#: the methods a Parsl memoizer may override; daskflow never calls them
+#: the methods a Parsl memoizer may override; daskflow calls none of them per task
 PARSL_HOOKS = ("check_memo", "update_memo_result", "update_memo_exception", "start", "close")
 
 
@@ -88,6 +95,8 @@ class BasicMemoizer(Memoizer):
         self.run_dir: str | None = None
         self.config_run_dir: str | None = None
         self._dfk = None
+        self._stop = threading.Event()
+        self._timer: threading.Thread | None = None
 
     def __repr__(self) -> str:
         return (f"BasicMemoizer(checkpoint_files={self.checkpoint_files!r}, "
@@ -154,8 +163,6 @@ class BasicMemoizer(Memoizer):
         else:
             settings.update(checkpoint=self.checkpoint_dir(),
                             checkpoint_mode=MODES[self.checkpoint_mode])
-            if self.checkpoint_mode == "periodic":
-                settings["checkpoint_period"] = self.period_seconds()
         return settings
 
     def checkpoint_dir(self) -> str:
@@ -177,6 +184,34 @@ class BasicMemoizer(Memoizer):
         if run.checkpoint is not None and run.checkpoint_key is None:
             run.checkpoint_key = signing.checkpoint_key()
         self._dfk = dfk
+        if self.checkpoint_mode == "periodic" and run.memo != "off":
+            self._timer = threading.Thread(target=self._every, args=(self.period_seconds(),),
+                                           name="parsl-checkpoint", daemon=True)
+            self._timer.start()
+
+    def _every(self, period: float) -> None:
+        """Parsl's periodic checkpoint: write what the workers hold back, each period."""
+        while not self._stop.wait(period):
+            try:
+                self.write()
+            except Exception as exc:  # e.g. the client closing meanwhile
+                if not self._stop.is_set():
+                    logger.warning("periodic checkpoint failed (%s: %s); trying again in %s s",
+                                   type(exc).__name__, exc, period)
+
+    def close(self) -> None:
+        """At the kernel's cleanup: stop the timer and make the final checkpoint
+        (never raises: the kernel's cleanup goes on)."""
+        self._stop.set()
+        if self._timer is not None:
+            self._timer.join()
+        if self.checkpoint_mode is not None and self._dfk is not None \
+                and self._dfk.session.run.memo != "off":
+            logger.info("Making final checkpoint")
+            try:
+                self.write()
+            except Exception as exc:  # the client's close tries once more
+                logger.warning("the final checkpoint failed (%s: %s)", type(exc).__name__, exc)
 
     def checkpoint(self) -> None:
         """Write the results the workers hold back (``manual``, ``periodic``,
@@ -187,7 +222,7 @@ class BasicMemoizer(Memoizer):
         """Like ``checkpoint``; returns how many results were written."""
         from ...client.session import checkpoint
 
-        if self._dfk is None or self._dfk.cleanup_called:
+        if self._dfk is None or self._dfk.client.status != "running":
             raise RuntimeError("this memoizer belongs to no loaded configuration")
         if self.checkpoint_mode is None:
             return 0
