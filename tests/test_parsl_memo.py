@@ -223,3 +223,28 @@ def test_parsl_memo_and_checkpoints_in_a_script(run_script, tmp_path):
     assert out["DFK-EXIT-AFTER"] == "True"
     assert out["PERIODIC"] == "True"
     assert out["ALL"] == "True"
+
+
+def test_time_limited_open_waits_for_a_file_written_later(tmp_path):
+    import threading
+
+    from daskflow.parsl.utils import time_limited_open, wait_for_file
+
+    path = tmp_path / "late.txt"
+
+    def write():  # whole at once: the reader never sees it half-written
+        (tmp_path / "late.tmp").write_text("done")
+        os.replace(tmp_path / "late.tmp", path)
+
+    writer = threading.Timer(0.3, write)
+    writer.start()
+    try:
+        with time_limited_open(str(path), "r", seconds=30) as f:
+            assert f.read() == "done"
+    finally:
+        writer.join()
+    with pytest.raises(FileNotFoundError):
+        with time_limited_open(str(tmp_path / "never"), "r", seconds=0.2):
+            pass
+    with wait_for_file(str(tmp_path / "never"), seconds=0.1):  # not an error
+        pass

@@ -3,14 +3,17 @@
 ``RepresentationMixin`` gives classes a ``repr`` that reads like the call
 that built them, from their constructor's signature. ``get_all_checkpoints``
 and ``get_last_checkpoint`` find earlier runs' checkpoints for
-``BasicMemoizer(checkpoint_files=...)``.
+``BasicMemoizer(checkpoint_files=...)``; ``wait_for_file`` and
+``time_limited_open`` wait a bounded time for a file another process writes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
-from typing import Sequence
+import time
+from typing import IO, Iterator, Sequence
 
 
 class RepresentationMixin:
@@ -79,4 +82,25 @@ def get_last_checkpoint(rundir: str = "runinfo") -> Sequence[str]:
     return [found[-1][1]] if found else []
 
 
-__all__ = ["RepresentationMixin", "get_all_checkpoints", "get_last_checkpoint"]
+@contextlib.contextmanager
+def wait_for_file(path: str, seconds: float = 10) -> Iterator[None]:
+    """Wait until ``path`` exists or ``seconds`` pass (whichever comes
+    first; not finding it is not an error), then run the block."""
+    deadline = time.monotonic() + seconds
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+    yield
+
+
+@contextlib.contextmanager
+def time_limited_open(path: str, mode: str, seconds: float = 1) -> Iterator[IO]:
+    """``open(path, mode)`` once ``path`` exists, waiting at most ``seconds``
+    (then ``open`` raises as usual)."""
+    with wait_for_file(path, seconds):
+        pass
+    with open(path, mode) as f:
+        yield f
+
+
+__all__ = ["RepresentationMixin", "get_all_checkpoints", "get_last_checkpoint",
+           "time_limited_open", "wait_for_file"]
