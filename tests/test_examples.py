@@ -1,6 +1,8 @@
 """End-to-end runs of the examples in examples/: the three classic Parsl
-workflows (random sleeps, a docking sweep, a land-use image pipeline) and the
-quickstart, each checked against an independent computation.
+workflows (random sleeps, a docking sweep, a land-use image pipeline), the
+quickstart, and the Parsl scripts of examples/parsl_scripts/ (run unchanged
+through ``daskflow run --parsl``), each checked against an independent
+computation.
 
 The examples are loaded with ``runpy`` under a module name that is not in
 ``sys.modules``, so cloudpickle ships their apps to the workers by value (the
@@ -184,3 +186,61 @@ def test_script_runs_on_embedded_default(tmp_path, script, args, expected):
     assert proc.returncode == 0, proc.stderr
     assert expected in proc.stdout
     assert "daskflow started a local Dask cluster" in proc.stderr
+
+
+# ------------------------------------ Parsl scripts, unchanged, on daskflow
+PARSL_SCRIPTS = os.path.join(EXAMPLES, "parsl_scripts")
+DASKFLOW = os.path.join(os.path.dirname(sys.executable), "daskflow")
+
+
+def run_parsl_script(name: str, *args: str, cwd) -> subprocess.CompletedProcess:
+    """``daskflow run --parsl examples/parsl_scripts/<name>.py ARGS``, as users start it."""
+    env = dict(os.environ, PYTHONPATH=ROOT, DASK_DASKFLOW__LOCAL__DASHBOARD_ADDRESS="127.0.0.1:0")
+    env.pop("DASK_SCHEDULER_ADDRESS", None)
+    proc = subprocess.run([DASKFLOW, "run", "--parsl", os.path.join(PARSL_SCRIPTS, f"{name}.py"),
+                           *args], capture_output=True, text=True, timeout=300, cwd=cwd, env=env)
+    assert proc.returncode == 0, (proc.stdout, proc.stderr)  # 0: every task succeeded
+    assert "Summary of run" in proc.stderr, proc.stderr
+    return proc
+
+
+@pytest.mark.parametrize("name", ["pi_pipeline", "bash_files", "join_fibonacci"])
+def test_parsl_examples_are_written_as_for_parsl(name):
+    source = open(os.path.join(PARSL_SCRIPTS, f"{name}.py")).read()
+    assert "import parsl\n" in source and "parsl.load(config)" in source
+    assert "import daskflow" not in source and "from daskflow" not in source
+    assert "__main__" not in source  # Parsl scripts have no guard
+
+
+def test_parsl_python_app_pipeline(tmp_path):
+    samples, batches = 20_000, 4
+    proc = run_parsl_script("pi_pipeline", str(samples), str(batches), cwd=tmp_path)
+    hits = []
+    for seed in range(batches):
+        rng = random.Random(seed)
+        hits.append(sum(1 for _ in range(samples) if rng.random() ** 2 + rng.random() ** 2 <= 1))
+    pi = 4.0 * sum(hits) / (samples * batches)
+    assert proc.stdout.splitlines() == [f"hits per batch: {hits}",
+                                        f"pi is about {pi:.6f} ({samples * batches} samples)"]
+
+
+def test_parsl_bash_apps_with_files(tmp_path):
+    n = 6
+    proc = run_parsl_script("bash_files", str(tmp_path / "out"), str(n), cwd=tmp_path)
+    numbers = [k for i in range(1, n + 1) for k in range(1, i + 1)]
+    assert proc.stdout.splitlines() == [f"sum of all numbers: {sum(numbers)}",
+                                        f"concatenate said: joined {n} files"]
+    out = tmp_path / "out"
+    assert (out / "all.txt").read_text() == "".join(f"{k}\n" for k in numbers)
+    assert sorted(p.name for p in out.glob("numbers-*.txt")) == sorted(
+        f"numbers-{i}.txt" for i in range(1, n + 1))
+    assert (out / "concatenate.err").read_text() == ""
+
+
+def test_parsl_join_apps(tmp_path):
+    proc = run_parsl_script("join_fibonacci", "8", cwd=tmp_path)
+    fib = [0, 1]
+    while len(fib) <= 8:
+        fib.append(fib[-1] + fib[-2])
+    assert proc.stdout.splitlines() == [f"fibonacci(8) = {fib[8]}",
+                                        f"squares: {[i * i for i in range(8)]}"]

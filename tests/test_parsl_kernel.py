@@ -98,11 +98,6 @@ def test_task_table_counts_and_the_runs_parsl_log(tmp_path):
         assert f"Tasks in state States.{state}: {n}" in summary, summary
 
 
-def test_an_unknown_exit_mode_is_a_type_error_as_in_parsl():
-    with pytest.raises(TypeError, match="exit_mode='wrongmode'.*cleanup, skip, wait"):
-        Config(exit_mode="wrongmode")
-
-
 def test_logging_off_writes_no_parsl_log(tmp_path):
     code = ("import os, parsl\nfrom parsl.config import Config\n"
             "dfk = parsl.load(Config(initialize_logging=False))\n"

@@ -259,3 +259,180 @@ def test_options_set_on_the_config_after_it_is_built_count_too(tmp_path):
 def test_a_thread_pool_leaves_the_scripts_log_handlers_alone():
     plan = translate(Config(executors=[ThreadPoolExecutor()]))
     assert plan.local["silence_logs"] is False
+
+
+def test_monitoring_hub_turns_provenance_on_and_names_its_unused_keywords():
+    from daskflow.parsl.monitoring import MonitoringHub
+
+    plan = translate(Config(monitoring=MonitoringHub(
+        hub_address="127.0.0.1", workflow_name="wf", resource_monitoring_interval=1)))
+    assert plan.settings["daskflow.provenance.enabled"] is True
+    assert plan.unused == ["MonitoringHub.hub_address", "MonitoringHub.workflow_name",
+                           "MonitoringHub.resource_monitoring_interval"]
+    # without a hub, daskflow's own default stands (provenance on unless configured off)
+    assert "daskflow.provenance.enabled" not in translate(Config()).settings
+    with pytest.raises(ConfigurationError, match=r"Config\(monitoring='yes'\): expected a "
+                                                 r"parsl.monitoring.MonitoringHub"):
+        translate(Config(monitoring="yes"))
+
+
+def test_a_wrong_exit_mode_or_executor_is_parsls_type_check_error():
+    for bad in (dict(exit_mode="wrongmode"), dict(executors=["htex"])):
+        with pytest.raises(TypeError) as info:
+            Config(**bad)
+        # Parsl's tests recognise typeguard's error by its name
+        assert info.type.__name__ == "TypeCheckError" and isinstance(info.value,
+                                                                     ConfigurationError)
+    assert "Config(executors=[..., 'htex', ...]): expected Parsl executors" in str(info.value)
+
+
+@pytest.mark.parametrize("config, message", [
+    (Config(executors=[HighThroughputExecutor(label="h", provider=LocalProvider(
+        init_blocks=3, max_blocks=2))]),
+     r"LocalProvider\(init_blocks=3, max_blocks=2\) of executor 'h': init_blocks is above "
+     r"max_blocks"),
+    (Config(executors=[HighThroughputExecutor(max_workers_per_node=1, provider=SlurmProvider(
+        min_blocks=2, max_blocks=1))]), r"SlurmProvider\(min_blocks=2, max_blocks=1\)"),
+    (Config(executors=[HighThroughputExecutor(label="h", provider=LocalProvider(
+        init_blocks=0))], strategy="none"),
+     r"Config\(strategy='none'\) with LocalProvider\(init_blocks=0\) of executor 'h': no "
+     r"block would ever start"),
+    (Config(executors=[HighThroughputExecutor(max_workers=2, max_workers_per_node=3)]),
+     r"max_workers is the old name of max_workers_per_node; give one"),
+    (Config(executors=[HighThroughputExecutor(label="h", max_workers_per_node=0)]),
+     r"HighThroughputExecutor\(max_workers_per_node=0\) of executor 'h': expected a number > 0"),
+    (Config(executors=[HighThroughputExecutor(max_workers_per_node=1, provider=SlurmProvider(
+        launcher=SrunLauncher(overrides="--cpu-bind=cores")))]),
+     r"SrunLauncher\(overrides=...\) cannot be translated: daskflow's launchers take no extra"),
+])
+def test_contradictory_options_fail_naming_them(config, message):
+    with pytest.raises(ConfigurationError, match=message):
+        translate(config)
+
+
+def test_launcher_and_local_provider_keywords_without_meaning_are_named():
+    plan = translate(Config(executors=[
+        HighThroughputExecutor(label="a", provider=LocalProvider(cmd_timeout=5)),
+        HighThroughputExecutor(label="b", max_workers_per_node=1, provider=SlurmProvider(
+            launcher=SrunLauncher(debug=False)))]))
+    assert plan.unused == ["LocalProvider.cmd_timeout", "SrunLauncher.debug"]
+    from daskflow.parsl.channels import SSHChannel
+    from daskflow.parsl.providers import AdHocProvider
+
+    with warnings.catch_warnings():  # the channels' one-time warning: tested in a script
+        warnings.simplefilter("ignore", CompatibilityWarning)
+        channel = SSHChannel("n1")
+    plan = translate(Config(executors=[HighThroughputExecutor(max_workers_per_node=1, provider=(
+        AdHocProvider(channels=[channel], cmd_timeout=5, parallelism=0.5)))]))
+    assert plan.unused == ["AdHocProvider.cmd_timeout", "AdHocProvider.parallelism"]
+    # as in Parsl, blocks started without an elastic strategy are fine
+    assert translate(Config(strategy=None)).local is not None
+
+
+def test_a_monitoring_hub_records_the_run_and_serves_the_workflow_page(tmp_path):
+    """...even where the user's dask config turned provenance off."""
+    env = dict(os.environ, PYTHONPATH=ROOT, DASK_DASKFLOW__LOCAL__DASHBOARD_ADDRESS="127.0.0.1:0",
+               DASK_DASKFLOW__PROVENANCE__ENABLED="false")
+    code = """
+import os, sys, time, urllib.request
+import daskflow.parsl as parsl
+from daskflow.parsl import Config, python_app
+from daskflow.parsl.monitoring import MonitoringHub
+
+@python_app
+def inc(x):
+    return x + 1
+
+on = sys.argv[1] == "hub"
+with parsl.load(Config(monitoring=MonitoringHub() if on else None, run_dir="runs")) as dfk:
+    print("RESULT", inc(1).result())
+    print("RECORDED", dfk.run_dir is not None and os.path.exists(
+        os.path.join(dfk.run_dir, "provenance.db")))
+    url = dfk.client.dashboard_link.replace("/status", "/workflow")
+    deadline = time.monotonic() + 30  # the page is added as the run starts
+    while on:
+        try:
+            print("PAGE", urllib.request.urlopen(url).status)
+            break
+        except OSError as e:
+            if time.monotonic() > deadline:
+                print("PAGE", getattr(e, "code", e))
+                break
+            time.sleep(0.2)
+"""
+    for arg, expected in (("hub", ["RESULT 2", "RECORDED True", "PAGE 200"]),
+                          ("none", ["RESULT 2", "RECORDED False"])):
+        proc = subprocess.run([sys.executable, "-c", code, arg], capture_output=True, text=True,
+                              cwd=tmp_path, env=env, timeout=180)
+        assert proc.returncode == 0, proc.stderr
+        for line in expected:
+            assert line in proc.stdout.splitlines(), (proc.stdout, proc.stderr)
+
+
+def test_exit_modes_skip_and_cleanup(tmp_path):
+    """As Parsl's test_context_manager: 'skip' leaves the kernel loaded and its
+    tasks running; 'cleanup' (the default) unloads it at the end of the block."""
+    proc = _python("""
+import os
+import daskflow.parsl as parsl
+from daskflow.parsl import Config, python_app
+
+@python_app
+def wait_for(path):
+    import os, time
+    while not os.path.exists(path):
+        time.sleep(0.05)
+    return "released"
+
+flag = os.path.abspath("flag")
+with parsl.load(Config(exit_mode="skip")) as dfk:
+    fut = wait_for(flag)
+print("SKIP", parsl.dfk() is dfk, fut.done())
+open(flag, "w").close()
+print("LATER", fut.result())
+dfk.cleanup()
+with parsl.load(Config()) as dfk:
+    pass
+print("CLEANUP", dfk.cleanup_called, parsl.DataFlowKernelLoader._dfk is None)
+""", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    for line in ("SKIP True False", "LATER released", "CLEANUP True True"):
+        assert line in proc.stdout.splitlines(), (proc.stdout, proc.stderr)
+
+
+def test_the_migration_guide_maps_every_keyword():
+    """docs/migrating-from-parsl.md's mapping names every keyword of every
+    Config, executor, provider and launcher class that parsl.load reads."""
+    import re
+
+    from daskflow.parsl import executors, launchers, monitoring, providers
+
+    text = open(os.path.join(ROOT, "docs", "migrating-from-parsl.md")).read()
+    section = text[text.index("## The Config-to-profile mapping"):]
+    section = section[:section.index("\n## ")]
+    named = set(re.findall(r"`([A-Za-z_]+)`", section))
+    classes = [Config, monitoring.MonitoringHub] + [
+        getattr(module, name) for module in (executors, providers, launchers)
+        for name in module.__all__]
+    missing = []
+    for cls in classes:
+        if not getattr(cls, "keywords", None) or getattr(cls, "refused", None):
+            continue  # a base class, or an executor refused whole
+        if cls.__name__ not in named:
+            missing.append(cls.__name__)
+        missing += [f"{cls.__name__}.{k}" for k in (*cls.keywords, *cls.legacy)
+                    if k not in named]
+    assert not missing, missing
+
+
+def test_usage_tracking_values_are_checked_as_in_parsl():
+    for level in (0, 1, 2, 3, False, True):
+        assert Config(usage_tracking=level).usage_tracking == level
+    for level in (12, -1):
+        with pytest.raises(ConfigurationError, match=rf"Config\(usage_tracking={level}\)"):
+            Config(usage_tracking=level)
+    for bad in (dict(usage_tracking="abcd"), dict(usage_tracking=None),
+                dict(usage_tracking=1.0), dict(usage_tracking=3, project_name=1)):
+        with pytest.raises(TypeError) as info:
+            Config(**bad)
+        assert info.type.__name__ == "TypeCheckError"

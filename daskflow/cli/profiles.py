@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -73,3 +74,44 @@ def check_cmd(files):
             n = len(p.pools)
             click.echo(f"{f}: ok ({n} pool{'s' if n != 1 else ''}: {_pools(p)})")
     sys.exit(1 if failed else 0)
+
+
+@profiles.command("from-parsl")
+@click.argument("config_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
+              help="Write the profile to this YAML file (default: standard output).")
+@click.option("--name", default=None,
+              help="The profile's name (default: the output file's name, else the config's).")
+@click.option("--force", is_flag=True, default=False, help="Replace the output file if it exists.")
+def from_parsl_cmd(config_file, output, name, force):
+    """Write the site profile equivalent to a Parsl configuration.
+
+    CONFIG_FILE is a Python file that defines a Parsl Config as "config"
+    (or a function fresh_config() returning one); it runs with "import
+    parsl" giving daskflow.parsl, so give it the configuration, not the
+    workflow script. The Config is translated as parsl.load would; the
+    profile is validated and written as YAML. What a profile cannot hold
+    (a Python retry handler, exit_mode, run_dir, options without meaning
+    on Dask) is named in comments at its top; Python objects with no YAML
+    equivalent are also warned about on stderr.
+    """
+    from ..parsl.to_profile import load_config, to_profile
+
+    stem = os.path.splitext(os.path.basename(output or config_file))[0]
+    name = name or stem
+    if output and os.path.exists(output) and not force:
+        raise click.UsageError(f"{output} exists; give --force to replace it")
+    try:
+        translated = to_profile(load_config(config_file), name, config_file)
+    except Exception as e:  # the config file's own code, or what cannot be translated
+        click.echo(f"{config_file}: {type(e).__name__}: {e}", err=True)
+        sys.exit(1)
+    for warning in translated.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if output is None:
+        click.echo(translated.text, nl=False)
+        return
+    with open(output, "w") as f:
+        f.write(translated.text)
+    p = validate_file(output)
+    click.echo(f"wrote {output} (profile {p.name!r}: {_pools(p)})", err=True)

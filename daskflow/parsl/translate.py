@@ -27,8 +27,8 @@ from .errors import ConfigurationError
 
 #: Config keywords that load() translates; any other one given is warned about
 CONFIG_USED = ("executors", "exit_mode", "retries", "run_dir", "strategy", "max_idletime",
-               "memoizer", "app_cache", "checkpoint_files", "checkpoint_mode",
-               "checkpoint_period")  # the last five: dataflow.memoization
+               "monitoring", "memoizer", "app_cache", "checkpoint_files",
+               "checkpoint_mode", "checkpoint_period")  # the last five: dataflow.memoization
 #: executor keywords whose effect daskflow cannot give: refused when given
 EXECUTOR_REFUSED = {
     "launch_cmd": "daskflow starts its own worker command",
@@ -88,7 +88,10 @@ RUN = (ex.ThreadPoolExecutor, ex.HighThroughputExecutor, ex.MPIExecutor)
 def translate(config) -> Plan:
     """The plan of ``config`` (a ``parsl.config.Config``)."""
     plan = Plan()
+    _refuse_contradictions(config)
     plan.unused += [f"Config.{k}" for k in config.changed() if k not in CONFIG_USED]
+    _monitoring(config, plan)
+    plan.unused += _unread_keywords(config)
     plan.settings["daskflow.retries"] = config.retries
     if config.run_dir != Config.keywords["run_dir"]:
         plan.settings["daskflow.run-dir"] = os.path.abspath(config.run_dir)
@@ -340,3 +343,113 @@ def _adhoc(provider) -> dict:
     if options:
         pool["connect_options"] = options
     return pool
+
+
+#: launcher keywords with no meaning on Dask (accepted with the warning)
+LAUNCHER_IGNORED = ("debug", "fail_on_any", "bind_cmd", "bash_location")
+#: MonitoringHub keywords, none with a meaning on Dask: the hub's addresses
+#: (unused in Parsl too), the workflow's name and version (a run is named by
+#: its id and script), the database URL (each run writes its provenance.db),
+#: debug logging and resource sampling (the Dask dashboard shows resources)
+MONITORING_IGNORED = ("hub_address", "hub_port", "hub_port_range", "workflow_name",
+                      "workflow_version", "logging_endpoint", "monitoring_debug",
+                      "resource_monitoring_enabled", "resource_monitoring_interval")
+
+
+def _monitoring(config, plan: Plan) -> None:
+    """``Config(monitoring=MonitoringHub(...))``: record the run's provenance
+    (which also feeds the dashboard's Workflow page) even where the user's
+    dask config turned it off; the hub's own keywords have no meaning here."""
+    from .monitoring import MonitoringHub
+
+    hub = config.monitoring
+    if hub is None:
+        return  # daskflow's default stands (provenance on unless configured off)
+    if not isinstance(hub, MonitoringHub):
+        raise ConfigurationError(f"Config(monitoring={hub!r}): expected a "
+                                 "parsl.monitoring.MonitoringHub or None")
+    plan.settings["daskflow.provenance.enabled"] = True
+    plan.unused += [f"MonitoringHub.{k}" for k in hub.changed() if k in MONITORING_IGNORED]
+
+
+def _unread_keywords(config) -> list[str]:
+    """Launcher, local and ad hoc provider keywords that no pool reads (named in the
+    warning); a launcher's ``overrides`` would change the command, so it is refused."""
+    unread = []
+    for executor in config.executors:
+        provider = getattr(executor, "provider", None)
+        if provider is None:
+            continue
+        what = type(provider).__name__
+        if isinstance(provider, pv.LocalProvider):
+            unread += [f"{what}.{k}" for k in provider.changed()
+                       if k in PROVIDER_IGNORED or k == "move_files"]
+        elif isinstance(provider, pv.AdHocProvider):  # its pool has one block per host
+            unread += [f"{what}.{k}" for k in provider.changed()
+                       if k in ("cmd_timeout", "move_files", "parallelism")]
+        launcher = getattr(provider, "launcher", None)
+        if launcher is None:
+            continue
+        kind = type(launcher).__name__
+        if launcher.changed().get("overrides"):
+            raise _refuse(kind, "overrides", f"daskflow's launchers take no extra arguments "
+                          f"(executor {executor.label!r}); write a site profile and set "
+                          "the options with block.worker_init or block.job_extra")
+        unread += [f"{kind}.{k}" for k in launcher.changed() if k in LAUNCHER_IGNORED]
+    return unread
+
+
+def _refuse_contradictions(config) -> None:
+    """Fail on options that contradict each other, naming them with the
+    executor's label (before they become a profile that would name its own fields)."""
+    static = config.strategy in (None, "none")
+    for executor in config.executors:
+        label = f"executor {executor.label!r}"
+        kind = type(executor).__name__
+        given = executor.changed()
+        if {"max_workers", "max_workers_per_node"} <= set(given) \
+                and given["max_workers"] != given["max_workers_per_node"]:
+            raise ConfigurationError(
+                f"{kind}(max_workers={given['max_workers']!r}, max_workers_per_node="
+                f"{given['max_workers_per_node']!r}) of {label}: max_workers is the old name "
+                "of max_workers_per_node; give one")
+        for keyword in ("max_workers_per_node", "max_workers", "max_workers_per_block",
+                        "cores_per_worker", "max_threads"):
+            value = given.get(keyword)
+            if value is not None and not (isinstance(value, (int, float))
+                                          and not isinstance(value, bool) and value > 0):
+                raise ConfigurationError(f"{kind}({keyword}={value!r}) of {label}: expected "
+                                         "a number > 0")
+        provider = getattr(executor, "provider", None)
+        if provider is None or isinstance(provider, pv.AdHocProvider):
+            continue  # ad hoc blocks: one per channel, whatever the counts say
+        what = type(provider).__name__
+        top = provider.max_blocks
+        for keyword in ("init_blocks", "min_blocks"):
+            if getattr(provider, keyword) > top:
+                raise ConfigurationError(
+                    f"{what}({keyword}={getattr(provider, keyword)!r}, max_blocks={top!r}) of "
+                    f"{label}: {keyword} is above max_blocks")
+        if static and provider.init_blocks == 0:
+            raise ConfigurationError(
+                f"Config(strategy={config.strategy!r}) with {what}(init_blocks=0) of {label}: "
+                "no block would ever start; give init_blocks >= 1 or strategy='simple'")
+
+
+def translate_to_profile(config) -> Plan:
+    """As :func:`translate`, but always with a profile: a lone
+    ThreadPoolExecutor, which ``parsl.load`` starts as the local default,
+    becomes one local pool of the same size (``daskflow profiles from-parsl``)."""
+    plan = translate(config)
+    if plan.profile is None:
+        only = config.executors[0]
+        label = _pool_label(only.label, ())
+        pool, _ = _pool(only, label, [])
+        pool["scaling"]["strategy"] = "none"  # a fixed size, as the local default
+        plan.labels = {only.label: label}
+        plan.profile = {"name": "parsl", "description": "translated from a Parsl Config",
+                        "retries": config.retries, "pools": [pool],
+                        "scheduler": {"host": dask.config.get("daskflow.local.host"),
+                                      "dashboard": dask.config.get(
+                                          "daskflow.local.dashboard-address")}}
+    return plan

@@ -74,7 +74,9 @@ class DataFlowKernel:
         self.run_id = self.session.run_id
         self.cleanup_called = False
         self._outstanding = weakref.WeakValueDictionary()  # tid -> the call's future
-        self._stop_logging = _log_to(self.run_dir) if config.initialize_logging else None
+        # no run directory when the run is not recorded (provenance off): no parsl.log
+        self._stop_logging = _log_to(self.run_dir) \
+            if config.initialize_logging and self.run_dir else None
         self._final_counts: defaultdict = defaultdict(int)
         atexit.register(self.atexit_cleanup)
 

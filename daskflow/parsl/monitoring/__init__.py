@@ -1,5 +1,7 @@
-"""``parsl.monitoring``: ``MonitoringHub`` is accepted; daskflow records
-every run's provenance and shows it on the Dask dashboard's Workflow page."""
+"""``parsl.monitoring``: ``Config(monitoring=MonitoringHub(...))`` turns
+daskflow's provenance on (``daskflow.provenance.enabled``, on by default):
+the run's ``provenance.db`` and the Dask dashboard's Workflow page. The
+hub's keywords have no meaning on Dask; ``parsl.load`` names those given."""
 
 from __future__ import annotations
 
@@ -7,6 +9,8 @@ from ..holders import Holder
 
 
 class MonitoringHub(Holder):
+    """Parsl's monitoring configuration, read by ``translate``."""
+
     keywords = {"hub_address": None, "hub_port_range": None, "hub_port": None,
                 "workflow_name": None, "workflow_version": None, "logging_endpoint": None,
                 "monitoring_debug": False, "resource_monitoring_enabled": True,
