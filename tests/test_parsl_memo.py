@@ -248,3 +248,32 @@ def test_time_limited_open_waits_for_a_file_written_later(tmp_path):
             pass
     with wait_for_file(str(tmp_path / "never"), seconds=0.1):  # not an error
         pass
+
+
+def test_without_provenance_the_checkpoint_still_gets_its_run_directory(run_script):
+    proc = run_script(r'''
+import os, dask
+dask.config.set({"daskflow.provenance.enabled": False})
+import daskflow.parsl as parsl
+from daskflow.parsl import Config, python_app
+from daskflow.parsl.dataflow.memoization import BasicMemoizer
+from daskflow.parsl.utils import get_last_checkpoint
+
+@python_app(cache=True)
+def uuid_app(x):
+    import uuid
+    return str(uuid.uuid4())
+
+with parsl.load(Config(run_dir="runs")) as dfk:  # no store: shared while held
+    held = uuid_app(1)
+    print("PLAIN", dfk.run_dir, held.result() == uuid_app(1).result())
+with parsl.load(Config(run_dir="runs", memoizer=BasicMemoizer(checkpoint_mode="task_exit"))):
+    first = uuid_app(2).result()
+print("LAST", [os.path.relpath(p) for p in get_last_checkpoint("runs")])
+with parsl.load(Config(run_dir="runs",
+                       memoizer=BasicMemoizer(checkpoint_files=get_last_checkpoint("runs")))):
+    print("REUSED", uuid_app(2).result() == first)
+''', timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["PLAIN None True", "LAST ['runs/000/checkpoint']",
+                                        "REUSED True"]

@@ -173,13 +173,20 @@ class BasicMemoizer(Memoizer):
         """Start on ``dfk``'s run (its session's settings), before its first app call."""
         from ... import signing
 
-        if dfk.session.run_dir is None:
-            raise ConfigurationError("Parsl's memoizer keeps results in the run's directory, "
-                                     "which daskflow makes only with "
-                                     "daskflow.provenance.enabled: true")
-        self.start(run_dir=dfk.session.run_dir, config_run_dir=dfk.config.run_dir)
-        run = dfk.session.run
-        for name, value in self.settings(dfk.config.app_cache is not False).items():
+        run, run_dir = dfk.session.run, dfk.session.run_dir
+        enabled = dfk.config.app_cache is not False
+        if run_dir is None:  # provenance is off: daskflow made no run directory
+            if self.checkpoint_mode is None and not self.checkpoint_files:
+                # no store: identical calls share one task while one is held
+                run.memo, run.checkpoint, run.reuse = Rule("parsl" if self.memoize and enabled
+                                                           else "off"), None, ()
+                self._dfk = dfk
+                return
+            from ...provenance.store import new_run_dir
+
+            run_dir = new_run_dir(os.path.abspath(dfk.config.run_dir))[1]  # for the checkpoint
+        self.start(run_dir=run_dir, config_run_dir=dfk.config.run_dir)
+        for name, value in self.settings(enabled).items():
             setattr(run, name, value)
         if run.checkpoint is not None and run.checkpoint_key is None:
             run.checkpoint_key = signing.checkpoint_key()
@@ -205,8 +212,8 @@ class BasicMemoizer(Memoizer):
         self._stop.set()
         if self._timer is not None:
             self._timer.join()
-        if self.checkpoint_mode is not None and self._dfk is not None \
-                and self._dfk.session.run.memo != "off":
+        if self.checkpoint_mode is not None and self.run_dir is not None \
+                and self._dfk is not None and self._dfk.session.run.memo != "off":
             logger.info("Making final checkpoint")
             try:
                 self.write()
