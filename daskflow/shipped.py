@@ -102,6 +102,10 @@ class RunSettings:
     results are kept (a ``recovery.KeptResults``: directory and the run's
     key that signs them).
 
+    ``memo`` is how ``cache=`` apps are keyed: ``"dask"`` (values as Dask
+    tokenizes them, or by a registered ``id_for_memo``), ``"parsl"`` (every
+    value by its ``id_for_memo``, Parsl's rule) or ``"off"`` (no caching).
+
     ``checkpoint_key`` signs and verifies checkpoint entries (see
     ``signing``): the driver derives it from the user's key and ships it here
     because workers may run where the user's key file is not. None: workers
@@ -119,6 +123,7 @@ class RunSettings:
     results: Any = None  # kept small results: a worker.recovery.KeptResults
     results_max_bytes: int = 0
     checkpoint_key: bytes | None = None
+    memo: str = "dask"
 
     __reduce__ = reduce_to_fields
 

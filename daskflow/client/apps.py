@@ -188,7 +188,7 @@ class App:
         relays = ()
         if session.reach is not None:
             args, kwargs, relays = route(session, self.name, self.executors, args, kwargs)
-        key = self._key(run.token, tid, args, kwargs)
+        key = self._key(run.token, tid, args, kwargs, run.memo)
         client = session.client
         shared = self.cache and key in client.futures  # an identical call is in flight or held
         try:
@@ -290,7 +290,7 @@ class App:
                        resources) -> list[AppFuture]:
         if not calls:
             return []
-        keys = [self._key(token, tid, a, kw) for tid, a, kw, _ in calls]
+        keys = [self._key(token, tid, a, kw, opts.run.memo) for tid, a, kw, _ in calls]
         client = session.client
         options = [_with_members(opts) if c[3] else opts for c in calls]
         descriptions = {key: self._description(tid, o, a, kw)
@@ -436,10 +436,10 @@ class App:
             kwargs["resource_specification"] = special["parsl_resource_specification"]
         return kwargs
 
-    def _key(self, token, tid, args, kwargs) -> str:
+    def _key(self, token, tid, args, kwargs, memo: str = "dask") -> str:
         # cache="content": a File's content may change under the same path, so
         # calls are not shared in the session; the worker's memo look-up decides
-        if self.cache is not True:
+        if self.cache is not True or memo == "off":
             return f"{self.name}-{tid}-{token}"
         bound = self.signature.bind_partial(*args, **kwargs).arguments
         for name in self.ignore_for_cache:

@@ -28,6 +28,7 @@ from distributed import get_worker
 
 from .. import config  # noqa: F401  (config loads daskflow's defaults)
 from .. import signing
+from ..memo import ids as memo_ids
 from ..shipped import RunSettings, SharedObjects
 from ..sites.routing import Reach
 from ..sites.watch import wait_for_processes
@@ -265,6 +266,7 @@ def run_settings(token: str, record: bool) -> RunSettings:
         reuse=reuse,
         checksum_limit=int(dask.utils.parse_bytes(cfg("daskflow.provenance.checksum-max-bytes"))),
         checkpoint_key=signing.checkpoint_key() if record and (directory or reuse) else None,
+        memo=memo_ids.Rule("dask"),  # ships the driver's id_for_memo registrations
     )
 
 

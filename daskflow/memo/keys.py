@@ -6,7 +6,9 @@ dependencies, so equal argument *values* give equal keys whichever tasks
 produced them. It covers the app's identity (module, name and a digest of its
 source: editing the function invalidates its entries) and the bound
 arguments, minus ``ignore_for_cache`` and ``walltime``. Files count by URL,
-or by content with ``cache="content"``.
+or by content with ``cache="content"``; values of a type with a registered
+``id_for_memo`` by that id (``ids``), and under Parsl's rules (``strict``)
+every value must have one.
 
 Entries are written when the call ends (``task_exit``), or kept in this
 worker process and written every ``checkpoint_period`` seconds
@@ -32,6 +34,7 @@ from typing import Any
 from dask.base import tokenize
 
 from ..files import File
+from .ids import strict_ids, with_ids
 
 NOT_IN_KEY = ("walltime",)
 logger = logging.getLogger("daskflow.checkpoint")
@@ -42,11 +45,18 @@ _pending_lock = threading.Lock()
 _flusher: threading.Thread | None = None
 
 
-def call_key(app, args: tuple, kwargs: dict, staging=None) -> str:
+def call_key(app, args: tuple, kwargs: dict, staging=None, strict: bool = False) -> str:
     """The memo key of calling ``app`` with these (resolved) arguments.
 
     ``staging`` (the call's staging settings) reaches the sources of remote
     Files, whose fingerprint (size, ETag, mtime) stands for their content.
+    ``strict``: every value by its ``id_for_memo`` (Parsl's rule).
+
+    Raises
+    ------
+    ValueError
+        With ``strict``, a value whose type has no ``id_for_memo``; and
+        whatever a registered ``id_for_memo`` raises (the call fails with it).
     """
     try:
         bound = _signature(app.func).bind_partial(*args, **kwargs).arguments
@@ -56,7 +66,7 @@ def call_key(app, args: tuple, kwargs: dict, staging=None) -> str:
               if k not in app.ignore_for_cache and k not in NOT_IN_KEY}
     if app.cache == "content":
         values = _by_content(values, staging)
-    return tokenize(app.identity, values)
+    return tokenize(app.identity, strict_ids(values) if strict else with_ids(values))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -95,7 +105,8 @@ def entry_name(app_name: str) -> str:
 
 
 def lookup(run, app_name: str, key: str) -> tuple[bool, Any]:
-    """A hit in this process' unwritten entries, the run's store, or a reused one."""
+    """A hit in this process' unwritten entries, the run's store, or a reused one
+    (under Parsl's rules, a hit in a reused store is saved in the run's too)."""
     app_name = entry_name(app_name)
     with _pending_lock:
         pending = _pending.get((run.checkpoint, run.checkpoint_key), {})
@@ -107,6 +118,8 @@ def lookup(run, app_name: str, key: str) -> tuple[bool, Any]:
     for url in run.reuse:
         hit, value = store(url, readonly=True, key=run.checkpoint_key).get(app_name, key)
         if hit:
+            if run.memo == "parsl":  # Parsl's checkpoints carry reused results on
+                save(run, app_name, key, value)
             return hit, value
     return False, None
 

@@ -1,12 +1,19 @@
 """``parsl.utils``: the helpers scripts and Parsl's own tests import.
 
 ``RepresentationMixin`` gives classes a ``repr`` that reads like the call
-that built them, from their constructor's signature.
+that built them, from their constructor's signature. ``get_all_checkpoints``
+and ``get_last_checkpoint`` find earlier runs' checkpoints for
+``BasicMemoizer(checkpoint_files=...)``; ``wait_for_file`` and
+``time_limited_open`` wait a bounded time for a file another process writes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import os
+import time
+from typing import IO, Iterator, Sequence
 
 
 class RepresentationMixin:
@@ -44,4 +51,56 @@ class RepresentationMixin:
         return f"{type(self).__name__}({body}\n)"
 
 
-__all__ = ["RepresentationMixin"]
+def _checkpoint_dirs(rundir: str) -> list[tuple[int, str]]:
+    """(run number, checkpoint directory) of the numbered runs under ``rundir``."""
+    try:
+        names = os.listdir(rundir)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    found = []
+    for name in names:
+        path = os.path.abspath(os.path.join(rundir, name, "checkpoint"))
+        if name.isdigit() and os.path.isdir(path):
+            found.append((int(name), path))
+    return sorted(found)
+
+
+def get_all_checkpoints(rundir: str = "runinfo") -> Sequence[str]:
+    """The checkpoint directories of every run under ``rundir``, oldest first
+    (``[]`` if there is none), for ``checkpoint_files``."""
+    return [path for _, path in _checkpoint_dirs(rundir)]
+
+
+def get_last_checkpoint(rundir: str = "runinfo") -> Sequence[str]:
+    """The checkpoint directory of the latest run under ``rundir`` that has
+    one, as a list of 0 or 1 elements, for ``checkpoint_files``.
+
+    A run's checkpoint also holds the results it took from the checkpoints
+    it reused, so the latest one carries them on.
+    """
+    found = _checkpoint_dirs(rundir)
+    return [found[-1][1]] if found else []
+
+
+@contextlib.contextmanager
+def wait_for_file(path: str, seconds: float = 10) -> Iterator[None]:
+    """Wait until ``path`` exists or ``seconds`` pass (whichever comes
+    first; not finding it is not an error), then run the block."""
+    deadline = time.monotonic() + seconds
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+    yield
+
+
+@contextlib.contextmanager
+def time_limited_open(path: str, mode: str, seconds: float = 1) -> Iterator[IO]:
+    """``open(path, mode)`` once ``path`` exists, waiting at most ``seconds``
+    (then ``open`` raises as usual)."""
+    with wait_for_file(path, seconds):
+        pass
+    with open(path, mode) as f:
+        yield f
+
+
+__all__ = ["RepresentationMixin", "get_all_checkpoints", "get_last_checkpoint",
+           "time_limited_open", "wait_for_file"]

@@ -170,8 +170,8 @@ def run_call(app: AppDef, record: CallRecord, opts: Options, args: tuple, kwargs
     if app.kind == UNLOADABLE:
         raise AppNotLoadable(app.name, record.tid, app.func)
     key = None
-    if app.cache and opts.run.checkpoint:
-        key = memo.call_key(app, args, kwargs, opts.staging)
+    if app.cache and opts.run.checkpoint and opts.run.memo != "off":
+        key = memo.call_key(app, args, kwargs, opts.staging, strict=opts.run.memo == "parsl")
         hit, value = memo.lookup(opts.run, app.name, key)
         record.memo = "hit" if hit else "miss"
         if hit:

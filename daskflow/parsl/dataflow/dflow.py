@@ -22,6 +22,7 @@ from ..errors import CompatibilityWarning, ConfigurationError, NoDataFlowKernelE
 from ..importer import AliasOnWorkers, installed
 from ..log_utils import set_file_logger
 from ..translate import translate
+from .memoization import memoizer_of
 from .states import States
 
 logger = logging.getLogger("daskflow")
@@ -43,6 +44,7 @@ class DataFlowKernel:
         if not isinstance(config, Config):
             raise TypeError(f"parsl.load takes a parsl.config.Config, got {type(config).__name__}")
         self.config = config
+        self.memoizer = memoizer_of(config)
         plan = translate(config)
         if plan.unused:
             warnings.warn("daskflow does not use these options of the Parsl configuration: "
@@ -62,6 +64,7 @@ class DataFlowKernel:
             if installed():
                 self._alias_on_workers()
             self.session = session_of(self.client)
+            self.memoizer.attach(self)
         except BaseException:
             if self.client is not None:
                 self.client.close()
@@ -141,6 +144,12 @@ class DataFlowKernel:
         if futures:
             distributed.wait(futures)
 
+    def checkpoint(self) -> str:
+        """Write the results held back for the checkpoint (modes ``manual``,
+        ``periodic``, ``dfk_exit``) now; returns the checkpoint directory."""
+        self.memoizer.checkpoint()
+        return self.memoizer.checkpoint_dir()
+
     def cleanup(self) -> None:
         """Close the client and its cluster (cached results are written first),
         and unload this kernel. Does not wait for running tasks, as in Parsl."""
@@ -150,6 +159,7 @@ class DataFlowKernel:
         atexit.unregister(self.atexit_cleanup)
         self._log_summary()
         try:
+            self.memoizer.close()  # its timer, and the final checkpoint
             self.client.close()
         finally:
             if self._stop_logging is not None:
