@@ -93,7 +93,9 @@ def test_retry_handler_from_config(client, tmp_path):
             fails_until(counter, 5, kind="value").result()  # cost 2 > 1: no retry
 
 
-def test_a_broken_retry_handler_stops_retrying(client, tmp_path):
+def test_a_retry_handler_that_raises_fails_the_call_with_its_exception(client, tmp_path):
+    """As in Parsl: no more tries, and the call fails with the handler's
+    exception, whose cause is the app's own."""
     def broken(exc, record):
         raise ZeroDivisionError("handler bug")
 
@@ -101,8 +103,31 @@ def test_a_broken_retry_handler_stops_retrying(client, tmp_path):
     def fails(path):
         raise RuntimeError(f"try {_count(path)}")
 
-    with pytest.raises(RuntimeError, match="try 1"):
-        fails(str(tmp_path / "n")).result()
+    counter = tmp_path / "n"
+    with pytest.raises(ZeroDivisionError, match="handler bug") as info:
+        fails(str(counter)).result()
+    assert repr(info.value.__cause__) == "RuntimeError('try 1')"
+    assert counter.read_text() == "x"
+
+
+def explain(exc, record):
+    """A handler that replaces the app's exception by its own."""
+    raise LookupError(f"{record['func_name']} (task {record['id']}, try {record['try_id']}) "
+                      f"failed {record['fail_count']} time(s)")
+
+
+def test_the_handler_is_asked_without_retries_too(client, tmp_path):
+    """Parsl asks the run's handler after every failure, even with retries=0,
+    so a handler can replace the exception a call fails with."""
+    @python_app
+    def fails():
+        raise RuntimeError("app error")
+
+    with dask.config.set({"daskflow.retry-handler": "tests.test_retries.explain"}):
+        f = fails()
+        with pytest.raises(LookupError) as info:
+            f.result()
+    assert str(info.value) == f"fails (task {f.tid}, try 0) failed 1 time(s)"
 
 
 def test_bad_retry_handler_option():

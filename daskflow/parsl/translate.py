@@ -24,7 +24,8 @@ from .addresses import address_by_hostname
 from .errors import ConfigurationError
 
 #: Config keywords that load() translates; any other one given is warned about
-CONFIG_USED = ("executors", "exit_mode", "retries", "run_dir", "strategy", "max_idletime")
+CONFIG_USED = ("executors", "exit_mode", "retries", "run_dir", "strategy", "max_idletime",
+               "retry_handler", "std_autopath")  # the last two: read by the apps (parsl.app)
 #: executor keywords whose effect daskflow cannot give: refused when given
 EXECUTOR_REFUSED = {
     "launch_cmd": "daskflow starts its own worker command",

@@ -13,20 +13,37 @@ from ..dataflow.dflow import DataFlowKernelLoader
 class ParslApp(App):
     """A daskflow app whose ``executors=`` are Parsl executor labels.
 
+    As in Parsl, a malformed ``stdout=``/``stderr=`` fails the call's future
+    (``BadStdStreamFile``), not the call, and the loaded configuration's
+    ``retry_handler`` and ``std_autopath`` apply.
+
     On a worker (calls inside join apps) it travels as a plain ``App``,
     pinned to the pools the labels named when it was called here.
     """
+
+    check_streams_at_call = False
 
     def __init__(self, func: Callable, kind: str, *, executors="all", **options):
         super().__init__(func, kind, executors=executors, **options)
         self.parsl_executors = executors
         self._pinned_by = None  # the kernel whose pools self.executors names
+        self._dfk = None  # the kernel of the call being made
 
     def _pin(self):
-        dfk = DataFlowKernelLoader.dfk()  # NoDataFlowKernelError before parsl.load
+        self._dfk = dfk = DataFlowKernelLoader.dfk()  # NoDataFlowKernelError before parsl.load
         if self.parsl_executors != "all" and self._pinned_by is not dfk:
             self.executors = dfk.pools_for(self.parsl_executors)
             self._pinned_by = dfk
+
+    def _run_retry_handler(self):
+        handler = self._dfk.config.retry_handler if self._dfk is not None else None
+        return handler if handler is not None else super()._run_retry_handler()
+
+    def _std_autopath(self, task_record: dict, stream: str):
+        autopath = self._dfk.config.std_autopath if self._dfk is not None else None
+        if autopath is None:
+            return super()._std_autopath(task_record, stream)
+        return autopath(task_record, stream)
 
     def __call__(self, *args, **kwargs):
         self._pin()
