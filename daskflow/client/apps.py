@@ -29,7 +29,7 @@ from ..files import File
 from ..pool_resources import task_resources
 from ..provenance import report
 from ..provenance.calls import arguments, described, of_call, of_chunk, of_output
-from ..shipped import AppDef, Options, RunSettings
+from ..shipped import AppDef, Options, Packed, RunSettings
 from ..sites.routing import route
 from ..worker.bash import is_auto, std_target
 from ..worker.containers import as_container
@@ -410,7 +410,7 @@ class App:
             walltime=special.get("walltime", self.walltime),
             stdout=special.get("stdout"), stderr=special.get("stderr"),
             outputs=tuple(_as_file(self.name, "outputs", f) for f in special.get("outputs") or ()),
-            retries=retries, run=run, retry_handler=handler,
+            retries=retries, run=run, retry_handler=_shipped_handler(handler),
             limits=resolve_limits(self.name, self.limits, session.limits) if self.limits else (),
             containers=(("*", self.container),) if self.container else (
                 session.containers if self.kind == "bash" else ()),
@@ -420,7 +420,8 @@ class App:
         return opts
 
     def _run_retry_handler(self):
-        """The run's retry handler (a dotted path; ``daskflow.retry-handler``)."""
+        """The run's retry handler: a dotted path (``daskflow.retry-handler``)
+        or, for Parsl's apps, the loaded configuration's function."""
         return dask.config.get("daskflow.retry-handler")
 
     def _auto_names(self, special: dict, session, tid, args: tuple, kwargs: dict) -> dict:
@@ -612,6 +613,18 @@ def _as_file(app: str, what: str, value) -> File:
     if isinstance(value, (str, os.PathLike)):
         return File(value)
     raise TypeError(f"app '{app}': {what}= takes Files or paths, got {type(value).__name__}")
+
+
+def _shipped_handler(handler):
+    """A run-wide handler function travels packed: loaded in the task body,
+    so one the worker cannot import fails its call, not the worker."""
+    if handler is None or isinstance(handler, str):
+        return handler
+    if not callable(handler):
+        raise TypeError(f"retry_handler must be a function retry_handler(exception, "
+                        f"task_record) -> float or its dotted path, got {handler!r}")
+    kind = getattr(handler, "__qualname__", type(handler).__qualname__)
+    return Packed(cloudpickle.dumps(handler), f"retry handler {kind}")
 
 
 def _has_auto(special: dict) -> bool:

@@ -224,15 +224,20 @@ def run_with_retries(app: AppDef, record: CallRecord, opts: Options, args: tuple
 def failure_cost(app: AppDef, run_handler, exc: Exception, record: CallRecord,
                  cost: float, args: tuple, kwargs: dict) -> float:
     """What this failure costs: 1, or the retry handler's answer (the app's,
-    else the run's: a function or its dotted path).
+    else the run's: a dotted path, or a function packed by the client).
 
     The task record holds what Parsl's handlers read (``id``, ``func_name``,
     ``try_id``, ``fail_count``, ``fail_cost``, ``fail_history``, ``args``,
     ``kwargs``) and daskflow's names (``tid``, ``app_name``).
     """
     handler = app.retry_handler
-    if handler is None and run_handler:
-        handler = import_dotted(run_handler) if isinstance(run_handler, str) else run_handler
+    if handler is None and isinstance(run_handler, Packed):
+        try:
+            handler = run_handler.load()
+        except NotLoadable as exc:
+            raise ArgumentNotLoadable(app.name, record.tid, *exc.args) from None
+    elif handler is None and run_handler:
+        handler = import_dotted(run_handler)
     if handler is None:
         return 1.0
     fails = len(record.tries)
