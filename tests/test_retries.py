@@ -163,3 +163,35 @@ def test_worker_loss_does_not_consume_retries(tmp_path):
               "the first try never wrote its pid", timeout=30, interval=0.05)
         os.kill(int(pidfile.read_text()), signal.SIGKILL)
         assert f.result(timeout=60) == "survived"
+
+
+def test_a_run_wide_handler_function_the_worker_cannot_load_fails_its_call_only(
+        client, tmp_path, monkeypatch):
+    """A function (a Parsl Config's retry_handler) travels packed: loaded in
+    the task body, so one whose module only the driver has fails the call
+    with ArgumentNotLoadable instead of closing the worker."""
+    import sys
+
+    from daskflow.errors import ArgumentNotLoadable
+
+    (tmp_path / "driver_only_handler.py").write_text(
+        "def cheap(exc, task_record):\n    return 0.5\n")
+    monkeypatch.syspath_prepend(str(tmp_path))  # the workers started without it
+    import driver_only_handler
+
+    @python_app
+    def fails():
+        raise RuntimeError("app error")
+
+    try:
+        workers = set(client.scheduler_info()["workers"])
+        with dask.config.set({"daskflow.retry-handler": driver_only_handler.cheap}):
+            f = fails()
+            with pytest.raises(ArgumentNotLoadable, match=r"driver_only_handler\.cheap \(the retry handler\)"):
+                f.result(timeout=60)
+        with dask.config.set({"daskflow.retries": 1, "daskflow.retry-handler": costly}):
+            counter = str(tmp_path / "n")
+            assert fails_until(counter, 2).result(timeout=60) == 2  # a function
+        assert set(client.scheduler_info()["workers"]) == workers  # none was lost
+    finally:
+        sys.modules.pop("driver_only_handler", None)

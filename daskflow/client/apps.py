@@ -623,8 +623,10 @@ def _shipped_handler(handler):
     if not callable(handler):
         raise TypeError(f"retry_handler must be a function retry_handler(exception, "
                         f"task_record) -> float or its dotted path, got {handler!r}")
-    kind = getattr(handler, "__qualname__", type(handler).__qualname__)
-    return Packed(cloudpickle.dumps(handler), f"retry handler {kind}")
+    name = getattr(handler, "__qualname__", type(handler).__qualname__)
+    module = getattr(handler, "__module__", None)
+    name = f"{module}.{name}" if module else name
+    return Packed(cloudpickle.dumps(handler), f"{name} (the retry handler)")
 
 
 def _has_auto(special: dict) -> bool:
