@@ -1,7 +1,8 @@
 """Bash apps' streams and failures as Parsl defines them: ``AUTO_LOGNAME``
 (a log file named per call), streams that cannot be used (``BadStdStream``,
 Parsl's ``BadStdStreamFile``), and, through ``parsl.load``, the
-configuration's ``std_autopath``, ``retries`` and ``retry_handler``."""
+configuration's ``std_autopath``, ``retries`` and ``retry_handler``, and the
+future's ``task_record``."""
 
 from __future__ import annotations
 
@@ -135,6 +136,8 @@ with parsl.load(Config(retries=2, retry_handler=half, run_dir="runs")) as dfk:
     f = foo(7, stdout=AUTO_LOGNAME, label="lab")
     assert f.result() == 0
     print("AUTO", os.path.relpath(f.stdout), open(f.stdout).read().strip())
+    record = f.task_record
+    print("RECORD", record["id"] == f.tid, record["func_name"], record["func"].__name__)
     for spec in (("t8.out", "badmode"), ["t3.out", "w"], ("t7.out",)):
         bad = foo(1, stdout=spec)  # Parsl: the call returns; its future fails
         try:
@@ -173,6 +176,7 @@ def test_a_parsl_configuration_names_streams_and_prices_failures(tmp_path):
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert "AUTO runs/000/task_logs/0000/task_0000_foo_lab.stdout 7" in lines
+    assert "RECORD True foo foo" in lines
     assert [line for line in lines if line.startswith("BAD")] == ["BAD stdout BadStdStream"] * 3
     assert "RETRIES 5 5" in lines  # five tries: the 5th failure costs 2.5 > retries=2
     assert "CONST True 0 hello" in lines

@@ -47,7 +47,12 @@ class ParslApp(App):
 
     def __call__(self, *args, **kwargs):
         self._pin()
-        return super().__call__(*args, **kwargs)
+        future = super().__call__(*args, **kwargs)
+        # what Parsl scripts read of a call's task record; not its arguments
+        # (upstream futures there would keep their results on the cluster)
+        future.task_record = {"id": future.tid, "func_name": self.name,
+                              "func": self.__wrapped__}
+        return future
 
     def map(self, *iterables, **kwargs):
         self._pin()
