@@ -187,7 +187,8 @@ def test_a_run_wide_handler_function_the_worker_cannot_load_fails_its_call_only(
         workers = set(client.scheduler_info()["workers"])
         with dask.config.set({"daskflow.retry-handler": driver_only_handler.cheap}):
             f = fails()
-            with pytest.raises(ArgumentNotLoadable, match=r"driver_only_handler\.cheap \(the retry handler\)"):
+            with pytest.raises(ArgumentNotLoadable,
+                               match=r"driver_only_handler\.cheap \(the retry handler\)"):
                 f.result(timeout=60)
         with dask.config.set({"daskflow.retries": 1, "daskflow.retry-handler": costly}):
             counter = str(tmp_path / "n")

@@ -128,7 +128,8 @@ class App:
         self.defaults = {n: p.default for n, p in sig.parameters.items()
                          if n in SPECIAL and p.default is not p.empty}
         #: streams whose signature default is AUTO_LOGNAME: named per call
-        self._auto_streams = tuple(n for n in ("stdout", "stderr") if is_auto(self.defaults.get(n)))
+        self._auto_streams = tuple(n for n in ("stdout", "stderr")
+                                   if is_auto(self.defaults.get(n)))
         # a generated name differs per call: not part of a cache key (as in Parsl)
         self.ignore_for_cache += [n for n in self._auto_streams
                                   if n in sig.parameters and n not in self.ignore_for_cache]

@@ -234,8 +234,8 @@ def failure_cost(app: AppDef, run_handler, exc: Exception, record: CallRecord,
     if handler is None and isinstance(run_handler, Packed):
         try:
             handler = run_handler.load()
-        except NotLoadable as exc:
-            raise ArgumentNotLoadable(app.name, record.tid, *exc.args) from None
+        except NotLoadable as unloadable:
+            raise ArgumentNotLoadable(app.name, record.tid, *unloadable.args) from None
     elif handler is None and run_handler:
         handler = import_dotted(run_handler)
     if handler is None:
