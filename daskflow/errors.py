@@ -382,6 +382,44 @@ class UnstageableFile(DaskflowError, ValueError):
         return f"app '{app}': File {url!r} cannot be staged: {reason}"
 
 
+@_PARAMETERS
+class BadStdStream(AppError):
+    """A bash app's ``stdout=`` or ``stderr=`` cannot be used where it runs:
+    the specification is malformed, or its file cannot be opened.
+
+    Raised by the call's future (``result()``), as Parsl raises its
+    ``BadStdStreamFile``.
+
+    Parameters
+    ----------
+    %(call)s
+    stream : {"stdout", "stderr"}
+        Which keyword.
+    target : str
+        The specification, as given (its repr).
+    reason : str
+        What is wrong with it, or why the file cannot be opened.
+    """
+
+    def __init__(self, app_name: str, tid: int | str, stream: str, target: str, reason: str):
+        super().__init__(app_name, tid, stream, target, reason)
+
+    @property
+    def stream(self) -> str:
+        return self.args[2]
+
+    @property
+    def target(self) -> str:
+        return self.args[3]
+
+    @property
+    def reason(self) -> str:
+        return self.args[4]
+
+    def __str__(self) -> str:
+        return f"bash {self._where()}: {self.stream}={self.target} cannot be used: {self.reason}"
+
+
 class BadCommand(AppError):
     """A bash app's function returned something that is not a command string."""
 

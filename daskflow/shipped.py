@@ -134,9 +134,9 @@ class Options:
 
     ``mpi``: an ``MpiCall`` (see ``worker.mpi``) or None; ``limits``: licence
     leases ``(name, count, total)``; ``containers``: ``(pool label or "*"
-    for the app's own, Container)`` pairs; ``retry_handler``: dotted path of
-    the run-wide cost model; ``staging``: the staging settings of a call
-    that names remote Files."""
+    for the app's own, Container)`` pairs; ``retry_handler``: the run-wide
+    cost model (a dotted path, or a ``Packed`` function); ``staging``: the
+    staging settings of a call that names remote Files."""
 
     walltime: float | None = None
     stdout: Any = None
@@ -145,7 +145,7 @@ class Options:
     retries: int = 0
     has_members: bool = False
     run: RunSettings = field(default_factory=lambda: RunSettings(""))
-    retry_handler: str | None = None
+    retry_handler: Any = None
     staging: Any = None
     mpi: Any = None
     limits: tuple = ()

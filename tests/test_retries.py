@@ -93,7 +93,9 @@ def test_retry_handler_from_config(client, tmp_path):
             fails_until(counter, 5, kind="value").result()  # cost 2 > 1: no retry
 
 
-def test_a_broken_retry_handler_stops_retrying(client, tmp_path):
+def test_a_retry_handler_that_raises_fails_the_call_with_its_exception(client, tmp_path):
+    """As in Parsl: no more tries, and the call fails with the handler's
+    exception, whose cause is the app's own."""
     def broken(exc, record):
         raise ZeroDivisionError("handler bug")
 
@@ -101,8 +103,31 @@ def test_a_broken_retry_handler_stops_retrying(client, tmp_path):
     def fails(path):
         raise RuntimeError(f"try {_count(path)}")
 
-    with pytest.raises(RuntimeError, match="try 1"):
-        fails(str(tmp_path / "n")).result()
+    counter = tmp_path / "n"
+    with pytest.raises(ZeroDivisionError, match="handler bug") as info:
+        fails(str(counter)).result()
+    assert repr(info.value.__cause__) == "RuntimeError('try 1')"
+    assert counter.read_text() == "x"
+
+
+def explain(exc, record):
+    """A handler that replaces the app's exception by its own."""
+    raise LookupError(f"{record['func_name']} (task {record['id']}, try {record['try_id']}) "
+                      f"failed {record['fail_count']} time(s)")
+
+
+def test_the_handler_is_asked_without_retries_too(client, tmp_path):
+    """Parsl asks the run's handler after every failure, even with retries=0,
+    so a handler can replace the exception a call fails with."""
+    @python_app
+    def fails():
+        raise RuntimeError("app error")
+
+    with dask.config.set({"daskflow.retry-handler": "tests.test_retries.explain"}):
+        f = fails()
+        with pytest.raises(LookupError) as info:
+            f.result()
+    assert str(info.value) == f"fails (task {f.tid}, try 0) failed 1 time(s)"
 
 
 def test_bad_retry_handler_option():
@@ -138,3 +163,36 @@ def test_worker_loss_does_not_consume_retries(tmp_path):
               "the first try never wrote its pid", timeout=30, interval=0.05)
         os.kill(int(pidfile.read_text()), signal.SIGKILL)
         assert f.result(timeout=60) == "survived"
+
+
+def test_a_run_wide_handler_function_the_worker_cannot_load_fails_its_call_only(
+        client, tmp_path, monkeypatch):
+    """A function (a Parsl Config's retry_handler) travels packed: loaded in
+    the task body, so one whose module only the driver has fails the call
+    with ArgumentNotLoadable instead of closing the worker."""
+    import sys
+
+    from daskflow.errors import ArgumentNotLoadable
+
+    (tmp_path / "driver_only_handler.py").write_text(
+        "def cheap(exc, task_record):\n    return 0.5\n")
+    monkeypatch.syspath_prepend(str(tmp_path))  # the workers started without it
+    import driver_only_handler
+
+    @python_app
+    def fails():
+        raise RuntimeError("app error")
+
+    try:
+        workers = set(client.scheduler_info()["workers"])
+        with dask.config.set({"daskflow.retry-handler": driver_only_handler.cheap}):
+            f = fails()
+            with pytest.raises(ArgumentNotLoadable,
+                               match=r"driver_only_handler\.cheap \(the retry handler\)"):
+                f.result(timeout=60)
+        with dask.config.set({"daskflow.retries": 1, "daskflow.retry-handler": costly}):
+            counter = str(tmp_path / "n")
+            assert fails_until(counter, 2).result(timeout=60) == 2  # a function
+        assert set(client.scheduler_info()["workers"]) == workers  # none was lost
+    finally:
+        sys.modules.pop("driver_only_handler", None)

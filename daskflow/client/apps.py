@@ -29,9 +29,9 @@ from ..files import File
 from ..pool_resources import task_resources
 from ..provenance import report
 from ..provenance.calls import arguments, described, of_call, of_chunk, of_output
-from ..shipped import AppDef, Options, RunSettings
+from ..shipped import AppDef, Options, Packed, RunSettings
 from ..sites.routing import route
-from ..worker.bash import std_target
+from ..worker.bash import is_auto, std_target
 from ..worker.containers import as_container
 from ..worker.limits import check_limits
 from ..worker.limits import resolve as resolve_limits
@@ -75,6 +75,9 @@ class App:
     TypeError, ValueError
         An option is invalid; the message names the app.
     """
+
+    #: malformed ``stdout=``/``stderr=`` raise at the call (Parsl's apps: from the future)
+    check_streams_at_call = True
 
     def __init__(self, func: Callable, kind: str, *, retries: int | None = None,
                  walltime: float | None = None, cache: bool | str = False,
@@ -122,10 +125,16 @@ class App:
         if container is not None and kind != "bash":
             raise ValueError(f"app '{name}': container= applies to bash apps only")
         self.container = as_container(name, container)
-        self.definition = AppDef(func, name, kind, accepts, _identity(func), cache,
-                                 tuple(self.ignore_for_cache), retry_handler)
         self.defaults = {n: p.default for n, p in sig.parameters.items()
                          if n in SPECIAL and p.default is not p.empty}
+        #: streams whose signature default is AUTO_LOGNAME: named per call
+        self._auto_streams = tuple(n for n in ("stdout", "stderr")
+                                   if is_auto(self.defaults.get(n)))
+        # a generated name differs per call: not part of a cache key (as in Parsl)
+        self.ignore_for_cache += [n for n in self._auto_streams
+                                  if n in sig.parameters and n not in self.ignore_for_cache]
+        self.definition = AppDef(func, name, kind, accepts, _identity(func), cache,
+                                 tuple(self.ignore_for_cache), retry_handler)
         self._options: dict[tuple, Options] = {}  # default options per (run, retries, handler)
 
     # ------------------------------------------------------------------ calls
@@ -171,6 +180,8 @@ class App:
         """
         session, tid, run = _client.current()
         special = self._special(kwargs)
+        if self._auto_streams or (special is not self.defaults and _has_auto(special)):
+            special = self._auto_names(special, session, tid, args, kwargs)
         opts = self._call_options(special, run, session)
         resources, opts = self._placement(session, special, opts)
         kwargs = self._function_kwargs(kwargs, special)
@@ -249,6 +260,8 @@ class App:
         calls = _map_calls(self.name, iterables)
         if not calls:
             return []
+        if self._auto_streams or _has_auto(kwargs):  # a log file name per call
+            return [self(*args, **kwargs) for args in calls]
         session, tids, run = _client.next_tids(len(calls))
         special = self._special(kwargs)
         opts = self._call_options(special, run, session)
@@ -367,8 +380,10 @@ class App:
 
     def _check_special(self, special: dict) -> None:
         _check_walltime(self.name, special.get("walltime"))
-        for name in ("stdout", "stderr"):
-            std_target(special.get(name))
+        if self.check_streams_at_call:
+            for name in ("stdout", "stderr"):
+                if not is_auto(special.get(name)):
+                    std_target(special.get(name))
         outputs = special.get("outputs")
         if outputs is not None:
             special["outputs"] = [_as_file(self.name, "outputs", f) for f in outputs]
@@ -390,7 +405,7 @@ class App:
         if retries is None:
             retries = site_retries if site_retries is not None else \
                 dask.config.get("daskflow.retries")
-        handler = dask.config.get("daskflow.retry-handler")
+        handler = self._run_retry_handler()
         cached = special is self.defaults and self._options.get((run.token, retries, handler))
         if cached:
             return cached
@@ -398,7 +413,7 @@ class App:
             walltime=special.get("walltime", self.walltime),
             stdout=special.get("stdout"), stderr=special.get("stderr"),
             outputs=tuple(_as_file(self.name, "outputs", f) for f in special.get("outputs") or ()),
-            retries=retries, run=run, retry_handler=handler,
+            retries=retries, run=run, retry_handler=_shipped_handler(handler),
             limits=resolve_limits(self.name, self.limits, session.limits) if self.limits else (),
             containers=(("*", self.container),) if self.container else (
                 session.containers if self.kind == "bash" else ()),
@@ -406,6 +421,34 @@ class App:
         if special is self.defaults:
             self._options[(run.token, retries, handler)] = opts
         return opts
+
+    def _run_retry_handler(self):
+        """The run's retry handler: a dotted path (``daskflow.retry-handler``)
+        or, for Parsl's apps, the loaded configuration's function."""
+        return dask.config.get("daskflow.retry-handler")
+
+    def _auto_names(self, special: dict, session, tid, args: tuple, kwargs: dict) -> dict:
+        """``special`` with each ``AUTO_LOGNAME`` stream replaced by the name
+        `_std_autopath` gives it (what the future's ``stdout``/``stderr`` show)."""
+        special = dict(special)
+        record = {"id": tid, "tid": tid, "func_name": self.name, "app_name": self.name,
+                  "func": self.definition.func, "try_id": 0, "fail_count": 0, "fail_cost": 0,
+                  "args": args, "kwargs": {**kwargs, **special},
+                  "run_dir": session.run_dir or os.path.abspath(
+                      dask.config.get("daskflow.run-dir"))}
+        for name in ("stdout", "stderr"):
+            if is_auto(special.get(name)):
+                special[name] = self._std_autopath(record, name)
+        return special
+
+    def _std_autopath(self, task_record: dict, stream: str):
+        """The log file of ``stream`` for the call ``task_record`` describes,
+        named as Parsl names it: ``RUN-DIR/task_logs/0000/task_0007_app[_label].stdout``."""
+        tid = str(task_record["id"])
+        label = task_record["kwargs"].get("label")
+        bucket = f"{int(tid.split('.')[0]) // 10000:04d}"  # 10,000 logs per directory
+        name = f"task_{tid.zfill(4)}_{self.name}{'' if label is None else f'_{label}'}.{stream}"
+        return os.path.join(task_record["run_dir"], "task_logs", bucket, name)
 
     def _placement(self, session, special: dict, opts: Options) -> tuple[dict | None, Options]:
         """The Dask resources of the call (its pools; MPI slots for an MPI
@@ -573,6 +616,24 @@ def _as_file(app: str, what: str, value) -> File:
     if isinstance(value, (str, os.PathLike)):
         return File(value)
     raise TypeError(f"app '{app}': {what}= takes Files or paths, got {type(value).__name__}")
+
+
+def _shipped_handler(handler):
+    """A run-wide handler function travels packed: loaded in the task body,
+    so one the worker cannot import fails its call, not the worker."""
+    if handler is None or isinstance(handler, str):
+        return handler
+    if not callable(handler):
+        raise TypeError(f"retry_handler must be a function retry_handler(exception, "
+                        f"task_record) -> float or its dotted path, got {handler!r}")
+    name = getattr(handler, "__qualname__", type(handler).__qualname__)
+    module = getattr(handler, "__module__", None)
+    name = f"{module}.{name}" if module else name
+    return Packed(cloudpickle.dumps(handler), f"{name} (the retry handler)")
+
+
+def _has_auto(special: dict) -> bool:
+    return is_auto(special.get("stdout")) or is_auto(special.get("stderr"))
 
 
 def _with_members(opts: Options) -> Options:

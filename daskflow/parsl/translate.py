@@ -28,8 +28,9 @@ from .errors import ConfigurationError
 #: Config keywords that load() translates; any other one given is warned about
 CONFIG_USED = ("executors", "exit_mode", "retries", "run_dir", "strategy", "max_idletime",
                "monitoring", "dependency_resolver", "memoizer", "app_cache",
-               "checkpoint_files", "checkpoint_mode", "checkpoint_period")
-# (the last five: dataflow.memoization)
+               "checkpoint_files", "checkpoint_mode", "checkpoint_period",
+               "retry_handler", "std_autopath")
+# (memoizer to checkpoint_period: dataflow.memoization; the last two: read by parsl.app)
 #: executor keywords whose effect daskflow cannot give: refused when given
 EXECUTOR_REFUSED = {
     "launch_cmd": "daskflow starts its own worker command",

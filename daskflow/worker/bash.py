@@ -12,9 +12,17 @@ import subprocess
 import tempfile
 from typing import IO, Any
 
-from ..errors import AppTimeout, BashExitFailure
+from ..errors import AppTimeout, BadStdStream, BashExitFailure, brief
 
 STDERR_TAIL = 2000  # bytes of un-redirected stderr quoted in BashExitFailure
+#: ``stdout=``/``stderr=`` value asking for a generated log file name (Parsl's
+#: ``parsl.AUTO_LOGNAME``); the client replaces it before the call is sent
+AUTO_LOGNAME = -1
+
+
+def is_auto(spec: Any) -> bool:
+    """Whether ``spec`` is `AUTO_LOGNAME` (an int -1, not True or -1.0)."""
+    return type(spec) is int and spec == AUTO_LOGNAME
 
 
 def std_target(spec: Any) -> tuple[str, str] | None:
@@ -38,12 +46,30 @@ def std_target(spec: Any) -> tuple[str, str] | None:
     return os.fspath(path), mode[0]
 
 
-def _open(target: tuple[str, str]) -> IO[bytes]:
+def stream_target(app_name: str, tid: int | str, stream: str,
+                  spec: Any) -> tuple[str, str] | None:
+    """`std_target` where the app runs: a malformed ``spec`` raises
+    `BadStdStream` naming the call, which its future raises."""
+    try:
+        return std_target(spec)
+    except (TypeError, ValueError) as exc:
+        raise BadStdStream(app_name, tid, stream, _shown(spec), str(exc)) from None
+
+
+def _shown(spec: Any) -> str:
+    text = repr(spec)
+    return text if len(text) <= 300 else text[:300] + "..."
+
+
+def _open(target: tuple[str, str], app_name: str, tid: int | str, stream: str) -> IO[bytes]:
     path, mode = target
-    parent = os.path.dirname(path)
-    if parent:
-        os.makedirs(parent, exist_ok=True)
-    return open(path, mode + "b")
+    try:
+        parent = os.path.dirname(path)
+        if parent:
+            os.makedirs(parent, exist_ok=True)
+        return open(path, mode + "b")
+    except OSError as exc:
+        raise BadStdStream(app_name, tid, stream, repr(path), brief(exc)) from None
 
 
 def run_command(
@@ -56,11 +82,16 @@ def run_command(
     env: dict[str, str] | None = None,
 ) -> int:
     """Run ``command`` (with ``env`` added to the environment); return 0, or
-    raise BashExitFailure / AppTimeout."""
-    out = _open(stdout) if stdout else None
+    raise BashExitFailure / AppTimeout (BadStdStream: a file cannot be opened)."""
+    out = _open(stdout, app_name, tid, "stdout") if stdout else None
     # Without a stderr file, keep stderr in a temporary file so that a failure
     # can quote its tail; memory stays bounded whatever the command prints.
-    err = _open(stderr) if stderr else tempfile.TemporaryFile()
+    try:
+        err = _open(stderr, app_name, tid, "stderr") if stderr else tempfile.TemporaryFile()
+    except BaseException:
+        if out:
+            out.close()
+        raise
     env = dict(os.environ, **(env or {}), DASKFLOW_APP=app_name, DASKFLOW_TID=str(tid))
     try:
         proc = subprocess.Popen(

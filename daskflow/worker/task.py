@@ -33,7 +33,7 @@ from ..provenance import report
 from ..provenance.report import CallRecord
 from ..shipped import (ORIGIN, UNLOADABLE, AppDef, Failure, MemberRef, NotLoadable, Options,
                        Packed, Shared)
-from .bash import run_command, std_target
+from .bash import run_command, stream_target
 from .containers import in_container
 from .limits import held
 from .mpi import PREFIX_VARIABLES, mpi_command, seceded, worker_pool_label
@@ -196,9 +196,12 @@ def run_call(app: AppDef, record: CallRecord, opts: Options, args: tuple, kwargs
 def run_with_retries(app: AppDef, record: CallRecord, opts: Options, args: tuple, kwargs: dict):
     """Try the app until it succeeds or its failures cost more than ``retries``.
 
-    Each failure costs 1, or what the app's ``retry_handler(exception,
-    task_record)`` returns (Parsl's cost model); tries happen in this task,
-    one after another. Every failed try is kept in ``record.tries``.
+    Each failure costs 1, or what the retry handler ``(exception,
+    task_record) -> cost`` returns (Parsl's cost model; the app's own, else
+    the run's, asked after every failure, even with no retries). A handler
+    that raises ends the tries: the call fails with the handler's exception,
+    whose cause is the app's (as in Parsl). Tries happen in this task, one
+    after another; every failed one is kept in ``record.tries``.
     """
     cost = 0.0
     while True:
@@ -207,30 +210,43 @@ def run_with_retries(app: AppDef, record: CallRecord, opts: Options, args: tuple
             return run_app(app, record.tid, args, kwargs, opts, record)
         except Exception as exc:
             record.tries.append((len(record.tries) + 1, start, time.time(), brief(exc)))
-            if opts.retries <= 0:
+            if opts.retries <= 0 and app.retry_handler is None and not opts.retry_handler:
                 raise
-            cost += failure_cost(app, opts.retry_handler, exc, record, cost, args, kwargs)
+            try:
+                cost += failure_cost(app, opts.retry_handler, exc, record, cost, args, kwargs)
+            except Exception as handler_error:
+                logger.error("retry_handler of app '%s' raised %r; not retrying", app.name,
+                             handler_error)
+                raise handler_error from exc
             if cost > opts.retries:
                 raise
 
 
-def failure_cost(app: AppDef, run_handler: str | None, exc: Exception, record: CallRecord,
+def failure_cost(app: AppDef, run_handler, exc: Exception, record: CallRecord,
                  cost: float, args: tuple, kwargs: dict) -> float:
     """What this failure costs: 1, or the retry handler's answer (the app's,
-    else the run's); a handler that raises stops the retries."""
+    else the run's: a dotted path, or a function packed by the client).
+
+    The task record holds what Parsl's handlers read (``id``, ``func_name``,
+    ``try_id``, ``fail_count``, ``fail_cost``, ``fail_history``, ``args``,
+    ``kwargs``) and daskflow's names (``tid``, ``app_name``).
+    """
     handler = app.retry_handler
-    task_record = {"tid": record.tid, "app_name": app.name, "fail_count": len(record.tries),
-                   "fail_cost": cost, "args": args, "kwargs": kwargs}
-    try:
-        if handler is None and run_handler:
-            handler = import_dotted(run_handler)
-        if handler is None:
-            return 1.0
-        return float(handler(exc, task_record))
-    except Exception as handler_error:  # a broken handler must not hide the app's error
-        logger.error("retry_handler of app '%s' raised %r; not retrying", app.name,
-                     handler_error)
-        return float("inf")
+    if handler is None and isinstance(run_handler, Packed):
+        try:
+            handler = run_handler.load()
+        except NotLoadable as unloadable:
+            raise ArgumentNotLoadable(app.name, record.tid, *unloadable.args) from None
+    elif handler is None and run_handler:
+        handler = import_dotted(run_handler)
+    if handler is None:
+        return 1.0
+    fails = len(record.tries)
+    task_record = {"tid": record.tid, "id": record.tid, "app_name": app.name,
+                   "func_name": app.name, "func": app.func, "fail_count": fails,
+                   "try_id": fails - 1, "fail_cost": cost, "fail_history": [repr(exc)],
+                   "args": args, "kwargs": kwargs}
+    return float(handler(exc, task_record))
 
 
 def file_ready(_app_result: Any, file):
@@ -273,7 +289,8 @@ def run_body(app: AppDef, tid, args: tuple, kwargs: dict, opts: Options):
         return call_with_walltime(app, tid, opts.walltime, args, kwargs)
     if app.kind == "python":
         return run_python_mpi(app.func, app.name, tid, _mpi_prefix(opts)[0], args, kwargs,
-                              std_target(opts.stdout), std_target(opts.stderr), opts.walltime)
+                              stream_target(app.name, tid, "stdout", opts.stdout),
+                              stream_target(app.name, tid, "stderr", opts.stderr), opts.walltime)
     if app.kind == "bash":
         return run_bash(app, tid, opts, args, kwargs)
     from .join import run_join  # join apps are rare: load it when one runs
@@ -294,8 +311,9 @@ def run_bash(app: AppDef, tid, opts: Options, args: tuple, kwargs: dict) -> int:
     if opts.mpi is not None:
         prefix, env = _mpi_prefix(opts, label)
         command = mpi_command(command, prefix)
-    return run_command(command, app.name, tid, std_target(opts.stdout),
-                       std_target(opts.stderr), opts.walltime, env)
+    stdout = stream_target(app.name, tid, "stdout", opts.stdout)
+    stderr = stream_target(app.name, tid, "stderr", opts.stderr)
+    return run_command(command, app.name, tid, stdout, stderr, opts.walltime, env)
 
 
 def _mpi_prefix(opts: Options, label: str | None = None) -> tuple[str, dict]:

@@ -20,9 +20,15 @@ from ..dataflow.dflow import DataFlowKernelLoader, task_log
 class ParslApp(App):
     """A daskflow app whose ``executors=`` are Parsl executor labels.
 
+    As in Parsl, a malformed ``stdout=``/``stderr=`` fails the call's future
+    (``BadStdStreamFile``), not the call, and the loaded configuration's
+    ``retry_handler`` and ``std_autopath`` apply.
+
     On a worker (calls inside join apps) it travels as a plain ``App``,
     pinned to the pools the labels named when it was called here.
     """
+
+    check_streams_at_call = False
 
     def __init__(self, func: Callable, kind: str, *, executors="all", data_flow_kernel=None,
                  **options):
@@ -30,14 +36,26 @@ class ParslApp(App):
         self.parsl_executors = executors
         self._pinned_by = None  # the kernel whose pools self.executors names
         self._kernel = data_flow_kernel  # Parsl's data_flow_kernel=: calls go to its client
+        self._dfk = None  # the kernel of the call being made
 
     def _pin(self):
         # NoDataFlowKernelError before parsl.load
-        dfk = self._kernel if self._kernel is not None else DataFlowKernelLoader.dfk()
+        self._dfk = dfk = self._kernel if self._kernel is not None \
+            else DataFlowKernelLoader.dfk()
         if self.parsl_executors != "all" and self._pinned_by is not dfk:
             self.executors = dfk.pools_for(self.parsl_executors)
             self._pinned_by = dfk
         return dfk
+
+    def _run_retry_handler(self):
+        handler = self._dfk.config.retry_handler if self._dfk is not None else None
+        return handler if handler is not None else super()._run_retry_handler()
+
+    def _std_autopath(self, task_record: dict, stream: str):
+        autopath = self._dfk.config.std_autopath if self._dfk is not None else None
+        if autopath is None:
+            return super()._std_autopath(task_record, stream)
+        return autopath(task_record, stream)
 
     def __call__(self, *args, **kwargs):
         dfk = self._pin()
@@ -48,9 +66,7 @@ class ParslApp(App):
         except UnpicklableArgument as exc:  # Parsl's SerializationError, on the future
             with bound:
                 future = _failed_call(self.name, exc, kwargs)
-        dfk.track(future)
-        if task_log.isEnabledFor(logging.INFO):
-            log_call(future, (args, kwargs))
+        self._record(dfk, future, args, kwargs, task_log.isEnabledFor(logging.INFO))
         return future
 
     def map(self, *iterables, **kwargs):
@@ -59,10 +75,18 @@ class ParslApp(App):
             futures = super().map(*iterables, **kwargs)
         logs = task_log.isEnabledFor(logging.INFO)
         for future, args in zip(futures, zip(*iterables)):
-            dfk.track(future)
-            if logs:
-                log_call(future, (args, kwargs))
+            self._record(dfk, future, args, kwargs, logs)
         return futures
+
+    def _record(self, dfk, future, args, kwargs, logs: bool) -> None:
+        """What Parsl keeps of a call: the kernel's task table, the future's
+        task record (not its arguments: upstream futures there would keep
+        their results on the cluster) and, while the kernel logs, parsl.log."""
+        dfk.track(future)
+        future.task_record = {"id": future.tid, "func_name": self.name,
+                              "func": self.__wrapped__}
+        if logs:
+            log_call(future, (args, kwargs))
 
 
 def _failed_call(app_name: str, exc: BaseException, kwargs: dict):
