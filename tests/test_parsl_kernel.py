@@ -193,3 +193,21 @@ def test_calls_whose_futures_are_dropped_still_run_and_count(tmp_path):
                           timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "files 20" in done.stdout and "done 20" in done.stdout, done.stdout
+
+
+def test_parsls_timeout_helper_interrupts_a_function_running_over():
+    import time
+
+    from daskflow.parsl.app.errors import AppTimeout
+    from daskflow.parsl.app.python import timeout
+
+    def spin(seconds):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            pass
+        return "done"
+
+    assert timeout(spin, 5)(0.01) == "done"
+    time.sleep(0.05)  # the timer of a finished call is cancelled: nothing is raised here
+    with pytest.raises(AppTimeout, match="spin"):
+        timeout(spin, 0.1)(10)
