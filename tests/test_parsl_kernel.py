@@ -211,3 +211,23 @@ def test_parsls_timeout_helper_interrupts_a_function_running_over():
     time.sleep(0.05)  # the timer of a finished call is cancelled: nothing is raised here
     with pytest.raises(AppTimeout, match="spin"):
         timeout(spin, 0.1)(10)
+
+
+def test_an_unknown_resource_key_fails_the_future_as_parsls_executors_do(tmp_path):
+    code = ("import parsl\nfrom parsl import python_app\n"
+            "from parsl.executors.errors import InvalidResourceSpecification\n"
+            "parsl.load()\n"
+            "@python_app\ndef double(x, parsl_resource_specification={}):\n    return 2 * x\n"
+            "f = double(1, parsl_resource_specification={'cpus': 1})\n"
+            "exc = f.exception()\n"
+            "assert isinstance(exc, InvalidResourceSpecification), repr(exc)\n"
+            "print('keys', exc.invalid_keys, str(exc))\n"
+            "print('fine', double(2, parsl_resource_specification={'cores': 1}).result())\n"
+            "parsl.dfk().cleanup()\n")
+    done = subprocess.run([sys.executable, "-c", "import daskflow.parsl as p; p.install()\n"
+                           + code], cwd=tmp_path, env=ENV, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "keys {'cpus'} app 'double': unknown resource specification keys ['cpus']" \
+        in done.stdout
+    assert "fine 4" in done.stdout
