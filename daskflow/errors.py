@@ -498,6 +498,21 @@ class UnroutableCall(DaskflowError, ValueError):
         )
 
 
+class UnknownResourceKeys(DaskflowError, ValueError):
+    """A call's ``parsl_resource_specification`` names keys daskflow does not take."""
+
+    def __init__(self, app_name: str, unknown: Sequence[str], known: Sequence[str]):
+        super().__init__(app_name, sorted(unknown), sorted(known))
+
+    @property
+    def unknown(self) -> list[str]:
+        return self.args[1]
+
+    def __str__(self) -> str:
+        app, unknown, known = self.args
+        return f"app '{app}': unknown resource specification keys {unknown}; known: {known}"
+
+
 class MpiUnavailable(DaskflowError, ValueError):
     """An MPI app call that no pool it may run on can take."""
 

@@ -124,6 +124,8 @@ class RunSettings:
     results_max_bytes: int = 0
     checkpoint_key: bytes | None = None
     memo: str = "dask"
+    shares: bool = False  # workers in the driver's process: results that do not pickle travel
+    # by reference (``Shared``)
 
     __reduce__ = reduce_to_fields
 
@@ -219,10 +221,21 @@ _SHARED_LOCK = threading.Lock()
 _SHARED_TOKENS = iter(range(1, 1 << 62))
 
 
-class SharedObjects:
-    """The objects one client passed by reference; released when it closes."""
+_RUNS: dict[str, "SharedObjects"] = {}  # run token -> its objects, in this process
 
-    def __init__(self):
+
+def shared_objects(run_token: str) -> "SharedObjects":
+    """The objects a run passes by reference (its arguments, and its results
+    that do not pickle), for the client and its in-process workers alike."""
+    with _SHARED_LOCK:
+        return _RUNS.setdefault(run_token, SharedObjects(run_token))
+
+
+class SharedObjects:
+    """The objects one run passed by reference; released when its client closes."""
+
+    def __init__(self, run_token: str | None = None):
+        self._run_token = run_token
         self._tokens: list[int] = []
 
     def share(self, obj) -> Shared:
@@ -238,6 +251,8 @@ class SharedObjects:
             for token in self._tokens:
                 _SHARED.pop(token, None)
             self._tokens.clear()
+            if _RUNS.get(self._run_token) is self:
+                del _RUNS[self._run_token]
 
 
 @dataclass(slots=True, eq=False, repr=False)

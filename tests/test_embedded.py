@@ -116,6 +116,31 @@ def test_workers_in_this_process_take_the_scripts_objects_by_reference():
     assert not _SHARED, "a closed client lets go of what it passed by reference"
 
 
+def test_results_that_do_not_pickle_come_back_by_reference_in_process():
+    from daskflow.shipped import _SHARED
+
+    @python_app
+    def make_lock(n):
+        return {"n": n, "lock": threading.Lock()}
+
+    @python_app
+    def use(box):
+        with box["lock"]:
+            return box["n"]
+
+    with daskflow.Client(processes=False, n_workers=1, threads_per_worker=2,
+                         dashboard_address=None, set_as_default=False) as client, \
+            client.as_current():
+        box = make_lock(1)
+        assert box.result(timeout=60)["n"] == 1
+        assert box.result()["lock"] is box.result()["lock"]  # the very object
+        assert use(box).result(timeout=60) == 1
+        members = make_lock.map([2, 3], chunksize=2)
+        assert [use(m).result(timeout=60) for m in members] == [2, 3]
+        assert daskflow.gather(members)[1]["n"] == 3
+    assert not _SHARED
+
+
 def test_a_reference_cannot_be_taken_by_a_worker_elsewhere():
     from daskflow.shipped import NotLoadable, SharedObjects
 

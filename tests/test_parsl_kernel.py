@@ -173,3 +173,61 @@ def test_apps_bound_to_a_kernel_built_directly_call_it(tmp_path):
                           timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "results [2, 4, 6]" in done.stdout
+
+
+def test_calls_whose_futures_are_dropped_still_run_and_count(tmp_path):
+    """As in Parsl: a loop of calls that keeps no future still runs them all
+    (Dask alone would forget tasks nobody holds)."""
+    code = ("import os, time, parsl\nfrom parsl import python_app\n"
+            "from parsl.dataflow.states import States\n"
+            "dfk = parsl.load()\n"
+            "@python_app\ndef touch(path):\n    import time\n    time.sleep(0.05)\n"
+            "    open(path, 'w').close()\n"
+            "for i in range(20):\n    touch(os.path.join(os.getcwd(), f'f{i}'))\n"
+            "dfk.wait_for_current_tasks()\n"
+            "print('files', len([n for n in os.listdir('.') if n.startswith('f')]))\n"
+            "print('done', dfk.task_state_counts[States.exec_done])\n"
+            "dfk.cleanup()\n")
+    done = subprocess.run([sys.executable, "-c", "import daskflow.parsl as p; p.install()\n"
+                           + code], cwd=tmp_path, env=ENV, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "files 20" in done.stdout and "done 20" in done.stdout, done.stdout
+
+
+def test_parsls_timeout_helper_interrupts_a_function_running_over():
+    import time
+
+    from daskflow.parsl.app.errors import AppTimeout
+    from daskflow.parsl.app.python import timeout
+
+    def spin(seconds):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            pass
+        return "done"
+
+    assert timeout(spin, 5)(0.01) == "done"
+    time.sleep(0.05)  # the timer of a finished call is cancelled: nothing is raised here
+    with pytest.raises(AppTimeout, match="spin"):
+        timeout(spin, 0.1)(10)
+
+
+def test_an_unknown_resource_key_fails_the_future_as_parsls_executors_do(tmp_path):
+    code = ("import parsl\nfrom parsl import python_app\n"
+            "from parsl.executors.errors import InvalidResourceSpecification\n"
+            "parsl.load()\n"
+            "@python_app\ndef double(x, parsl_resource_specification={}):\n    return 2 * x\n"
+            "f = double(1, parsl_resource_specification={'cpus': 1})\n"
+            "exc = f.exception()\n"
+            "assert isinstance(exc, InvalidResourceSpecification), repr(exc)\n"
+            "print('keys', exc.invalid_keys, str(exc))\n"
+            "print('fine', double(2, parsl_resource_specification={'cores': 1}).result())\n"
+            "parsl.dfk().cleanup()\n")
+    done = subprocess.run([sys.executable, "-c", "import daskflow.parsl as p; p.install()\n"
+                           + code], cwd=tmp_path, env=ENV, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "keys {'cpus'} app 'double': unknown resource specification keys ['cpus']" \
+        in done.stdout
+    assert "fine 4" in done.stdout

@@ -24,7 +24,7 @@ from . import app_docs
 from . import session as _client
 from .. import staging
 from ..dask_internals import swap_future_class
-from ..errors import UnknownExecutor, UnpicklableArgument
+from ..errors import UnknownExecutor, UnknownResourceKeys, UnpicklableArgument
 from ..files import File
 from ..pool_resources import task_resources
 from ..provenance import report
@@ -394,8 +394,7 @@ class App:
                                 f"dict, got {type(spec).__name__}")
             unknown = set(spec) - RESOURCE_KEYS
             if unknown:
-                raise ValueError(f"app '{self.name}': unknown resource specification keys "
-                                 f"{sorted(unknown)}; known: {sorted(RESOURCE_KEYS)}")
+                raise UnknownResourceKeys(self.name, unknown, RESOURCE_KEYS)
 
     def _call_options(self, special: dict, run: RunSettings, session) -> Options:
         """The call's options; retries come from the app, else the site

@@ -34,7 +34,7 @@ from distributed import Client, Future, KilledWorker
 
 from ..dask_internals import future_state, reported_exception, swap_future_class
 from ..errors import DependencyError, WorkerLost
-from ..shipped import ORIGIN, Failure
+from ..shipped import ORIGIN, Failure, Shared
 
 PREFETCH_SCAN = 4  # look at up to this many times the batch size for finished futures
 #: names daskflow reads with a default from any Future (routing, staging): never lifted
@@ -134,9 +134,8 @@ class AppFuture(_Fetchable):
             if future_state(self).status != "finished":
                 raise self._failure()
             fetch(holder)
-        if self._chunk is None:
-            return self._value
-        return self._pick(self._chunk._value)
+        value = self._value if self._chunk is None else self._pick(self._chunk._value)
+        return value.load() if type(value) is Shared else value
 
     def exception(self, timeout: float | None = None, **kwargs) -> BaseException | None:
         """Wait for the call and return what `result` would raise, or None.
@@ -439,8 +438,9 @@ def gather_values(futures: Iterable[Future]) -> list:
             h._value, h._has = v, True
         else:
             plain[id(h)] = v
-    return [
+    values = [
         f.result() if isinstance(f, AppFuture)
         else h._value if isinstance(h, _Fetchable) else plain[id(h)]
         for f, h in zip(futures, holders)
     ]
+    return [v.load() if type(v) is Shared else v for v in values]

@@ -29,7 +29,7 @@ from distributed import get_worker
 from .. import config  # noqa: F401  (config loads daskflow's defaults)
 from .. import signing
 from ..memo import ids as memo_ids
-from ..shipped import RunSettings, SharedObjects
+from ..shipped import RunSettings, shared_objects
 from ..sites.routing import Reach
 from ..sites.watch import wait_for_processes
 from ..version import __version__
@@ -216,7 +216,7 @@ class Session:
         self.has_chunks = False  # set once a chunked map ran: calls then look for members
         # what a call's arguments of the user's own types become (client.arguments.walk):
         # copies for workers elsewhere, references for workers in this process
-        self.shared = SharedObjects() if client.__dict__.get("in_process") else None
+        self.shared = shared_objects(self.token) if client.__dict__.get("in_process") else None
         self.pack = self.shared.share if self.shared is not None else pack
         self.pools: list[str] | None = getattr(client, "pools", None)
         profile = client.__dict__.get("profile")  # (distributed.Client.profile is a method)
@@ -228,6 +228,7 @@ class Session:
         self.containers = tuple((p.label, p.container.as_shipped())
                                 for p in getattr(profile, "pools", ()) if p.container is not None)
         self.run = run_settings(self.token, record)
+        self.run.shares = self.shared is not None
         self.run_id: str | None = None
         self.run_dir: str | None = None
         if record:  # why workers leave: a lost task's error says it (WorkerLost)

@@ -10,6 +10,11 @@ from typing import Callable
 from ..private import touch_file
 
 FORMAT = "%(asctime)s %(name)s:%(lineno)d [%(levelname)s]  %(message)s"
+#: a log file's lines, as Parsl writes them: the epoch time first, for tools
+#: (and Parsl's tests) that read parsl.log
+FILE_FORMAT = ("%(created)f %(asctime)s %(processName)s-%(process)d "
+               "%(threadName)s-%(thread)d %(name)s:%(lineno)d %(funcName)s %(levelname)s: "
+               "%(message)s")
 
 
 def _add(name: str, level: int, handler: logging.Handler,
@@ -41,7 +46,7 @@ def set_file_logger(filename: str, name: str = "parsl", level: int = logging.DEB
         touch_file(filename)
     except FileExistsError:
         pass
-    return _add(name, level, logging.FileHandler(filename), format_string)
+    return _add(name, level, logging.FileHandler(filename), format_string or FILE_FORMAT)
 
 
 __all__ = ["set_file_logger", "set_stream_logger"]

@@ -32,7 +32,7 @@ from ..memo import keys as memo
 from ..provenance import report
 from ..provenance.report import CallRecord
 from ..shipped import (ORIGIN, UNLOADABLE, AppDef, Failure, MemberRef, NotLoadable, Options,
-                       Packed, Shared)
+                       Packed, Shared, shared_objects)
 from .bash import run_command, stream_target
 from .containers import in_container
 from .limits import held
@@ -55,10 +55,9 @@ def execute(app: AppDef, tid: int | str, ident: str, opts: Options, args: tuple,
         if done:  # finished before; its worker died with the result: do not run again
             return value
     try:
-        if opts.has_members:
+        if opts.has_members or opts.run.shares:  # markers, or results by reference
             args, kwargs = resolve_arguments(app, tid, args, kwargs)
-        value = run_call(app, record, opts, args, kwargs)
-        check_serializable(app.name, tid, value)
+        value = sendable(app.name, tid, run_call(app, record, opts, args, kwargs), opts.run)
         if kept:
             recovery.remember(kept, ident, value, opts.run.results_max_bytes)
     except Exception as exc:
@@ -91,7 +90,7 @@ def execute_chunk(app: AppDef, opts: Options, calls: list) -> list:
         record = CallRecord(tid, ident)
         records.append(record)
         try:
-            if opts.has_members:
+            if opts.has_members or opts.run.shares:  # markers, or results by reference
                 args, kwargs = resolve_arguments(app, tid, args, kwargs)
         except ArgumentNotLoadable as exc:  # its own failure: it did not run
             failure = tag(exc, app.name, tid, ident)
@@ -105,9 +104,8 @@ def execute_chunk(app: AppDef, opts: Options, calls: list) -> list:
             outcomes.append(Failure(upstream))
             continue
         try:
-            value = run_call(app, record, opts, args, kwargs)
-            check_serializable(app.name, tid, value)
-            outcomes.append(value)
+            outcomes.append(sendable(app.name, tid, run_call(app, record, opts, args, kwargs),
+                                     opts.run))
         except Exception as exc:
             failure = tag(exc, app.name, tid, ident)
             record.error = brief(failure)
@@ -119,6 +117,18 @@ def execute_chunk(app: AppDef, opts: Options, calls: list) -> list:
 
 
 _PLAIN = frozenset({type(None), bool, int, float, complex, str, bytes})
+
+
+def sendable(app_name: str, tid, value, run):
+    """The value as it leaves the call: itself, or on workers in the driver's
+    own process one that does not pickle by reference (``shipped.Shared``)."""
+    try:
+        check_serializable(app_name, tid, value)
+    except UnserializableResult:
+        if not run.shares:
+            raise
+        return shared_objects(run.token).share(value)
+    return value
 
 
 def check_serializable(app_name: str, tid, value) -> None:
@@ -364,7 +374,7 @@ def resolve_members(obj):
             value = obj[1][obj[2]]
             if isinstance(value, Failure):
                 raise value.exc
-            return value
+            return value.load() if type(value) is Shared else value
         return tuple(resolve_members(o) for o in obj)
     if isinstance(obj, list):
         return [resolve_members(o) for o in obj]

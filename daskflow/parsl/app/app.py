@@ -13,8 +13,9 @@ from distributed import Future
 from ...client import session as _client
 from ...client.apps import App
 from ...client.futures import as_app_future
-from ...errors import UnpicklableArgument
+from ...errors import UnknownResourceKeys, UnpicklableArgument
 from ..dataflow.dflow import DataFlowKernelLoader, task_log
+from ..executors.errors import InvalidResourceSpecification
 
 
 class ParslApp(App):
@@ -66,6 +67,10 @@ class ParslApp(App):
         except UnpicklableArgument as exc:  # Parsl's SerializationError, on the future
             with bound:
                 future = _failed_call(self.name, exc, kwargs)
+        except UnknownResourceKeys as exc:  # on the future too, as Parsl's executors do
+            with bound:
+                future = _failed_call(self.name, InvalidResourceSpecification(
+                    set(exc.unknown), str(exc)), kwargs)
         self._record(dfk, future, args, kwargs, task_log.isEnabledFor(logging.INFO))
         return future
 

@@ -9,7 +9,6 @@ import logging
 import os
 import threading
 import warnings
-import weakref
 from collections import defaultdict
 
 import dask
@@ -27,6 +26,9 @@ from .states import States
 
 logger = logging.getLogger("daskflow")
 task_log = logging.getLogger("parsl.dataflow.dflow")  #: Parsl's own records, see parsl.log
+
+
+SWEEP_MIN = 1024  #: calls held before the first look for finished ones
 
 
 class DataFlowKernel:
@@ -73,7 +75,11 @@ class DataFlowKernel:
         self.run_dir = self.session.run_dir
         self.run_id = self.session.run_id
         self.cleanup_called = False
-        self._outstanding = weakref.WeakValueDictionary()  # tid -> the call's future
+        # tid -> the future of each call not yet seen finished: held, as Parsl
+        # holds its task records, so that a call whose future the script drops
+        # still runs (Dask forgets tasks nobody holds)
+        self._outstanding: dict = {}
+        self._sweep_at = SWEEP_MIN
         # no run directory when the run is not recorded (provenance off): no parsl.log
         self._stop_logging = _log_to(self.run_dir) \
             if config.initialize_logging and self.run_dir else None
@@ -98,14 +104,18 @@ class DataFlowKernel:
         return sorted({self.labels[label] for label in labels})
 
     def track(self, future) -> None:
-        """Note a call made through Parsl's decorators, for ``tasks`` and
-        ``task_state_counts`` (weakly: a dropped future is not kept alive)."""
+        """Hold a call made through Parsl's decorators until it is seen
+        finished (``tasks``, ``task_state_counts``); finished calls are let go
+        whenever the table doubles, so it stays near the calls still going."""
         self._outstanding[future.tid] = future
+        if len(self._outstanding) >= self._sweep_at:
+            self._sweep()
+            self._sweep_at = max(SWEEP_MIN, 2 * len(self._outstanding))
 
     @property
     def tasks(self) -> dict:
         """Parsl's task table: a record (``id``, ``func_name``, ``app_fu``,
-        ``status``) for each call not yet finished whose future is still held."""
+        ``status``) for each call not yet finished."""
         self._sweep()
         return {tid: {"id": tid, "func_name": future.app_name, "app_fu": future,
                       "status": States.launched}
@@ -113,9 +123,8 @@ class DataFlowKernel:
 
     @property
     def task_state_counts(self) -> dict:
-        """How many calls ended in each final ``States`` (and how many are
-        still going, as ``launched``), counted when their futures were seen
-        finished: a call whose future was dropped unfinished is not counted."""
+        """How many calls ended in each final ``States``, and how many are
+        still going (as ``launched``)."""
         self._sweep()
         counts = defaultdict(int, self._final_counts)
         counts[States.launched] = len(self._outstanding)
@@ -138,7 +147,8 @@ class DataFlowKernel:
                 self._outstanding.pop(tid, None)
 
     def wait_for_current_tasks(self) -> None:
-        """Wait until every future this run's client holds has finished."""
+        """Wait until every call made so far has finished (also those whose
+        futures the script dropped)."""
         client = self.client
         futures = [distributed.Future(key, client) for key in list(client.futures)]
         if futures:

@@ -46,6 +46,9 @@ class InvalidResourceSpecification(ExecutorError):
     def __str__(self) -> str:
         return self.reason
 
+    def __reduce__(self):
+        return (type(self), (self.invalid_keys, self.reason))
+
 
 class ScalingFailed(ExecutorError):
     """Scaling the executor's blocks out failed."""
