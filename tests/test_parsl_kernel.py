@@ -102,7 +102,8 @@ def test_logging_off_writes_no_parsl_log(tmp_path):
             "dfk = parsl.load(Config(initialize_logging=False))\n"
             "print(os.listdir(dfk.run_dir))\ndfk.cleanup()\n")
     done = subprocess.run([sys.executable, "-c", "import daskflow.parsl as p; p.install()\n"
-                           + code], cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=120)
+                           + code], cwd=tmp_path, env=ENV, capture_output=True, text=True,
+                          timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "parsl.log" not in done.stdout
 
