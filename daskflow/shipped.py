@@ -9,10 +9,10 @@ recognises chunk members by ``MemberRef``. Each class pickles compactly
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
 import functools
 import pickle
 import threading
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import cloudpickle

@@ -23,7 +23,6 @@ import zipfile
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-
 from staging_servers import FTP, FTP_PORT, HTTP, HTTP_PORT, S3_OPTIONS, _served_dir
 
 NAMES = ("http", "ftp", "s3", "file", "globus", "zip")

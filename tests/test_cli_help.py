@@ -7,8 +7,8 @@ from __future__ import annotations
 import re
 
 import click
-from click.testing import CliRunner
 import pytest
+from click.testing import CliRunner
 
 from daskflow.cli.main import main
 

@@ -7,8 +7,8 @@ import pickle
 
 import pytest
 
-from daskflow import DataFuture, DependencyError, File, MissingInputs, MissingOutputs
-from daskflow import bash_app, python_app
+from daskflow import (DataFuture, DependencyError, File, MissingInputs, MissingOutputs, bash_app,
+                      python_app)
 
 
 def test_file_from_path_and_file_url():

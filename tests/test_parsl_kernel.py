@@ -26,6 +26,13 @@ from daskflow.parsl.translate import translate
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = dict(os.environ, PYTHONPATH=ROOT, DASK_DASKFLOW__LOCAL__DASHBOARD_ADDRESS="127.0.0.1:0")
 
+
+def _parsl_code(code: str, tmp_path) -> subprocess.CompletedProcess:
+    """Run ``code`` as a Parsl script (``import parsl`` gives daskflow.parsl)."""
+    return subprocess.run([sys.executable, "-c", "import daskflow.parsl as p; p.install()\n"
+                           + code], cwd=tmp_path, env=ENV, capture_output=True, text=True,
+                          timeout=120)
+
 SCRIPT = '''
 import os, stat, threading, time
 import parsl
@@ -101,8 +108,7 @@ def test_logging_off_writes_no_parsl_log(tmp_path):
     code = ("import os, parsl\nfrom parsl.config import Config\n"
             "dfk = parsl.load(Config(initialize_logging=False))\n"
             "print(os.listdir(dfk.run_dir))\ndfk.cleanup()\n")
-    done = subprocess.run([sys.executable, "-c", "import daskflow.parsl as p; p.install()\n"
-                           + code], cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=120)
+    done = _parsl_code(code, tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "parsl.log" not in done.stdout
 
@@ -152,9 +158,7 @@ def test_arguments_that_cannot_be_sent_fail_the_future_not_the_call(tmp_path):
             "assert futures[0].result() == 1\n"
             "print('others', futures[2].exception())\n"
             "parsl.dfk().cleanup()\n")
-    done = subprocess.run([sys.executable, "-c", "import daskflow.parsl as p; p.install()\n"
-                           + code], cwd=tmp_path, env=ENV, capture_output=True, text=True,
-                          timeout=120)
+    done = _parsl_code(code, tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "kinds ['UnpicklableArgument']" in done.stdout
 
@@ -168,9 +172,7 @@ def test_apps_bound_to_a_kernel_built_directly_call_it(tmp_path):
             "print('results', [f.result() for f in [double(1), *double.map([2, 3])]])\n"
             "assert dfk.tasks == {}\n"
             "dfk.cleanup()\n")
-    done = subprocess.run([sys.executable, "-c", "import daskflow.parsl as p; p.install()\n"
-                           + code], cwd=tmp_path, env=ENV, capture_output=True, text=True,
-                          timeout=120)
+    done = _parsl_code(code, tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "results [2, 4, 6]" in done.stdout
 
@@ -188,9 +190,7 @@ def test_calls_whose_futures_are_dropped_still_run_and_count(tmp_path):
             "print('files', len([n for n in os.listdir('.') if n.startswith('f')]))\n"
             "print('done', dfk.task_state_counts[States.exec_done])\n"
             "dfk.cleanup()\n")
-    done = subprocess.run([sys.executable, "-c", "import daskflow.parsl as p; p.install()\n"
-                           + code], cwd=tmp_path, env=ENV, capture_output=True, text=True,
-                          timeout=120)
+    done = _parsl_code(code, tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "files 20" in done.stdout and "done 20" in done.stdout, done.stdout
 
@@ -224,9 +224,7 @@ def test_an_unknown_resource_key_fails_the_future_as_parsls_executors_do(tmp_pat
             "print('keys', exc.invalid_keys, str(exc))\n"
             "print('fine', double(2, parsl_resource_specification={'cores': 1}).result())\n"
             "parsl.dfk().cleanup()\n")
-    done = subprocess.run([sys.executable, "-c", "import daskflow.parsl as p; p.install()\n"
-                           + code], cwd=tmp_path, env=ENV, capture_output=True, text=True,
-                          timeout=120)
+    done = _parsl_code(code, tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "keys {'cpus'} app 'double': unknown resource specification keys ['cpus']" \
         in done.stdout

@@ -16,8 +16,7 @@ import pytest
 import daskflow
 from daskflow.parsl import Config, python_app
 from daskflow.parsl.dataflow.dflow import DataFlowKernelLoader
-from daskflow.parsl.errors import (CompatibilityWarning, ConfigurationError,
-                                   NoDataFlowKernelError)
+from daskflow.parsl.errors import CompatibilityWarning, ConfigurationError, NoDataFlowKernelError
 from daskflow.parsl.executors import HighThroughputExecutor, ThreadPoolExecutor, WorkQueueExecutor
 from daskflow.parsl.launchers import GnuParallelLauncher, SrunLauncher
 from daskflow.parsl.providers import LocalProvider, PBSProProvider, SlurmProvider

@@ -136,6 +136,15 @@ def test_new_run_dir_numbers_and_concurrency(base):
     assert all(os.path.isdir(p) and p.endswith(r) for r, p in made)
 
 
+def test_new_run_dirs_come_after_every_numbered_entry_files_too(base):
+    """As Parsl numbers them: a file named 998 makes the next run 999, then 1000."""
+    new_run_dir(base)
+    open(os.path.join(base, "998"), "w").close()
+    assert new_run_dir(base)[0] == "999"
+    assert new_run_dir(base)[0] == "1000"
+    assert list_runs(base)[-1]["run_id"] == "1000"
+
+
 def test_find_run(base):
     with pytest.raises(FileNotFoundError, match="available runs: none"):
         find_run(base, "latest")

@@ -20,8 +20,6 @@ import cloudpickle
 import dask
 from dask.base import tokenize
 
-from . import app_docs
-from . import session as _client
 from .. import staging
 from ..dask_internals import swap_future_class
 from ..errors import UnknownExecutor, UnknownResourceKeys, UnpicklableArgument
@@ -38,6 +36,8 @@ from ..worker.limits import resolve as resolve_limits
 from ..worker.mpi import MpiSpec
 from ..worker.mpi import plan as plan_mpi
 from ..worker.task import execute, execute_chunk, file_ready
+from . import app_docs
+from . import session as _client
 from .arguments import Unpicklable, by_key, plain, scan_call, substitute
 from .futures import AppFuture, ChunkFuture, DataFuture, as_app_future, enqueue
 

@@ -158,8 +158,8 @@ def new_run_dir(base: str) -> tuple[str, str]:
         parent = os.path.dirname(os.path.abspath(base))
         os.makedirs(parent, exist_ok=True)
         make_dir(base)  # made meanwhile by another run: as it is
-    names = _run_names(base)
-    n = int(names[-1]) + 1 if names else 0
+    # after every numbered entry, files too (as Parsl numbers its run directories)
+    n = max((int(name) + 1 for name in os.listdir(base) if name.isdigit()), default=0)
     while True:
         run_id = f"{n:03d}"
         path = os.path.abspath(os.path.join(base, run_id))

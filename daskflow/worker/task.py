@@ -22,7 +22,6 @@ from typing import Any
 import cloudpickle
 from distributed.protocol import serialize
 
-from . import recovery
 from .. import failure_log, staging
 from ..dask_internals import import_dotted
 from ..errors import (AppNotLoadable, ArgumentNotLoadable, BadCommand, BashExitFailure,
@@ -33,6 +32,7 @@ from ..provenance import report
 from ..provenance.report import CallRecord
 from ..shipped import (ORIGIN, UNLOADABLE, AppDef, Failure, MemberRef, NotLoadable, Options,
                        Packed, Shared, shared_objects)
+from . import recovery
 from .bash import run_command, stream_target
 from .containers import in_container
 from .limits import held

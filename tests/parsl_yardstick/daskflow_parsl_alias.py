@@ -11,10 +11,10 @@ import sys
 
 import pytest
 from distributed.diagnostics.plugin import WorkerPlugin
+from expected import expectation
 
 import daskflow.parsl
 from daskflow.parsl.dataflow.dflow import DataFlowKernel
-from expected import expectation
 
 TESTS = "parsl.tests"
 NO_INTERNET = ("cleannet: reads from public servers, and this machine has no internet "

@@ -77,9 +77,6 @@ FAIL: dict[str, tuple[frozenset, str]] = {
                "entries of its own store (never an unsigned pickle another user could forge)"),
     T + "test_checkpointing/test_task_exit.py::*": (
         LOCAL, "as test_manual: reads Parsl's tasks.pkl"),
-    T + "test_checkpointing/test_get_last_checkpoint.py::test_high_rundir": (
-        LOCAL, "a plain file named 998 in runinfo/: daskflow numbers run directories after "
-               "the directories only, so the run is 000, not 999"),
     T + "test_checkpointing/test_periodic.py::test_periodic": (
         LOCAL, "its four identical cache=True calls run as one task on daskflow (identical "
                "calls in flight share it), so the run ends before three checkpoint periods"),

@@ -47,7 +47,8 @@ def run_mode(mode: str, root: str, extra: list[str]) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         junit = os.path.join(tmp, "junit.xml")
         cmd = [sys.executable, "-m", "pytest", "-c", "pytest.ini", "--rootdir", ".",
-               "-p", "daskflow_parsl_alias", "-p", "no:cacheprovider", "-p", "no:randomly", "--continue-on-collection-errors",
+               "-p", "daskflow_parsl_alias", "-p", "no:cacheprovider", "-p", "no:randomly",
+               "--continue-on-collection-errors",
                f"--timeout={TIMEOUT}", "--config", *config, "-q", "-rN",
                f"--junitxml={junit}", "-o", "junit_family=xunit1",
                *[f"parsl/tests/{p}" for p in paths], *extra]
