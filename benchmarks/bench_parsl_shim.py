@@ -26,7 +26,7 @@ medians. The shim must cost at most 10 % more than daskflow's own API in
 wall-clock time (``FAIL`` line and exit status 1 otherwise). Each run also
 reports its own process's CPU time per task and per hop (the client and, on
 daskflow, the Dask scheduler): on a shared machine, where wall-clock figures
-swing with other load, it shows what the shim itself adds.
+swing with other load, it swings less and so shows better what the shim adds.
 """
 
 from __future__ import annotations
@@ -297,8 +297,8 @@ def main(argv=None) -> int:
     print(table)
     print("\nmedians over rounds x repeat, [min-max]; ^ higher is better, v lower is better; "
           "a cost ratio below 1.00x means the shim is cheaper.\ndriver CPU: the script's own "
-          "process (client and Dask scheduler; for Parsl, not its interchange), hardly "
-          "touched by other load on the machine.")
+          "process (client and Dask scheduler; for Parsl, not its interchange), less "
+          "swayed than wall-clock time by other load on the machine.")
     if args.json:
         meta = {"sizes": size, "cpus": os.cpu_count(), "python": platform.python_version(),
                 "parsl": versions}
