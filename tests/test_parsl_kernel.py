@@ -229,3 +229,7 @@ def test_an_unknown_resource_key_fails_the_future_as_parsls_executors_do(tmp_pat
     assert "keys {'cpus'} app 'double': unknown resource specification keys ['cpus']" \
         in done.stdout
     assert "fine 4" in done.stdout
+
+
+def test_logging_off_is_an_option_the_kernel_uses_not_one_it_warns_about():
+    assert "Config.initialize_logging" not in translate(Config(initialize_logging=False)).unused

@@ -29,8 +29,9 @@ from .errors import ConfigurationError
 CONFIG_USED = ("executors", "exit_mode", "retries", "run_dir", "strategy", "max_idletime",
                "monitoring", "dependency_resolver", "memoizer", "app_cache",
                "checkpoint_files", "checkpoint_mode", "checkpoint_period",
-               "retry_handler", "std_autopath")
-# (memoizer to checkpoint_period: dataflow.memoization; the last two: read by parsl.app)
+               "retry_handler", "std_autopath", "initialize_logging")
+# (memoizer to checkpoint_period: dataflow.memoization; retry_handler and std_autopath:
+# read by parsl.app; initialize_logging: the kernel's parsl.log)
 #: executor keywords whose effect daskflow cannot give: refused when given
 EXECUTOR_REFUSED = {
     "launch_cmd": "daskflow starts its own worker command",
