@@ -13,9 +13,10 @@ from .client.futures import AppFuture, DataFuture
 from .client.futures import gather_values as gather
 from .client.notebook import FutureList, install_formatter, progress
 from .client.session import Client, checkpoint
-from .errors import (AppTimeout, BashExitFailure, DaskflowError, DependencyError, JoinError,
-                     MissingInputs, MissingOutputs, StagingError, UnserializableResult,
-                     UnstageableFile, WorkerLost, WorkersUnavailable)
+from .errors import (AppTimeout, BadStdStream, BashExitFailure, DaskflowError, DependencyError,
+                     JoinError, JoinReturnError, MissingInputs, MissingOutputs, NestedFuture,
+                     PropagatedException, StagingError, UnserializableResult, UnstageableFile,
+                     WorkerLost, WorkersUnavailable)
 from .files import File
 from .version import __version__  # noqa: F401  (daskflow.__version__)
 
@@ -25,6 +26,7 @@ __all__ = [
     "App",
     "AppFuture",
     "AppTimeout",
+    "BadStdStream",
     "BashExitFailure",
     "Client",
     "DaskflowError",
@@ -33,8 +35,11 @@ __all__ = [
     "File",
     "FutureList",
     "JoinError",
+    "JoinReturnError",
     "MissingInputs",
     "MissingOutputs",
+    "NestedFuture",
+    "PropagatedException",
     "StagingError",
     "UnstageableFile",
     "UnserializableResult",
