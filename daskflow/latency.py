@@ -16,7 +16,11 @@ workers' own, and ``tune_client`` the client's. See docs/performance.md,
 
 from __future__ import annotations
 
+import contextlib
+import logging
+
 import dask
+import distributed
 from distributed.diagnostics.plugin import SchedulerPlugin, WorkerPlugin
 
 from . import config  # noqa: F401  (config loads daskflow's defaults)
@@ -24,8 +28,21 @@ from .dask_internals import (after_client_stream_starts, client_to_scheduler_str
                              register_worker_plugin_here, scheduler_to_worker_stream,
                              set_stream_interval, worker_to_scheduler_stream)
 
+logger = logging.getLogger("daskflow")
+
 NAME = "daskflow-low-latency"
 INTERVAL = 0.0  # seconds between a stream's writes (distributed: 2 to 10 ms)
+
+
+@contextlib.contextmanager
+def _or_batching(what: str):
+    """Latency is a nicety: if distributed changed the internals it sets,
+    say so and keep its batching rather than fail to start a cluster."""
+    try:
+        yield
+    except Exception as exc:
+        logger.warning("daskflow.low-latency: could not set %s (%r; distributed %s): it "
+                       "keeps distributed's batching", what, exc, distributed.__version__)
 
 
 def enabled() -> bool:
@@ -42,7 +59,8 @@ class LowLatencyWorker(WorkerPlugin):
         self.interval = interval
 
     def setup(self, worker) -> None:
-        set_stream_interval(worker_to_scheduler_stream(worker), self.interval)
+        with _or_batching("the worker's stream to the scheduler"):
+            set_stream_interval(worker_to_scheduler_stream(worker), self.interval)
 
 
 class LowLatency(SchedulerPlugin):
@@ -57,16 +75,22 @@ class LowLatency(SchedulerPlugin):
     async def start(self, scheduler) -> None:
         for address in list(scheduler.workers):  # any that joined already
             self.add_worker(scheduler, address)
-        await register_worker_plugin_here(scheduler, LowLatencyWorker(self.interval), NAME)
+        with _or_batching("the workers' streams to the scheduler"):
+            await register_worker_plugin_here(scheduler, LowLatencyWorker(self.interval), NAME)
 
     def add_worker(self, scheduler, worker: str) -> None:
-        stream = scheduler_to_worker_stream(scheduler, worker)
-        if stream is not None:
-            set_stream_interval(stream, self.interval)
+        with _or_batching("the scheduler's stream to a worker"):
+            stream = scheduler_to_worker_stream(scheduler, worker)
+            if stream is not None:
+                set_stream_interval(stream, self.interval)
 
     def add_client(self, scheduler, client: str) -> None:
-        after_client_stream_starts(scheduler, client,
-                                   lambda stream: set_stream_interval(stream, self.interval))
+        with _or_batching("the scheduler's stream to a client"):
+            after_client_stream_starts(scheduler, client, self._set)
+
+    def _set(self, stream) -> None:
+        with _or_batching("the scheduler's stream to a client"):
+            set_stream_interval(stream, self.interval)
 
 
 def scheduler_plugins() -> list[SchedulerPlugin]:
@@ -87,6 +111,9 @@ async def install(scheduler) -> None:
 def tune_client(client) -> None:
     """Make a client of a cluster daskflow started write to its scheduler as
     soon as it can, unless ``daskflow.low-latency`` is off."""
-    stream = client_to_scheduler_stream(client)
-    if enabled() and stream is not None:
-        set_stream_interval(stream, INTERVAL)
+    if not enabled():
+        return
+    with _or_batching("the client's stream to the scheduler"):
+        stream = client_to_scheduler_stream(client)
+        if stream is not None:
+            set_stream_interval(stream, INTERVAL)
