@@ -340,3 +340,91 @@ def drop_annotation(ts, name: str) -> None:
     annotations = ts.annotations
     if annotations:
         annotations.pop(name, None)
+
+
+# -- batched streams (latency.py) ---------------------------------------------
+#
+# distributed batches the messages of its long-lived streams: each is a
+# ``distributed.batched.BatchedSend`` that writes at most once per
+# ``interval`` seconds (hard-coded where the stream is made: scheduler to
+# worker 5 ms, worker to scheduler 2 ms, scheduler to client 2 ms, client to
+# scheduler 10 ms). A chain of dependent tasks waits for them at every hop.
+
+def scheduler_to_worker_stream(scheduler, address: str):
+    """The scheduler's batched stream to worker ``address`` (None if gone).
+
+    Uses ``Scheduler.stream_comms`` (address -> ``BatchedSend``), filled in
+    ``Scheduler.add_worker`` before the plugins' ``add_worker`` hooks run."""
+    return scheduler.stream_comms.get(address)
+
+
+def scheduler_to_client_stream(scheduler, client: str):
+    """The scheduler's batched stream to client ``client`` (an id), or None
+    while it is not made yet or after the client left.
+
+    Uses ``Scheduler.client_comms`` (client id -> ``BatchedSend``), filled in
+    ``Scheduler.add_client`` just after the plugins' ``add_client`` hooks."""
+    return scheduler.client_comms.get(client)
+
+
+def after_client_stream_starts(scheduler, client: str, callback: Callable) -> None:
+    """Call ``callback(stream)`` with the scheduler's batched stream to
+    ``client`` once it exists; for a plugin's ``add_client`` hook, which
+    distributed calls just before it makes that stream. Not called if the
+    client left meanwhile.
+
+    Relies on ``Scheduler.add_client`` making the stream and storing it in
+    ``client_comms`` without awaiting anything after the hooks, so that a
+    callback scheduled on the scheduler's event loop (``Scheduler.loop``)
+    runs once it is there."""
+    def later():
+        stream = scheduler_to_client_stream(scheduler, client)
+        if stream is not None:
+            callback(stream)
+
+    scheduler.loop.add_callback(later)
+
+
+def worker_to_scheduler_stream(worker):
+    """A worker's batched stream to its scheduler.
+
+    Uses ``Worker.batched_stream`` (made in ``Worker.__init__``)."""
+    return worker.batched_stream
+
+
+def client_to_scheduler_stream(client):
+    """A client's batched stream to its scheduler (None before it connected,
+    or for a client of an in-process scheduler without a stream).
+
+    Uses ``Client.scheduler_comm`` (the ``BatchedSend`` that
+    ``Client._send_to_scheduler`` writes to)."""
+    return getattr(client, "scheduler_comm", None)
+
+
+def stream_interval(stream) -> float:
+    """The batching interval of a batched stream, in seconds.
+
+    Uses ``BatchedSend.interval`` (seconds; ``__init__`` parses it)."""
+    return stream.interval
+
+
+def set_stream_interval(stream, seconds: float) -> None:
+    """Make a batched stream write at most once per ``seconds`` (0: as soon
+    as it can; messages queued while a write is under way still go out
+    together in the next one).
+
+    Sets ``BatchedSend.interval``, which ``BatchedSend._background_send``
+    reads before each wait."""
+    stream.interval = float(seconds)
+
+
+async def register_worker_plugin_here(scheduler, plugin, name: str) -> None:
+    """Register a worker plugin from inside the scheduler's process (no
+    client yet): workers that join later get it when they register, and
+    running ones at once, as with ``Client.register_plugin``.
+
+    Uses the ``Scheduler.register_worker_plugin`` handler with the plugin
+    pickled by ``distributed.protocol.pickle.dumps``, as the client sends it."""
+    from distributed.protocol.pickle import dumps
+
+    await scheduler.register_worker_plugin(None, dumps(plugin), name, idempotent=True)

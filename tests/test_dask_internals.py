@@ -396,3 +396,114 @@ def test_the_rest_still_exists():
                                                             "worker_memory_limit")
     assert inspect.iscoroutinefunction(getattr(Nanny, "_on_worker_exit", None)), changed(
         "Nanny._on_worker_exit", "exit_reporting_nanny")
+
+
+# -- latency.py ----------------------------------------------------------------
+
+def _streams(cluster, client) -> dict:
+    worker = next(iter(cluster.workers.values()))  # in this process (processes=False)
+    return {
+        "Scheduler.stream_comms": di.scheduler_to_worker_stream(cluster.scheduler,
+                                                                worker.address),
+        "Scheduler.client_comms": di.scheduler_to_client_stream(cluster.scheduler, client.id),
+        "Worker.batched_stream": di.worker_to_scheduler_stream(worker),
+        "Client.scheduler_comm": di.client_to_scheduler_stream(client),
+    }
+
+
+def test_the_four_batched_streams_are_found_and_their_interval_set(cluster):
+    """The scheduler's streams to a worker and to a client, the worker's and
+    the client's are ``BatchedSend``s with distributed's batching (above 0),
+    whose interval is set and read back."""
+    from distributed.batched import BatchedSend
+
+    cluster, client = cluster
+    for what, stream in _streams(cluster, client).items():
+        assert isinstance(stream, BatchedSend), changed(
+            f"{what} (not a BatchedSend: {stream!r})", "the stream functions of latency.py")
+        before = di.stream_interval(stream)
+        assert isinstance(before, float) and before > 0, changed(
+            f"BatchedSend.interval of {what} ({before!r}, seconds expected)", "stream_interval")
+        di.set_stream_interval(stream, 0.25)
+        try:
+            assert di.stream_interval(stream) == 0.25, changed("BatchedSend.interval",
+                                                               "set_stream_interval")
+        finally:
+            di.set_stream_interval(stream, before)
+    assert "self.interval" in inspect.getsource(BatchedSend._background_send), changed(
+        "BatchedSend._background_send (it no longer reads BatchedSend.interval)",
+        "set_stream_interval")
+
+
+def test_a_streams_interval_paces_its_writes(cluster):
+    """After a write, a stream set to a long interval holds the next one
+    back that long: the writer reads the interval that was set."""
+    from distributed.metrics import time as dask_time
+
+    cluster, _ = cluster
+    with Client(cluster) as other:
+        stream = di.client_to_scheduler_stream(other)
+        di.set_stream_interval(stream, 3600)
+        other.submit(int, 1, key=f"paced-{time.monotonic_ns()}")  # one write, then a deadline
+        until(lambda: stream.next_deadline is not None
+              and stream.next_deadline - dask_time() > 1800,
+              lambda: changed(f"BatchedSend's pacing (next write due {stream.next_deadline} "
+                              "after a write at a 3600 s interval)", "set_stream_interval"),
+              timeout=30)
+
+
+class _SeesClientStreams(SchedulerPlugin):
+    def __init__(self):
+        self.seen: dict = {}
+
+    def add_client(self, scheduler, client) -> None:
+        di.after_client_stream_starts(scheduler, client,
+                                      lambda stream: self.seen.setdefault(client, stream))
+
+
+def test_after_client_stream_starts_gives_the_new_clients_stream(cluster):
+    """A plugin's add_client hook gets, once it exists, the scheduler's
+    stream to the client that joined."""
+    cluster, _ = cluster
+    plugin = _SeesClientStreams()
+    name = f"sees-client-streams-{time.monotonic_ns()}"
+    cluster.scheduler.add_plugin(plugin, name=name)
+    try:
+        with Client(cluster) as other:
+            until(lambda: other.id in plugin.seen,
+                  changed("Scheduler.add_client (no stream to the new client after the "
+                          "add_client hook)", "after_client_stream_starts"), timeout=30)
+            assert plugin.seen[other.id] is cluster.scheduler.client_comms[other.id], changed(
+                "Scheduler.client_comms", "after_client_stream_starts")
+    finally:
+        cluster.scheduler.remove_plugin(name)
+
+
+class _Marks(distributed.WorkerPlugin):
+    def __init__(self, name):
+        self.name = name
+
+    def setup(self, worker) -> None:
+        worker.marked_by_door = self.name
+
+
+def test_register_worker_plugin_here_reaches_the_workers(cluster):
+    """A worker plugin registered from the scheduler's side is set up on the
+    running workers and kept for the ones that join later."""
+    cluster, client = cluster
+    name = f"door-mark-{time.monotonic_ns()}"
+    try:
+        cluster.sync(di.register_worker_plugin_here, cluster.scheduler, _Marks(name), name)
+    except Exception as exc:
+        pytest.fail(changed(f"Scheduler.register_worker_plugin ({exc!r})",
+                            "register_worker_plugin_here"))
+    try:
+        worker = next(iter(cluster.workers.values()))
+        until(lambda: getattr(worker, "marked_by_door", None) == name,
+              changed("Scheduler.register_worker_plugin (the running worker never set the "
+                      "plugin up)", "register_worker_plugin_here"), timeout=30)
+        assert name in cluster.scheduler.worker_plugins, changed(
+            "Scheduler.worker_plugins (the plugin is not kept for later workers)",
+            "register_worker_plugin_here")
+    finally:
+        client.unregister_worker_plugin(name)

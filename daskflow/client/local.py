@@ -13,6 +13,7 @@ import os
 
 import distributed
 
+from .. import latency
 from ..sites.nanny_process import NannyProcess, launch
 from ..sites.watch import WorkerWatch
 from ..worker.mpi import PoolMpi
@@ -44,6 +45,7 @@ def local_cluster(mpi: PoolMpi, n_workers: int | None = None, processes: bool = 
         for process in launched:
             process.stdin.close()  # they exit at the end of their stdin
         raise
+    cluster.sync(latency.install, cluster.scheduler)  # before any worker or client joins
     watch = None
     if processes:
         # the Nanny options LocalCluster worked out, run in processes of their own

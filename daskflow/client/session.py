@@ -27,7 +27,7 @@ import distributed
 from distributed import get_worker
 
 from .. import config  # noqa: F401  (config loads daskflow's defaults)
-from .. import signing
+from .. import latency, signing
 from ..memo import ids as memo_ids
 from ..shipped import RunSettings, shared_objects
 from ..sites.routing import Reach
@@ -120,6 +120,7 @@ class Client(distributed.Client):
                 self._staging_config.__exit__(None, None, None)
                 raise
             self._owns_cluster = cluster
+            latency.tune_client(self)
             return
         if address is None and not kwargs.get("scheduler_file") and not args:
             # One get per key: dask.config.get accepts either spelling of a
@@ -147,6 +148,7 @@ class Client(distributed.Client):
                 cluster.close()
                 raise
             self._owns_cluster = cluster
+            latency.tune_client(self)
             return
         super().__init__(address, *args, **kwargs)
 

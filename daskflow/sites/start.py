@@ -15,6 +15,7 @@ import uuid
 
 from distributed import Scheduler, SpecCluster
 
+from .. import latency
 from ..launchers import LAUNCHERS
 from ..pool_resources import worker_resources
 from ..worker.mpi import NODES, PoolMpi
@@ -49,7 +50,7 @@ def start_cluster(profile: Profile,
             log_directory or tempfile.gettempdir(), f"daskflow-tls-{os.getpid()}"))
     scheduler = {"cls": Scheduler,
                  "options": {"host": host, "dashboard_address": profile.scheduler.dashboard,
-                             **tls}}
+                             "plugins": latency.scheduler_plugins(), **tls}}
     # in the caller's thread: dask_jobqueue sets a signal handler on import,
     # which only the main thread may do (not the cluster's loop)
     for pool in profile.pools:
