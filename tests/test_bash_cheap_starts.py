@@ -37,11 +37,17 @@ def test_each_failure_quotes_its_own_stderr_only(client):
 
 
 def test_a_process_that_left_the_session_writes_into_no_later_call(tmp_path):
-    marker = tmp_path / "written"
-    run_command(f"setsid bash -c 'sleep 0.3; echo STRAY >&2; touch {marker}' &", "run", 1,
-                None, None, None)
-    until(marker.exists, "the process in its own session never wrote", timeout=10)
-    assert _failure("echo mine >&2; exit 2").stderr == "mine"
+    mark = {name: tmp_path / name for name in ("ready", "released", "wrote", "go", "done")}
+    wait = "until [ -e {} ]; do sleep 0.01; done".format
+    stray = (f"touch {mark['ready']}; {wait(mark['released'])}; echo STRAY1 >&2; "
+             f"touch {mark['wrote']}; {wait(mark['go'])}; echo STRAY2 >&2; touch {mark['done']}")
+    # the call ends once its straying process is in a session of its own
+    run_command(f"setsid bash -c '{stray}' & {wait(mark['ready'])}", "run", 1, None, None, None)
+    mark["released"].touch()
+    until(mark["wrote"].exists, "the process in its own session never wrote", timeout=10)
+    # it writes again while the next call runs: into the old file, not the call's
+    later = f"touch {mark['go']}; {wait(mark['done'])}; echo mine >&2; exit 2"
+    assert _failure(later).stderr == "mine"
 
 
 def test_stdin_is_empty_and_no_descriptor_leaks():
