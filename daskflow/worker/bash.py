@@ -6,10 +6,8 @@ kills the whole process group (pipelines, background jobs), not just bash.
 A call costs a bash start and little else (docs/performance.md, "Bash
 apps"): the session comes from ``start_new_session`` (which keeps
 subprocess's vfork path, unlike a ``preexec_fn``), stdin is one /dev/null
-descriptor kept open, the environment is copied as bytes, the file that
-keeps un-redirected stderr is reused by the thread's next call once nothing
-of the call's process group can still write to it, and a walltime is waited
-for on a pidfd rather than by polling.
+descriptor kept open, the environment is copied as bytes, and a walltime
+is waited for on a pidfd rather than by polling.
 """
 
 from __future__ import annotations
@@ -19,7 +17,6 @@ import select
 import signal
 import subprocess
 import tempfile
-import threading
 from typing import IO, Any
 
 from ..errors import AppTimeout, BadStdStream, BashExitFailure, brief
@@ -100,12 +97,12 @@ def run_command(
     # Without a stderr file, keep stderr in a temporary file so that a failure
     # can quote its tail; memory stays bounded whatever the command prints.
     try:
-        err = _open(stderr, app_name, tid, "stderr") if stderr else _scratch()
+        err = _open(stderr, app_name, tid, "stderr") if stderr else \
+            tempfile.TemporaryFile(buffering=0)
     except BaseException:
         if out:
             out.close()
         raise
-    proc = None
     try:
         proc = subprocess.Popen(
             ["bash", "-c", command],
@@ -130,14 +127,10 @@ def run_command(
     finally:
         if out:
             out.close()
-        if stderr or proc is None or not _group_gone(proc.pid):
-            err.close()  # a process of the call may still write to it: not reused
-        else:
-            _keep_scratch(err)
+        err.close()
 
 
 # ------------------------------------------------------------ cheap starts
-_local = threading.local()  # per task thread: its spare stderr file
 _null: list[int] = []  # the process's /dev/null descriptor, opened once
 
 
@@ -161,51 +154,6 @@ def _environment(extra: dict[str, str] | None, app_name: str, tid) -> dict[bytes
     env[b"DASKFLOW_APP"] = os.fsencode(app_name)
     env[b"DASKFLOW_TID"] = os.fsencode(str(tid))
     return env
-
-
-def _scratch() -> IO[bytes]:
-    """An empty unnamed file for a call's stderr: the thread's spare from an
-    earlier call (emptied), or a new one. A spare that grew since it was put
-    back has a writer outside its call's process group (a command that left
-    its own session): it is dropped rather than reused."""
-    spare = getattr(_local, "spare", None)
-    if spare is not None:
-        _local.spare = None
-        f, size = spare
-        try:
-            if os.fstat(f.fileno()).st_size == size:
-                f.seek(0)
-                f.truncate()
-                return f
-        except OSError:
-            pass
-        f.close()
-    return tempfile.TemporaryFile(buffering=0)
-
-
-def _keep_scratch(f: IO[bytes]) -> None:
-    """Keep ``f`` for the thread's next call (closing the one kept before)."""
-    try:
-        size = os.fstat(f.fileno()).st_size
-    except OSError:
-        f.close()
-        return
-    old = getattr(_local, "spare", None)
-    if old is not None:
-        old[0].close()
-    _local.spare = (f, size)
-
-
-def _group_gone(pgid: int) -> bool:
-    """Whether no process is left in the call's process group (so none of
-    them can write to its stderr file any more)."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return True
-    except OSError:
-        return False
-    return False
 
 
 def _wait(proc: subprocess.Popen, walltime: float | None) -> int:
