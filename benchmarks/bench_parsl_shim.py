@@ -96,6 +96,21 @@ def measure(n, hops, repeat):
     print("%s%s" % (MARK, json.dumps(out)), flush=True)
 '''
 
+# The apps and workloads, the same in both scripts (each imports python_app).
+APPS = f'''@python_app
+def noop(x):
+    return x
+
+
+@python_app
+def pid(delay):
+    import os
+    import time
+    time.sleep(delay)
+    return os.getpid()
+
+{WORKLOADS}'''
+
 # The Parsl script, run unchanged by the shim and by the real Parsl.
 PARSL_SCRIPT = f'''\
 import gc
@@ -112,19 +127,7 @@ from parsl.providers import LocalProvider
 MARK = {MARK!r}
 
 
-@python_app
-def noop(x):
-    return x
-
-
-@python_app
-def pid(delay):
-    import os
-    import time
-    time.sleep(delay)
-    return os.getpid()
-
-{WORKLOADS}
+{APPS}
 
 config = Config(
     executors=[HighThroughputExecutor(
@@ -150,19 +153,7 @@ from daskflow import python_app
 MARK = {MARK!r}
 
 
-@python_app
-def noop(x):
-    return x
-
-
-@python_app
-def pid(delay):
-    import os
-    import time
-    time.sleep(delay)
-    return os.getpid()
-
-{WORKLOADS}
+{APPS}
 
 if __name__ == "__main__":
     with daskflow.Client(n_workers=2, threads_per_worker=1):

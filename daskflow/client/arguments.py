@@ -167,18 +167,22 @@ def check_shallow(app_name: str, args: tuple, kwargs: dict) -> None:
         else:
             named.append((f"{key!r}", value))
     for label, value in named:
-        if not isinstance(value, (*_ATOMS, *_FUTURES)) and _holds_future(value):
+        if not isinstance(value, (*_ATOMS, *_FUTURES)) and any(futures_in(value)):
             raise NestedFuture(app_name, label)
 
 
-def _holds_future(obj) -> bool:
+def futures_in(obj):
+    """The futures (Dask's or ``concurrent.futures``') anywhere in ``obj``'s
+    lists, tuples, sets and dicts (keys too)."""
     if isinstance(obj, _FUTURES):
-        return True
-    if isinstance(obj, (list, tuple, set, frozenset)):
-        return any(_holds_future(o) for o in obj)
-    if isinstance(obj, dict):
-        return any(_holds_future(k) or _holds_future(v) for k, v in obj.items())
-    return False
+        yield obj
+    elif isinstance(obj, (list, tuple, set, frozenset)):
+        for item in obj:
+            yield from futures_in(item)
+    elif isinstance(obj, dict):
+        for key, value in obj.items():
+            yield from futures_in(key)
+            yield from futures_in(value)
 
 
 # Top-level packages that workers have whenever the driver has them (daskflow

@@ -8,10 +8,10 @@ import contextlib
 import logging
 from typing import Callable
 
-from distributed import Future
 
 from ...client import session as _client
 from ...client.apps import App
+from ...client.arguments import futures_in
 from ...client.futures import as_app_future
 from ...errors import UnknownResourceKeys, UnpicklableArgument
 from ..dataflow.dflow import DataFlowKernelLoader, task_log
@@ -116,22 +116,12 @@ def log_call(future, arguments) -> None:
     tid, name = future.tid, future.app_name
     task_log.info("Task %s submitted for App %s", tid, name,
                   extra={"parsl.task": tid, "parsl.app_name": name})
-    for dependency in _futures_in(arguments):
+    for dependency in futures_in(arguments):
         upstream = getattr(dependency, "tid", None)
         if upstream is not None:
             task_log.info("Task %s depends on task %s", tid, upstream,
                           extra={"parsl.task": tid, "parsl.dependency_task": upstream})
 
-
-def _futures_in(obj):
-    if isinstance(obj, Future):
-        yield obj
-    elif isinstance(obj, (list, tuple, set)):
-        for item in obj:
-            yield from _futures_in(item)
-    elif isinstance(obj, dict):
-        for item in obj.values():
-            yield from _futures_in(item)
 
 
 def _decorator(kind: str, takes_executors: bool = True):
