@@ -75,7 +75,12 @@ TARGET = 2048  # bytes of driver memory per finished call whose future was dropp
 SCHEDULER = '''\
 """The local default's cluster, in a process of its own (bench_million.py)."""
 import json
+import os
 import sys
+import tracemalloc
+
+if os.environ.get("BENCH_MILLION_TRACE"):
+    tracemalloc.start()
 
 from daskflow.client.local import local_cluster
 from daskflow.worker.mpi import local_default
@@ -84,7 +89,16 @@ cluster, watch = local_cluster(local_default()["local"], n_workers=2, threads_pe
                                host="127.0.0.1", dashboard_address="127.0.0.1:0")
 print(json.dumps({"address": cluster.scheduler_address,
                   "dashboard": cluster.dashboard_link}), flush=True)
-sys.stdin.read()  # until the benchmark closes it
+snapshots = []
+for line in sys.stdin:  # until the benchmark closes it; "mark": a tracemalloc snapshot
+    if line.strip() == "mark" and tracemalloc.is_tracing():
+        snapshots.append(tracemalloc.take_snapshot())
+        print("traced", tracemalloc.get_traced_memory()[0], flush=True)
+    if len(snapshots) == 2:
+        for stat in snapshots[1].compare_to(snapshots[0], "lineno")[:15]:
+            print("grew", stat, flush=True)
+        print("end", flush=True)
+        snapshots = []
 cluster.close()
 '''
 
@@ -236,7 +250,8 @@ def slope(sampler: Sampler, name: str, marks: list[tuple[int, float]], n: int) -
 
 def run(args, work: str) -> dict:
     env = dict(os.environ, DASK_DASKFLOW__RUN_DIR=os.path.join(work, "runinfo"),
-               DASK_DASKFLOW__CHECKPOINT__DIR=os.path.join(work, "checkpoints"))
+               DASK_DASKFLOW__CHECKPOINT__DIR=os.path.join(work, "checkpoints"),
+               DASK_DASKFLOW__SIGNING__KEY_FILE=os.path.join(work, "signing.key"))
     env.pop("DASK_SCHEDULER_ADDRESS", None)
     for name, text in (("scheduler.py", SCHEDULER), ("workflow.py", WORKFLOW.format(
             calls=args.calls, window=args.window,
@@ -245,7 +260,8 @@ def run(args, work: str) -> dict:
             trace_end=TRACE_END if args.tracemalloc else ""))):
         with open(os.path.join(work, name), "w") as f:
             f.write(text)
-    scheduler = subprocess.Popen([sys.executable, "scheduler.py"], cwd=work, env=env,
+    scheduler = subprocess.Popen([sys.executable, "scheduler.py"], cwd=work, env=dict(
+                                     env, BENCH_MILLION_TRACE="1" if args.tracemalloc else ""),
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     info = json.loads(scheduler.stdout.readline())
     page = info["dashboard"].replace("/status", "/workflow")
@@ -268,6 +284,9 @@ def run(args, work: str) -> dict:
             if word == "progress":
                 calls, when = rest[0].split()
                 marks.append((int(calls), float(when)))
+                if args.tracemalloc and int(calls) == mark:
+                    scheduler.stdin.write("mark\n")
+                    scheduler.stdin.flush()
                 if len(marks) % max(1, len(range(0, args.calls, args.window or args.calls))
                                     // 20) == 0:
                     print(f"  {int(calls):,} calls, {time.time() - t0:.0f} s, driver "
@@ -300,6 +319,15 @@ def run(args, work: str) -> dict:
     out["page_end_s"] = load_page(page)
     sampler.stop.set()
     sampler.join()
+    out["scheduler_traced"], out["scheduler_grew"] = [], []
+    if args.tracemalloc:
+        scheduler.stdin.write("mark\n")
+        scheduler.stdin.flush()
+        for line in scheduler.stdout:
+            word, _, rest = line.strip().partition(" ")
+            if word == "end":
+                break
+            out["scheduler_" + word].append(rest)
     scheduler.stdin.close()
     _, scheduler_peak = wait_rusage(scheduler)
     results = du(os.path.join(run_dir, "results"))
@@ -317,7 +345,8 @@ def run(args, work: str) -> dict:
         results_files=results[0], results_bytes=results[1],
         page_load_max_s=max(out["page_loads_s"], default=None), page_loads=len(
             out["page_loads_s"]), page_load_end_s=out["page_end_s"],
-        traced=out["traced"], grew=out["grew"],
+        traced=out["traced"], grew=out["grew"], scheduler_traced=out["scheduler_traced"],
+        scheduler_grew=out["scheduler_grew"],
         rss_samples={k: v[:: max(1, len(v) // 400)] for k, v in sampler.samples.items()})
 
 
@@ -355,6 +384,12 @@ def report(r: dict) -> None:
         print("tracemalloc in the driver (finished calls, traced bytes):", r["traced"])
         print("grew most between them:")
         for line in r["grew"]:
+            print("    " + line)
+    if r["scheduler_traced"]:
+        print("tracemalloc in the scheduler's process (traced bytes at the two marks):",
+              r["scheduler_traced"])
+        print("grew most between them:")
+        for line in r["scheduler_grew"]:
             print("    " + line)
     per_call = r["driver_bytes_per_dropped_call"]
     if per_call is not None:
