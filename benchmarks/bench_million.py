@@ -417,8 +417,9 @@ def main(argv=None) -> None:
             shutil.rmtree(work, ignore_errors=True)
         else:
             print("scratch directory:", work)
-    import daskflow
     import distributed
+
+    import daskflow
 
     print(f"\ndaskflow {daskflow.__version__}, distributed {distributed.__version__}, "
           f"python {platform.python_version()}, {os.cpu_count()} cpus\n")
