@@ -190,3 +190,19 @@ def test_a_run_ends_when_its_client_leaves_a_shared_scheduler(tmp_path):
             (run,) = store.runs()
             assert run["status"] == "completed" and run["end_time"]
             assert [t["state"] for t in store.tasks()] == ["done"]
+
+
+def test_only_changes_of_state_are_recorded(tmp_path):
+    """A queued task is told to the plugins as waiting -> waiting, then
+    waiting -> queued: only the second is a transition worth a row."""
+    with dask.config.set({"daskflow.run-dir": str(tmp_path / "runinfo")}), \
+            daskflow.Client(n_workers=1, threads_per_worker=1, dashboard_address=":0") as c, \
+            c.as_current():
+        assert c.gather(after.map(range(20))) == list(range(20))  # more than a worker takes
+        run_dir = find_run(str(tmp_path / "runinfo"), "latest")
+    with ProvenanceStore(os.path.join(run_dir, "provenance.db"), readonly=True) as store:
+        until(lambda: store.runs()[0]["end_time"] is not None,
+              "the run's end was never recorded", timeout=20, interval=0.05)
+        moves = [(t["start_state"], t["finish_state"]) for t in store.transitions()]
+    assert ("waiting", "queued") in moves and ("queued", "processing") in moves
+    assert [m for m in moves if m[0] == m[1]] == []

@@ -104,7 +104,9 @@ class ProvenancePlugin(SchedulerPlugin):
             self._queue.put(("new", key, now, desc, deps))
 
     def transition(self, key, start, finish, *args, **kwargs) -> None:
-        if isinstance(key, str) and key.endswith(self.token):
+        # start == finish: a recommendation that left the task where it was (a
+        # queued task goes waiting -> waiting, then waiting -> queued); no row
+        if start != finish and isinstance(key, str) and key.endswith(self.token):
             kwargs = transition_facts(kwargs)  # a copy: every plugin gets the same dict
             if finish == "erred":
                 kwargs = self._why_erred(key, kwargs)
