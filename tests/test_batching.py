@@ -296,3 +296,16 @@ def test_held_calls_are_not_on_the_scheduler_until_sent(patient):
     assert patient.run_on_scheduler(on_scheduler, keys=keys) == []
     assert patient.gather(fs) == [0, 2]
     assert not any(is_held(f) for f in fs)
+
+
+def test_a_failed_packed_call_reads_error(client):
+    """A chunk task succeeds whatever its calls do; the worker names the
+    failed ones, so their futures read "error" as soon as the chunk ends."""
+    known_short(odd_only, 1)
+    fs = [odd_only(i) for i in range(6)]
+    wait(fs)
+    assert tasks(fs) < 6
+    assert [f.status for f in fs] == ["error", "finished"] * 3
+    chunked = odd_only.map(range(4), chunksize=4)
+    wait(chunked)
+    assert [f.status for f in chunked] == ["error", "finished"] * 2

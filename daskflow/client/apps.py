@@ -384,6 +384,7 @@ class App:
         out = []
         for key, chunk, cf in zip(keys, chunks, chunk_futures):
             swap_future_class(cf, ChunkFuture)
+            session.failed_members.track(cf)
             enqueue(line, cf)
             for i, (tid, _, _, _) in enumerate(chunk):
                 member = AppFuture(key, client)

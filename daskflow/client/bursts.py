@@ -170,6 +170,7 @@ class Burst:
                 client, execute_chunk, app.definition, opts, calls, key=key, pure=False,
                 resources=resources))
         swap_future_class(holder, ChunkFuture)
+        session.failed_members.track(holder)
         for index, member in enumerate(chunk.futures):
             member.__dict__.update(index=index, _chunk=holder)
         enqueue(line, holder)

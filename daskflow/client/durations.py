@@ -30,7 +30,10 @@ class Durations:
     def stop(self, client) -> None:
         """Stop taking reports, before the client closes (the scheduler would
         otherwise try to send them to a closed client, and log it)."""
-        client.unsubscribe_topic(TOPIC)
+        try:
+            client.unsubscribe_topic(TOPIC)
+        except ValueError:  # never subscribed
+            pass
 
     def _event(self, event) -> None:
         _, message = event

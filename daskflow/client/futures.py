@@ -52,6 +52,8 @@ class _Fetchable(Future):
 class ChunkFuture(_Fetchable):
     """The Dask task of a chunk of calls; its value is the list of outcomes."""
 
+    _failed: frozenset = frozenset()  # indices of failed calls (``failed_members``)
+
 
 class AppFuture(_Fetchable):
     """The future of one app call: a ``distributed.Future`` with Parsl's extras.
@@ -102,6 +104,16 @@ class AppFuture(_Fetchable):
                 or "_id" not in self.__dict__ or self._lift is None:  # _id: initialized
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
         return self._lift("getattr", self, name)
+
+    @property
+    def status(self) -> str:
+        """Dask's status; for a call packed in a chunk (which itself
+        succeeds), "error" if the call failed."""
+        status = Future.status.fget(self)
+        chunk = self._chunk
+        if status == "finished" and chunk is not None and self.index in chunk._failed:
+            return "error"
+        return status
 
     @property
     def ident(self) -> str:

@@ -39,6 +39,7 @@ from ..worker.mpi import PoolMpi
 from ..worker.mpi import local_default as local_mpi
 from . import bursts
 from .arguments import members_picked, pack
+from .failed_members import FailedMembers
 from .futures import AppFuture, Line, gather_values
 from .local import local_cluster, split_client_kwargs
 
@@ -167,7 +168,10 @@ class Client(distributed.Client):
         session = self.__dict__.get("_daskflow_session")
         if session is not None and session.burst is not None and self.status == "running":
             session.burst.flush()  # held calls go as they would have gone unheld
-            session.burst.durations.stop(self)
+        if session is not None and self.status == "running":  # reports are for a live client
+            if session.burst is not None:
+                session.burst.durations.stop(self)
+            session.failed_members.stop(self)
         if session is not None and session.run.checkpoint_mode != "task_exit" \
                 and self.status == "running":
             try:
@@ -275,6 +279,12 @@ class Session:
         # calls held and packed into chunk tasks: only with daskflow's Client, whose own
         # submit sends them before a task that names them, and not inside join apps
         self.burst = bursts.start(self) if record and isinstance(client, Client) else None
+        self.failed_members = FailedMembers(self.run.token)  # a packed call's status: its own
+        if record and isinstance(client, Client):  # whose close stops the reports first
+            try:
+                self.failed_members.listen(client)
+            except Exception:  # a client that cannot subscribe: members read their chunk's
+                logger.debug("daskflow: no failed members from the workers", exc_info=True)
         self.run_id: str | None = None
         self.run_dir: str | None = None
         if record:  # why workers leave: a lost task's error says it (WorkerLost)

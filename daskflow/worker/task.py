@@ -32,7 +32,7 @@ from ..provenance import report
 from ..provenance.report import CallRecord
 from ..shipped import (ORIGIN, UNLOADABLE, AppDef, Failure, MemberRef, NotLoadable, Options,
                        Packed, Shared, shared_objects)
-from . import durations, recovery
+from . import durations, failed_members, recovery
 from .bash import run_command, stream_target
 from .containers import in_container
 from .limits import held
@@ -118,6 +118,9 @@ def execute_chunk(app: AppDef, opts: Options, calls: list) -> list:
     if kept:
         recovery.remember(kept, chunk_ident, outcomes, opts.run.results_max_bytes)
     durations.note(opts.run.token, app.name, len(calls), time.perf_counter() - start)
+    failed = [i for i, outcome in enumerate(outcomes) if isinstance(outcome, Failure)]
+    if failed:
+        failed_members.tell(opts.run.token, chunk_ident, failed)
     return outcomes
 
 
