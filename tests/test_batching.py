@@ -309,3 +309,16 @@ def test_a_failed_packed_call_reads_error(client):
     chunked = odd_only.map(range(4), chunksize=4)
     wait(chunked)
     assert [f.status for f in chunked] == ["error", "finished"] * 2
+
+
+def test_an_app_whose_calls_are_waited_for_one_by_one_is_not_held(patient):
+    """``g(f(i))`` in a loop: each g would send f's lone held call at once,
+    so f's next calls are sent unheld."""
+    burst = patient._daskflow_session.burst
+    first = double(1)
+    assert is_held(first)
+    assert double(first).result(timeout=30) == 4
+    after = double(2)
+    assert not is_held(after) and after.result(timeout=30) == 4
+    assert burst.skip["double"] > 0
+    burst.skip.clear()

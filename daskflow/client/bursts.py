@@ -41,6 +41,10 @@ from .futures import AppFuture, ChunkFuture, enqueue
 
 logger = logging.getLogger("daskflow")
 
+#: calls of an app not held after a call depended on a lone held call of it
+#: (``g(f(i))`` in a loop: holding f's calls would only delay each g)
+LONE_SKIP = 1000
+
 
 class Chunk:
     """Held calls of one app with the same options: one task once sent."""
@@ -65,6 +69,7 @@ class Burst:
         self.lock = threading.Lock()
         self.open: dict[tuple, Chunk] = {}  # (app, options, resources) -> its open chunk
         self.due: deque[Chunk] = deque()  # closed, for the event loop to send in order
+        self.skip: dict[str, int] = {}  # app -> calls left to send unheld (``LONE_SKIP``)
 
     @property
     def holding(self) -> bool:
@@ -76,6 +81,9 @@ class Burst:
         app's calls are not known to be short enough to pack."""
         capacity = self.durations.capacity(app.name)
         if capacity < 2 or not _enabled():
+            return None
+        if self.skip and self.skip.get(app.name):
+            self.skip[app.name] -= 1
             return None
         group = (app, id(opts), None if resources is None else tuple(sorted(resources.items())))
         opened = full = False
@@ -105,8 +113,14 @@ class Burst:
 
     def flush_for(self, obj) -> None:
         """Send the held calls if ``obj`` (a call's arguments) holds a held future."""
-        if any(is_held(f) for f in futures_in(obj)):
-            self.flush()
+        held = {f.key for f in futures_in(obj) if is_held(f)}
+        if not held:
+            return
+        with self.lock:
+            lone = {c.app.name for c in self.open.values() if c.key in held and len(c.calls) == 1}
+        for name in lone:
+            self.skip[name] = LONE_SKIP
+        self.flush()
 
     def flush(self) -> None:
         """Send every held call; from any thread, done when it returns."""
