@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Awaitable, Callable
 
+from distributed.client import FutureState
 from distributed.protocol.serialize import Serialized, serialize
 
 WAITING_FOR_A_WORKER = ("no-worker", "queued")
@@ -294,6 +295,66 @@ def reported_exception(state) -> tuple[BaseException, object]:
 
     _, exc, tb = clean_exception(state.exception, state.traceback)
     return exc, tb
+
+
+class HeldState(FutureState):
+    """The state of a key whose task is not sent yet (calls held by
+    ``client.bursts``): whatever waits on its futures calls ``release``
+    first, on the client's event loop, which sends the task.
+
+    Relies on every waiter (``Future.result``, ``wait``, ``as_completed``,
+    ``Client.gather``, ``add_done_callback``) awaiting ``FutureState.wait``,
+    and on ``FutureState`` declaring ``__slots__``."""
+
+    __slots__ = ("release",)
+
+    async def wait(self, timeout=None):
+        release = self.release
+        if release is not None:
+            release()
+        await super().wait(timeout)
+
+
+def is_held(future) -> bool:
+    """Whether ``future``'s task is held, not sent yet."""
+    state = getattr(future, "_state", None)
+    return type(state) is HeldState and state.release is not None
+
+
+def hold_key(client, key, release: Callable[[], None]):
+    """Register ``key`` with ``client`` before its task exists, so that
+    ``Future(key, client)`` works at once; waiting on it calls ``release``.
+
+    Uses ``Client.futures`` (the client's states by key) and
+    ``Client._refcount_lock``."""
+    state = HeldState(key)
+    state.release = release
+    with client._refcount_lock:
+        client.futures[key] = state
+    return state
+
+
+def send_held(client, key, submit: Callable[[], object]):
+    """Send the task of a held ``key``: ``submit()`` (a ``Client.submit``)
+    returns its future, which then shares the held state, so the futures
+    handed out already follow the task. Call on the client's event loop
+    only: the scheduler's reply about ``key`` is handled there, so it cannot
+    arrive while the key is briefly unregistered.
+
+    ``Client.submit`` sends nothing for a key its ``futures`` already hold;
+    this hides the key while it sends. Uses ``Client.futures``,
+    ``Client._refcount_lock`` and ``Future._state``."""
+    with client._refcount_lock:
+        held = client.futures.pop(key, None)
+        try:
+            future = submit()
+        finally:
+            if held is not None:
+                client.futures[key] = held
+    if held is not None:
+        future._state = held
+        held.release = None
+    return future
 
 
 # -- names in settings (worker/task.py, sites/start.py) -----------------------

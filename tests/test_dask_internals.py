@@ -507,3 +507,73 @@ def test_register_worker_plugin_here_reaches_the_workers(cluster):
             "register_worker_plugin_here")
     finally:
         client.unregister_worker_plugin(name)
+
+
+def _inc(x):
+    return x + 1
+
+
+def test_submit_sends_nothing_for_a_key_the_client_holds(cluster):
+    """Why ``send_held`` hides a held key: ``Client.submit`` returns the
+    existing future of a key in ``Client.futures`` without sending a task."""
+    _, client = cluster
+    state = di.hold_key(client, "held-nothing-sent", lambda: None)
+    try:
+        client.submit(_inc, 1, key="held-nothing-sent", pure=False)
+        time.sleep(0.2)
+        on_scheduler = client.run_on_scheduler(
+            lambda dask_scheduler: "held-nothing-sent" in dask_scheduler.tasks)
+        assert not on_scheduler, changed("Client.submit for a known key", "send_held")
+    finally:
+        state.release = None
+        client.futures.pop("held-nothing-sent", None)
+
+
+def test_held_keys_are_sent_by_what_waits_on_them(cluster):
+    """``hold_key`` futures exist before their task; every waiter of
+    distributed awaits ``FutureState.wait``, which sends them
+    (``send_held``, on the event loop)."""
+    _, client = cluster
+    waiters = {
+        "result": lambda f: f.result(timeout=30),
+        "wait": lambda f: distributed.wait([f], timeout=30) and f.result(),
+        "as_completed": lambda f: next(iter(distributed.as_completed([f], timeout=30))).result(),
+        "gather": lambda f: client.gather(f),
+        "done_callback": lambda f: _after_callback(f),
+    }
+    for name, waiter in waiters.items():
+        key = f"held-{name}"
+        sent = []
+
+        def release(key=key, sent=sent):
+            sent.append(key)
+            di.send_held(client, key, lambda: client.submit(_inc, 41, key=key, pure=False))
+
+        di.hold_key(client, key, release)
+        future = Future(key, client)
+        assert di.is_held(future)
+        assert waiter(future) == 42, changed(f"how {name} waits on a future", "HeldState")
+        assert sent == [key] and not di.is_held(future)
+
+
+def _after_callback(future):
+    done = threading.Event()
+    future.add_done_callback(lambda f: done.set())
+    assert done.wait(30)
+    return future.result()
+
+
+def test_as_completed_with_results_awaits_future_result(cluster):
+    """``AppFuture._result`` gives a chunk member its own value: it is what
+    ``as_completed(..., with_results=True)`` and ``await future`` call."""
+    _, client = cluster
+    calls = []
+
+    class Probe(Future):
+        async def _result(self, raiseit=True):
+            calls.append(self.key)
+            return await super()._result(raiseit)
+
+    future = di.swap_future_class(client.submit(_inc, 1, pure=False), Probe)
+    assert [r for _, r in distributed.as_completed([future], with_results=True)] == [2]
+    assert calls == [future.key], changed("as_completed's with_results", "AppFuture._result")

@@ -20,6 +20,11 @@ def inc(x):
     return x + 1
 
 
+@python_app(batch=False)
+def inc_alone(x):
+    return x + 1
+
+
 @python_app
 def sleepy(seconds, value=None):
     import time
@@ -76,8 +81,19 @@ def test_works_with_wait_as_completed_and_gather(client):
     done, not_done = wait(fs, timeout=30)
     assert len(done) == 10 and not not_done
     assert sorted(f.result() for f in as_completed(fs)) == list(range(1, 11))
-    assert distributed.Client.gather(client, fs) == list(range(1, 11))
+    assert sorted(r for _, r in as_completed(fs, with_results=True)) == list(range(1, 11))
     assert client.gather(fs) == list(range(1, 11))
+    assert [client.gather(f) for f in fs] == list(range(1, 11))
+    g = client.submit(lambda xs: sum(xs), fs, pure=False)
+    assert g.result() == sum(range(1, 11))
+
+
+def test_unpacked_calls_are_tasks_of_their_own_for_any_dask_client(client):
+    """With ``batch=False`` each call is one Dask task, so the base class's
+    gather (what a plain ``distributed.Client`` does) gives each call's value."""
+    fs = [inc_alone(i) for i in range(10)]
+    assert len({f.key for f in fs}) == 10
+    assert distributed.Client.gather(client, fs) == list(range(1, 11))
 
 
 def test_is_an_argument_of_client_submit(client):
@@ -114,7 +130,7 @@ def test_finished_siblings_are_fetched_in_one_round_trip(client, monkeypatch):
 
     monkeypatch.setattr(distributed.Client, "gather", counting_gather)
     assert [f.result() for f in fs] == list(range(1, 51))
-    assert batches == [50]
+    assert batches == [len({f.key for f in fs})]  # one task per call, or per chunk
 
 
 def test_prefetch_can_be_turned_off(client, monkeypatch):
@@ -128,7 +144,7 @@ def test_prefetch_can_be_turned_off(client, monkeypatch):
     import dask
     with dask.config.set({"daskflow.result-prefetch": 0}):
         assert [f.result() for f in fs] == [1, 2, 3, 4, 5]
-    assert batches == [1] * 5
+    assert batches == [1] * len({f.key for f in fs})
 
 
 def test_dropped_futures_release_their_tasks(client):

@@ -4,6 +4,7 @@ task while each call keeps its own future, result or exception."""
 from __future__ import annotations
 
 import distributed
+import dask
 import pytest
 from distributed import as_completed, wait
 
@@ -110,7 +111,8 @@ def test_chunked_pipeline_isolates_failures(client):
 
 def test_calls_on_plain_futures_are_not_packed(client):
     """A failed plain upstream fails only the calls that use it."""
-    upstream = [picky(x) for x in (0, 1, 2, 4)]
+    with dask.config.set({"daskflow.batching.enabled": False}):
+        upstream = [picky(x) for x in (0, 1, 2, 4)]
     fs = plus.map(upstream, chunksize=4)
     assert len({f.key for f in fs}) == 4
     with pytest.raises(DependencyError):
@@ -163,10 +165,22 @@ def test_chunked_walltime_is_per_call(client):
         fs[1].result()
 
 
-def test_members_as_raw_dask_arguments_resolve_to_their_chunk(client):
-    """Documented limit: a raw client.submit sees the chunk's outcomes."""
+def test_members_as_dask_arguments_give_their_own_values(client):
+    """daskflow.Client's submit and map give a task each member's own value
+    (a small task picks it from the chunk); a failed member fails the task."""
+    fs = square.map(range(3), chunksize=3)
+    assert client.submit(lambda x: x, fs[2]).result() == 4
+    assert client.submit(sum, [fs[0], fs[1], fs[2]]).result() == 5
+    assert client.gather(client.map(lambda x: -x, fs)) == [0, -1, -4]
+    bad = picky.map([0, 1], chunksize=2)
+    with pytest.raises(ValueError):
+        client.submit(lambda x: x, bad[0]).result()
+
+
+def test_members_for_the_base_class_resolve_to_their_chunk(client):
+    """Documented limit: distributed.Client's own submit sees the chunk's outcomes."""
     fs = square.map(range(2), chunksize=2)
-    raw = client.submit(len, fs[0])
+    raw = distributed.Client.submit(client, len, fs[0])
     assert raw.result() == 2
 
 

@@ -37,6 +37,9 @@ limits : dict of str to int, optional
     Licence limits one call holds while it runs, e.g. ``{"matlab": 1}``.
     Each is declared with its total in the site profile or the
     ``daskflow.limits`` config; the total holds across pools and clients.
+batch : bool, default True
+    Let bursts of short calls share chunk tasks (transparent batching; off
+    everywhere with ``daskflow.batching.enabled``). False: a task per call.
 """,
     "container": """\
 container : dict, optional

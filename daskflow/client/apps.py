@@ -1,9 +1,11 @@
-"""``python_app``, ``bash_app`` and ``join_app``: an app call is one Dask task.
+"""``python_app``, ``bash_app`` and ``join_app``: an app call is a Dask task.
 
 Calling an app never blocks: it becomes one ``client.submit`` whose arguments
 are the upstream futures themselves, so the Dask scheduler resolves the
-dependencies and data moves worker to worker. ``App.map`` sends many calls in
-one ``client.map``; with ``chunksize=K`` it packs K calls in each Dask task.
+dependencies and data moves worker to worker, or, for a burst of short calls
+with plain arguments, a place in a chunk task (``bursts``). ``App.map``
+sends many calls in one ``client.map``; with ``chunksize=K`` it packs K calls
+in each Dask task.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Callable, Iterable
 
 import cloudpickle
 import dask
+import distributed
 from dask.base import tokenize
 
 from .. import staging
@@ -38,7 +41,7 @@ from ..worker.mpi import plan as plan_mpi
 from ..worker.task import execute, execute_chunk, file_ready
 from . import app_docs
 from . import session as _client
-from .arguments import Unpicklable, by_key, plain, scan_call, substitute
+from .arguments import Unpicklable, atoms, by_key, plain, scan_call, substitute
 from .futures import AppFuture, ChunkFuture, DataFuture, as_app_future, enqueue
 
 SPECIAL = frozenset(
@@ -84,7 +87,7 @@ class App:
                  executors: str | list[str] = "all",
                  ignore_for_cache: Iterable[str] | None = None,
                  retry_handler: Callable | None = None, limits: dict | None = None,
-                 container: dict | None = None):
+                 container: dict | None = None, batch: bool = True):
         if not callable(func):
             raise TypeError(f"@{kind}_app must decorate a function, got {func!r}")
         functools.update_wrapper(self, func)
@@ -103,6 +106,8 @@ class App:
         ):
             raise TypeError(f"app '{name}': executors must be 'all' or a list of labels, "
                             f"got {executors!r}")
+        if not isinstance(batch, bool):
+            raise TypeError(f"app '{name}': batch must be True or False, got {batch!r}")
         if cache not in (False, True, "content"):
             raise ValueError(f"app '{name}': cache must be True, False or 'content'")
         sig = inspect.signature(func)
@@ -136,6 +141,11 @@ class App:
         self.definition = AppDef(func, name, kind, accepts, _identity(func), cache,
                                  tuple(self.ignore_for_cache), retry_handler)
         self._options: dict[tuple, Options] = {}  # default options per (run, retries, handler)
+        self.batch = batch
+        # calls that may be held and packed (client.bursts): a cached call's key is its
+        # arguments' token, a join waits for its own calls, outputs give DataFutures
+        self._batched = batch and kind != "join" and cache is not True and \
+            not self._auto_streams and not self.defaults.get("outputs")
 
     # ------------------------------------------------------------------ calls
     def __call__(self, *args, **kwargs) -> AppFuture:
@@ -186,6 +196,15 @@ class App:
         resources, opts = self._placement(session, special, opts)
         kwargs = self._function_kwargs(kwargs, special)
         settings = staging.check_call(self.name, args, kwargs, opts.outputs)
+        burst = session.burst
+        if burst is not None:
+            if self._batched and special is self.defaults and settings is None \
+                    and opts.mpi is None and session.reach is None and atoms(args, kwargs):
+                future = burst.hold(self, tid, opts, resources, args, kwargs)
+                if future is not None:
+                    return future
+            elif burst.holding:  # calls this one depends on are sent first
+                burst.flush_for((args, kwargs))
         if settings is not None:  # remote Files: the worker stages them (staging/)
             opts = opts.replace(staging=settings)
         if session.has_chunks or not plain(args, kwargs):
@@ -205,10 +224,10 @@ class App:
         try:
             if run.report:  # the provenance plugin learns of the call from its annotation
                 with described({key: self._description(tid, opts, args, kwargs)}):
-                    future = client.submit(execute, self.definition, tid, key, opts, args,
+                    future = _submit(client, execute, self.definition, tid, key, opts, args,
                                            kwargs, key=key, pure=False, resources=resources)
             else:
-                future = client.submit(execute, self.definition, tid, key, opts, args, kwargs,
+                future = _submit(client, execute, self.definition, tid, key, opts, args, kwargs,
                                        key=key, pure=False, resources=resources)
         except Exception as exc:
             raise self._explain_submit_error(exc, args, kwargs) from exc
@@ -239,6 +258,8 @@ class App:
             per-task cost. Each call still gets its own AppFuture, result or
             exception; calls that depend on a plain (not chunked) future get a
             task each, so one failed upstream fails only the calls that use it.
+            None: packed as a burst of calls is (transparent batching, when the
+            app's calls are known to be short), else a task per call.
         **kwargs
             Given to every call (call keywords too, but not ``outputs=``:
             every call would write the same files).
@@ -266,6 +287,12 @@ class App:
         special = self._special(kwargs)
         opts = self._call_options(special, run, session)
         resources, opts = self._placement(session, special, opts)
+        burst = session.burst
+        if burst is not None:
+            if burst.holding:  # held calls these depend on are sent first
+                burst.flush_for((calls, kwargs))
+            if chunksize is None and self._batched and opts.mpi is None:
+                chunksize = burst.durations.capacity(self.name) or None  # known short: packed
         kwargs = self._function_kwargs(kwargs, special)
         settings = staging.check_call(self.name, (), kwargs, ())
         schemes = set(settings.schemes) if settings else set()
@@ -311,7 +338,7 @@ class App:
             if opts.run.report else None
         try:
             with described(descriptions) if descriptions else nullcontext():
-                futures = client.map(
+                futures = _map(client,
                     execute, [self.definition] * len(calls), [c[0] for c in calls], keys,
                     options, [c[1] for c in calls], [c[2] for c in calls],
                     key=keys, pure=False, resources=resources,
@@ -347,7 +374,7 @@ class App:
         client = session.client
         try:
             with described(descriptions) if descriptions else nullcontext():
-                chunk_futures = client.map(
+                chunk_futures = _map(client,
                     execute_chunk, [self.definition] * len(chunks), [opts] * len(chunks),
                     chunks, key=keys, pure=False, resources=resources,
                 )
@@ -357,6 +384,7 @@ class App:
         out = []
         for key, chunk, cf in zip(keys, chunks, chunk_futures):
             swap_future_class(cf, ChunkFuture)
+            session.failed_members.track(cf)
             enqueue(line, cf)
             for i, (tid, _, _, _) in enumerate(chunk):
                 member = AppFuture(key, client)
@@ -509,7 +537,7 @@ class App:
         descriptions = {key: of_output(file) for key, file in zip(keys, files)} \
             if run.report else None
         with described(descriptions) if descriptions else nullcontext():
-            futures = session.client.map(file_ready, [parent] * len(files), files, key=keys,
+            futures = _map(session.client, file_ready, [parent] * len(files), files, key=keys,
                                          pure=False)
         for f, file in zip(futures, files):
             swap_future_class(f, DataFuture)
@@ -538,7 +566,7 @@ class App:
         # An app referred to by another app's function travels by value too.
         return (_rebuild_app, (self.definition, self.retries, self.walltime, self.cache,
                                self.executors, self.ignore_for_cache, self.retry_handler,
-                               self.limits, self.container))
+                               self.limits, self.container, self.batch))
 
     def __get__(self, obj, objtype=None):
         # An app defined in a class body behaves like a function (bound method).
@@ -546,10 +574,10 @@ class App:
 
 
 def _rebuild_app(definition: AppDef, retries, walltime, cache, executors, ignore_for_cache,
-                 retry_handler, limits=None, container=None):
+                 retry_handler, limits=None, container=None, batch=True):
     return App(definition.func, definition.kind, retries=retries, walltime=walltime,
                cache=cache, executors=executors, ignore_for_cache=ignore_for_cache,
-               retry_handler=retry_handler, limits=limits, container=container)
+               retry_handler=retry_handler, limits=limits, container=container, batch=batch)
 
 
 def _identity(func: Callable) -> str:
@@ -633,6 +661,12 @@ def _shipped_handler(handler):
 
 def _has_auto(special: dict) -> bool:
     return is_auto(special.get("stdout")) or is_auto(special.get("stderr"))
+
+
+# Dask's own submit and map: daskflow.Client's first send every held call
+# (client.bursts), while an app call sends only those it depends on
+_submit = distributed.Client.submit
+_map = distributed.Client.map
 
 
 def _with_members(opts: Options) -> Options:

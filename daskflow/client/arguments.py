@@ -31,6 +31,7 @@ from ..errors import NestedFuture
 from ..files import File
 from ..shipped import MemberRef, Packed
 from ..worker.foreign import await_outcome
+from ..worker.task import pick
 from .futures import AppFuture, DataFuture
 
 MODES = ("deep", "shallow")
@@ -231,6 +232,38 @@ def plain(args: tuple, kwargs: dict) -> bool:
         if type(value) not in _PLAIN_TYPES:
             return False
     return True
+
+
+_ATOM_TYPES = frozenset(_ATOMS)
+
+
+def atoms(args: tuple, kwargs: dict) -> bool:
+    """Whether a call's arguments are all strings, numbers, None or Files:
+    no futures, nothing to pack (the calls ``client.bursts`` may hold)."""
+    for value in args:
+        if type(value) not in _ATOM_TYPES:
+            return False
+    for value in kwargs.values():
+        if type(value) not in _ATOM_TYPES:
+            return False
+    return True
+
+
+def members_picked(client, obj):
+    """``obj`` with each chunk member replaced by the future of a task that
+    picks the call's value from its chunk (``worker.task.pick``): for Dask's
+    own ``submit`` and ``map``, whose tasks would get the whole chunk."""
+    if isinstance(obj, AppFuture) and obj.index is not None:
+        return client.submit(pick, obj._chunk, obj.index, key=f"pick-{obj.ident}")
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        items = [members_picked(client, o) for o in obj]
+        if any(i is not o for i, o in zip(items, obj)):
+            return type(obj)(*items) if hasattr(type(obj), "_fields") else type(obj)(items)
+        return obj
+    if isinstance(obj, dict):
+        items = {k: members_picked(client, v) for k, v in obj.items()}
+        return items if any(items[k] is not v for k, v in obj.items()) else obj
+    return obj
 
 
 def by_key(obj):

@@ -32,7 +32,7 @@ import dask
 from dask.utils import key_split
 from distributed import Client, Future, KilledWorker
 
-from ..dask_internals import future_state, reported_exception, swap_future_class
+from ..dask_internals import future_state, is_held, reported_exception, swap_future_class
 from ..errors import DependencyError, WorkerLost
 from ..shipped import ORIGIN, Failure, Shared
 
@@ -51,6 +51,8 @@ class _Fetchable(Future):
 
 class ChunkFuture(_Fetchable):
     """The Dask task of a chunk of calls; its value is the list of outcomes."""
+
+    _failed: frozenset = frozenset()  # indices of failed calls (``failed_members``)
 
 
 class AppFuture(_Fetchable):
@@ -104,6 +106,16 @@ class AppFuture(_Fetchable):
         return self._lift("getattr", self, name)
 
     @property
+    def status(self) -> str:
+        """Dask's status; for a call packed in a chunk (which itself
+        succeeds), "error" if the call failed."""
+        status = Future.status.fget(self)
+        chunk = self._chunk
+        if status == "finished" and chunk is not None and self.index in chunk._failed:
+            return "error"
+        return status
+
+    @property
     def ident(self) -> str:
         return self.key if self.index is None else f"{self.key}[{self.index}]"
 
@@ -133,6 +145,7 @@ class AppFuture(_Fetchable):
             self._wait(timeout)
             if future_state(self).status != "finished":
                 raise self._failure()
+            holder = self._chunk or self  # a held call learns its chunk when sent
             fetch(holder)
         value = self._value if self._chunk is None else self._pick(self._chunk._value)
         return value.load() if type(value) is Shared else value
@@ -162,6 +175,20 @@ class AppFuture(_Fetchable):
             fetch(self._chunk)
         outcome = self._chunk._value[self.index]
         return self._translate(outcome.exc) if isinstance(outcome, Failure) else None
+
+    async def _result(self, raiseit=True):
+        """What Dask awaits for ``await future`` and ``as_completed(...,
+        with_results=True)``: for a chunk member, its own value or failure."""
+        value = await super()._result(raiseit)
+        if self._chunk is None or future_state(self).status != "finished":
+            return value
+        outcome = value[self.index]
+        if isinstance(outcome, Failure):
+            failure = self._translate(outcome.exc)
+            if raiseit:
+                raise failure
+            return failure
+        return outcome.load() if type(outcome) is Shared else outcome
 
     def _wait(self, timeout: float | None) -> None:
         self._verify_initialized()
@@ -374,26 +401,46 @@ def fetch(holder: _Fetchable) -> None:
     line = holder._line
     limit = dask.config.get("daskflow.result-prefetch", 256)
     if line is not None and limit > 1:
-        scanned = 0
-        while line and scanned < PREFETCH_SCAN * limit and len(batch) < limit:
-            ref = line[0]
-            other = ref()
-            if other is None or other._has or other is holder:
-                line.popleft()
-                continue
-            state = future_state(other)
-            if not state.done():
-                line.rotate(-1)  # not finished yet: look at it again later
-            elif state.status == "finished":
-                line.popleft()
-                batch.append(other)
-            else:
-                line.popleft()  # failed: nothing to fetch
-            scanned += 1
+        try:
+            _scan(line, holder, batch, limit)
+        except IndexError:  # emptied meanwhile by a sweep on the event loop (held calls sent)
+            pass
     values = Client.gather(holder.client, batch)  # not a subclass' override
     for h, v in zip(batch, values):
         h._value = v
         h._has = True
+
+
+def _scan(line: Line, holder: _Fetchable, batch: list, limit: int) -> None:
+    """Add finished holders of ``line`` to ``batch``; drop dead or fetched ones."""
+    scanned = 0
+    while line and scanned < PREFETCH_SCAN * limit and len(batch) < limit:
+        other = line[0]()
+        if other is None or other._has or other is holder:
+            line.popleft()
+            continue
+        state = future_state(other)
+        if not state.done():
+            line.rotate(-1)  # not finished yet: look at it again later
+        elif state.status == "finished":
+            line.popleft()
+            batch.append(other)
+        else:
+            line.popleft()  # failed: nothing to fetch
+        scanned += 1
+
+
+def release_held(futures: Iterable[Future]) -> None:
+    """Send the held calls (``client.bursts``) among ``futures`` now."""
+    for future in futures:
+        if is_held(future):  # its release sends every held call of its client
+            future.client.sync(_release, future_state(future))
+
+
+async def _release(state) -> None:
+    release = state.release
+    if release is not None:
+        release()
 
 
 def gather_values(futures: Iterable[Future]) -> list:
@@ -423,6 +470,7 @@ def gather_values(futures: Iterable[Future]) -> list:
     [0, 1, 4, 9, 16, 25, 36, 49, 64, 81]
     """
     futures = list(futures)
+    release_held(futures)  # held calls learn their chunks when sent
     holders = [getattr(f, "_chunk", None) or f for f in futures]
     todo = list({id(h): h for h in holders if not getattr(h, "_has", False)}.values())
     try:

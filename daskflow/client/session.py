@@ -37,7 +37,9 @@ from ..worker import recovery
 from ..worker.context import parent_task
 from ..worker.mpi import PoolMpi
 from ..worker.mpi import local_default as local_mpi
-from .arguments import pack
+from . import bursts
+from .arguments import members_picked, pack
+from .failed_members import FailedMembers
 from .futures import AppFuture, Line, gather_values
 from .local import local_cluster, split_client_kwargs
 
@@ -164,6 +166,12 @@ class Client(distributed.Client):
             Those of ``distributed.Client.close``.
         """
         session = self.__dict__.get("_daskflow_session")
+        if session is not None and session.burst is not None and self.status == "running":
+            session.burst.flush()  # held calls go as they would have gone unheld
+        if session is not None and self.status == "running":  # reports are for a live client
+            if session.burst is not None:
+                session.burst.durations.stop(self)
+            session.failed_members.stop(self)
         if session is not None and session.run.checkpoint_mode != "task_exit" \
                 and self.status == "running":
             try:
@@ -204,7 +212,44 @@ class Client(distributed.Client):
         if isinstance(futures, (list, tuple)) and any(isinstance(f, AppFuture) for f in futures):
             if not kwargs and not args:
                 return type(futures)(gather_values(futures))
+        if isinstance(futures, AppFuture) and not kwargs and not args:
+            return gather_values([futures])[0]
+        self._send_held()
         return super().gather(futures, *args, **kwargs)
+
+    # Dask's own ways to make tasks: a held call they name must be sent first
+    def submit(self, func, *args, **kwargs):
+        self._send_held()
+        if self.__dict__.get("_daskflow_session") is not None:  # a chunk member: its own value
+            args, kwargs = members_picked(self, (args, kwargs))
+        return super().submit(func, *args, **kwargs)
+
+    def map(self, func, *iterables, **kwargs):
+        self._send_held()
+        if self.__dict__.get("_daskflow_session") is not None:
+            iterables = tuple(members_picked(self, list(i)) if isinstance(i, (list, tuple))
+                              else i for i in iterables)
+            kwargs = members_picked(self, kwargs)
+        return super().map(func, *iterables, **kwargs)
+
+    def compute(self, *args, **kwargs):
+        self._send_held()
+        return super().compute(*args, **kwargs)
+
+    def persist(self, *args, **kwargs):
+        self._send_held()
+        return super().persist(*args, **kwargs)
+
+    submit.__doc__ = distributed.Client.submit.__doc__
+    map.__doc__ = distributed.Client.map.__doc__
+    compute.__doc__ = distributed.Client.compute.__doc__
+    persist.__doc__ = distributed.Client.persist.__doc__
+
+    def _send_held(self) -> None:
+        """Send the app calls held for packing (``client.bursts``), if any."""
+        session = self.__dict__.get("_daskflow_session")
+        if session is not None and session.burst is not None and session.burst.holding:
+            session.burst.flush()
 
 
 class Session:
@@ -231,6 +276,15 @@ class Session:
                                 for p in getattr(profile, "pools", ()) if p.container is not None)
         self.run = run_settings(self.token, record)
         self.run.shares = self.shared is not None
+        # calls held and packed into chunk tasks: only with daskflow's Client, whose own
+        # submit sends them before a task that names them, and not inside join apps
+        self.burst = bursts.start(self) if record and isinstance(client, Client) else None
+        self.failed_members = FailedMembers(self.run.token)  # a packed call's status: its own
+        if record and isinstance(client, Client):  # whose close stops the reports first
+            try:
+                self.failed_members.listen(client)
+            except Exception:  # a client that cannot subscribe: members read their chunk's
+                logger.debug("daskflow: no failed members from the workers", exc_info=True)
         self.run_id: str | None = None
         self.run_dir: str | None = None
         if record:  # why workers leave: a lost task's error says it (WorkerLost)

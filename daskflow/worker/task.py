@@ -32,7 +32,7 @@ from ..provenance import report
 from ..provenance.report import CallRecord
 from ..shipped import (ORIGIN, UNLOADABLE, AppDef, Failure, MemberRef, NotLoadable, Options,
                        Packed, Shared, shared_objects)
-from . import recovery
+from . import durations, failed_members, recovery
 from .bash import run_command, stream_target
 from .containers import in_container
 from .limits import held
@@ -54,6 +54,7 @@ def execute(app: AppDef, tid: int | str, ident: str, opts: Options, args: tuple,
         done, value = recovery.recall(kept, ident)
         if done:  # finished before; its worker died with the result: do not run again
             return value
+    start = time.perf_counter()
     try:
         if opts.has_members or opts.run.shares:  # markers, or results by reference
             args, kwargs = resolve_arguments(app, tid, args, kwargs)
@@ -65,8 +66,10 @@ def execute(app: AppDef, tid: int | str, ident: str, opts: Options, args: tuple,
         record.error = brief(failure)
     else:
         report.send(opts.run, [record], only_if_notable=True)
+        durations.note(opts.run.token, app.name, 1, time.perf_counter() - start)
         return value
     report.send(opts.run, [record], only_if_notable=True)
+    durations.note(opts.run.token, app.name, 1, time.perf_counter() - start)
     failure_log.quiet(ident)  # the client and provenance get it, with its traceback
     raise failure  # outside the except block: no implicit __context__ to ship
 
@@ -86,6 +89,7 @@ def execute_chunk(app: AppDef, opts: Options, calls: list) -> list:
             return outcomes
     outcomes = []
     records = []
+    start = time.perf_counter()
     for tid, ident, args, kwargs in calls:
         record = CallRecord(tid, ident)
         records.append(record)
@@ -113,7 +117,20 @@ def execute_chunk(app: AppDef, opts: Options, calls: list) -> list:
     report.send(opts.run, records)
     if kept:
         recovery.remember(kept, chunk_ident, outcomes, opts.run.results_max_bytes)
+    durations.note(opts.run.token, app.name, len(calls), time.perf_counter() - start)
+    failed = [i for i, outcome in enumerate(outcomes) if isinstance(outcome, Failure)]
+    if failed:
+        failed_members.tell(opts.run.token, chunk_ident, failed)
     return outcomes
+
+
+def pick(outcomes: list, index: int):
+    """Call ``index``'s value among a chunk's outcomes, raising its failure:
+    what a task of Dask's own API gets for a chunk member (``client.arguments``)."""
+    outcome = outcomes[index]
+    if isinstance(outcome, Failure):
+        raise outcome.exc
+    return outcome
 
 
 _PLAIN = frozenset({type(None), bool, int, float, complex, str, bytes})

@@ -1,0 +1,61 @@
+"""What the client knows of how long each app's calls take.
+
+Workers report it as Dask events (``worker.durations``); this keeps one
+estimate per app, which quickly follows calls that grow longer and slowly
+those that grow shorter, so a chunk sized for short calls is not filled
+with long ones for long. ``capacity`` turns it into the most calls of the
+app one chunk task may hold.
+"""
+
+from __future__ import annotations
+
+from ..worker.durations import TOPIC
+
+RISE_ONLY = 0.8  # weight of the old estimate when calls grow shorter
+
+
+class Durations:
+    """Seconds per call of each app of one run, as the workers report them."""
+
+    def __init__(self, token: str, chunk_seconds: float, max_calls: int):
+        self.token = token
+        self.chunk_seconds = chunk_seconds
+        self.max_calls = max_calls
+        self.seconds: dict[str, float] = {}
+
+    def listen(self, client) -> None:
+        """Take the workers' reports (``client.subscribe_topic``)."""
+        client.subscribe_topic(TOPIC, self._event)
+
+    def stop(self, client) -> None:
+        """Stop taking reports, before the client closes (the scheduler would
+        otherwise try to send them to a closed client, and log it)."""
+        try:
+            client.unsubscribe_topic(TOPIC)
+        except ValueError:  # never subscribed
+            pass
+
+    def _event(self, event) -> None:
+        _, message = event
+        if not isinstance(message, dict) or message.get("run") != self.token:
+            return  # another client's run
+        calls = message.get("calls") or 0
+        if calls > 0:
+            self.note(message["app"], message["seconds"] / calls)
+
+    def note(self, app: str, mean: float) -> None:
+        """Count a mean of ``mean`` seconds per call for ``app``."""
+        old = self.seconds.get(app)
+        self.seconds[app] = mean if old is None or mean >= old else \
+            RISE_ONLY * old + (1 - RISE_ONLY) * mean
+
+    def capacity(self, app: str) -> int:
+        """How many calls of ``app`` one chunk may hold: 0 while nothing is
+        known of it, else as many as fill ``chunk_seconds`` (at most
+        ``max_calls``; 1: its calls are too long to pack)."""
+        seconds = self.seconds.get(app)
+        if seconds is None:
+            return 0
+        if seconds <= 0:
+            return self.max_calls
+        return max(1, min(self.max_calls, int(self.chunk_seconds / seconds)))

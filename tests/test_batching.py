@@ -1,0 +1,324 @@
+"""Transparent batching: bursts of short calls share chunk tasks, each call
+keeping its own future, value, failure, tries and provenance row; anything
+that waits sends held calls at once; long calls are never packed."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import dask
+import distributed
+import pytest
+from distributed import as_completed, wait
+from waiting import until
+
+import daskflow
+from daskflow import DependencyError, python_app
+from daskflow.client.durations import Durations
+from daskflow.dask_internals import is_held
+
+
+@python_app
+def double(x):
+    return 2 * x
+
+
+@python_app
+def odd_only(x):
+    if x % 2 == 0:
+        raise ValueError(f"even: {x}")
+    return x
+
+
+@python_app
+def slow(x):
+    import time
+
+    time.sleep(0.05)
+    return x
+
+
+@python_app(batch=False)
+def alone(x):
+    return x
+
+
+@python_app(retries=2)
+def flaky(path, x):
+    import os
+
+    marker = f"{path}.{x}"
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        raise RuntimeError("first try fails")
+    return x
+
+
+def known(app, *args):
+    """Run one call of ``app`` and wait until the client knows how long it took."""
+    app(*args).exception()
+    burst = distributed.get_client()._daskflow_session.burst
+    until(lambda: app.name in burst.durations.seconds,
+          f"no duration reported for {app.name}", timeout=30, interval=0.01)
+    return burst.durations
+
+
+def known_short(app, *args):
+    """Run calls of ``app`` until the client knows it is short."""
+    durations = known(app, *args)
+    until(lambda: durations.capacity(app.name) >= 2 or app(*args).exception() and False,
+          f"{app.name} not known short", timeout=30, interval=0.05)
+
+
+def tasks(futures) -> int:
+    return len({f.key for f in futures})
+
+
+def test_a_loop_of_short_calls_shares_few_tasks(client):
+    known_short(double, 0)
+    fs = [double(i) for i in range(500)]
+    assert daskflow.gather(fs) == [2 * i for i in range(500)]
+    assert tasks(fs) < 100
+    assert [f.result() for f in fs] == [2 * i for i in range(500)]
+    assert [f.tid for f in fs] == list(range(fs[0].tid, fs[0].tid + 500))
+    packed = [f for f in fs if f.index is not None]
+    assert packed and all(f.key == f._chunk.key for f in packed)
+
+
+def test_map_without_chunksize_packs_known_short_calls(client):
+    known_short(double, 0)
+    fs = double.map(range(300))
+    assert client.gather(fs) == [2 * i for i in range(300)]
+    assert tasks(fs) < 30
+
+
+def test_the_first_calls_of_an_app_get_a_task_each(client):
+    @python_app
+    def fresh(x):
+        return x
+
+    f = fresh(1)
+    assert f.index is None and not is_held(f) and f.result() == 1
+
+
+def test_long_calls_are_never_packed(client):
+    assert known(slow, 0).capacity("slow") == 1  # reported, but too long to pack
+    fs = [slow(i) for i in range(6)]
+    assert tasks(fs) == 6 and all(f.index is None for f in fs)
+    assert client.gather(fs) == list(range(6))
+
+
+def test_each_packed_call_keeps_its_own_failure(client):
+    known_short(odd_only, 1)
+    fs = [odd_only(i) for i in range(10)]
+    wait(fs)
+    for i, f in enumerate(fs):
+        if i % 2:
+            assert f.result() == i and f.exception() is None
+        else:
+            with pytest.raises(ValueError, match=f"even: {i}"):
+                f.result()
+            assert isinstance(f.exception(), ValueError)
+    assert tasks(fs) < 10
+    later = double(fs[0])  # a dependent of a failed packed call
+    with pytest.raises(DependencyError):
+        later.result()
+
+
+def test_each_packed_call_keeps_its_own_tries(client, tmp_path):
+    known_short(flaky, str(tmp_path / "warm"), 0)
+    fs = [flaky(str(tmp_path / "m"), i) for i in range(6)]
+    assert client.gather(fs) == list(range(6))
+    assert all(os.path.exists(tmp_path / f"m.{i}") for i in range(6))
+
+
+def test_switches_turn_it_off(client):
+    known_short(alone, 0)
+    fs = [alone(i) for i in range(20)]
+    assert tasks(fs) == 20
+    known_short(double, 0)
+    with dask.config.set({"daskflow.batching.enabled": False}):
+        fs = [double(i) for i in range(20)]
+    assert tasks(fs) == 20
+    assert client.gather(fs) == [2 * i for i in range(20)]
+
+
+def test_calls_given_futures_are_sent_after_what_they_depend_on(client):
+    known_short(double, 0)
+    firsts = [double(i) for i in range(10)]
+    seconds = [double(f) for f in firsts]  # not packed: each names a held call
+    assert client.gather(seconds) == [4 * i for i in range(10)]
+    total = client.submit(sum, firsts)  # Dask's own submit, given held calls
+    assert total.result() == sum(2 * i for i in range(10))
+
+
+def test_packed_calls_have_a_provenance_row_each(client):
+    known_short(double, 0)
+    fs = [double(i) for i in range(40)]
+    client.gather(fs)
+    from daskflow.provenance.store import ProvenanceStore
+
+    run_dir = client._daskflow_session.run_dir
+    idents = {f.key if f.index is None else f"{f.key}[{f.index}]" for f in fs}
+
+    def recorded():
+        store = ProvenanceStore(os.path.join(run_dir, "provenance.db"), readonly=True)
+        try:
+            return idents <= {t["key"] for t in store.tasks() if t["state"] == "done"}
+        finally:
+            store.close()
+
+    until(recorded, "the packed calls' rows", timeout=30)
+
+
+def test_the_window_sends_calls_nobody_waits_for(client):
+    known_short(double, 0)
+    fs = [double(i) for i in range(3)]
+    until(lambda: all(f.done() for f in fs), "held calls sent after the window", timeout=30,
+          interval=0.01)
+
+
+def test_closing_the_client_sends_held_calls_and_does_not_hang():
+    with dask.config.set({"daskflow.batching.window": "60s"}):
+        c = daskflow.Client(n_workers=1, threads_per_worker=1, dashboard_address=":0")
+        with c.as_current():
+            known_short(double, 0)
+            fs = held_pair()
+        start = time.monotonic()
+        c.close()
+    assert time.monotonic() - start < 30
+    assert not any(is_held(f) for f in fs)
+
+
+def test_durations_rise_at_once_and_fall_slowly():
+    d = Durations("run", chunk_seconds=0.02, max_calls=128)
+    assert d.capacity("app") == 0  # nothing known: a task per call
+    d.note("app", 0.0001)
+    assert d.capacity("app") == 128
+    d.note("app", 0.005)
+    assert d.capacity("app") == 4
+    d.note("app", 0.0001)
+    assert 4 <= d.capacity("app") < 10  # falls slowly
+    d.note("app", 1.0)
+    assert d.capacity("app") == 1  # too long to pack
+    d._event((0.0, {"run": "other", "app": "app", "calls": 10, "seconds": 0.0}))
+    assert d.capacity("app") == 1  # another run's report is not ours
+
+
+def test_a_plain_script_packs_its_loop(run_script):
+    """As a Parsl user writes it: no __main__ guard, a loop, then results."""
+    result = run_script("""
+import daskflow
+from daskflow import python_app
+
+@python_app
+def square(x):
+    return x * x
+
+square(0).result()
+import distributed
+client = distributed.get_client()
+burst = client._daskflow_session.burst
+import time
+deadline = time.monotonic() + 30
+while burst.durations.capacity("square") < 2 and time.monotonic() < deadline:
+    time.sleep(0.01)
+futures = [square(i) for i in range(2000)]
+assert [f.result() for f in futures] == [i * i for i in range(2000)]
+print("tasks", len({f.key for f in futures}))
+""", timeout=180)
+    assert result.returncode == 0, result.stderr
+    tasks_used = int(result.stdout.split("tasks")[1])
+    assert tasks_used < 200
+
+
+# -- a window long enough that only a wait can send held calls ---------------
+
+@pytest.fixture(scope="module")
+def patient():
+    """A client whose held calls wait a minute for company: a test that
+    finishes quickly shows that waiting sent them."""
+    with dask.config.set({"daskflow.batching.window": "60s"}):
+        with daskflow.Client(n_workers=1, threads_per_worker=1, dashboard_address=":0") as c, \
+                c.as_current():
+            known_short(double, 0)
+            yield c
+
+
+def held_pair():
+    fs = [double(i) for i in range(2)]
+    assert all(is_held(f) for f in fs)
+    return fs
+
+
+def test_result_sends_held_calls(patient):
+    fs = held_pair()
+    assert fs[1].result(timeout=30) == 2 and fs[0].result(timeout=30) == 0
+
+
+def test_wait_sends_held_calls(patient):
+    fs = held_pair()
+    done, _ = wait(fs, timeout=30)
+    assert len(done) == 2
+
+
+def test_as_completed_sends_held_calls_and_gives_each_value(patient):
+    fs = held_pair()
+    assert sorted(r for _, r in as_completed(fs, with_results=True, timeout=30)) == [0, 2]
+
+
+def test_gather_sends_held_calls(patient):
+    assert patient.gather(held_pair()) == [0, 2]
+    assert daskflow.gather(held_pair()) == [0, 2]
+
+
+def test_a_done_callback_sends_held_calls(patient):
+    seen = threading.Event()
+    fs = held_pair()
+    fs[0].add_done_callback(lambda f: seen.set())
+    assert seen.wait(30)
+
+
+def test_a_dependent_call_sends_held_calls(patient):
+    fs = held_pair()
+    assert double(fs[1]).result(timeout=30) == 4
+
+
+def test_held_calls_are_not_on_the_scheduler_until_sent(patient):
+    fs = held_pair()
+    keys = {f.key for f in fs}
+
+    def on_scheduler(dask_scheduler, keys):
+        return sorted(k for k in keys if k in dask_scheduler.tasks)
+
+    assert patient.run_on_scheduler(on_scheduler, keys=keys) == []
+    assert patient.gather(fs) == [0, 2]
+    assert not any(is_held(f) for f in fs)
+
+
+def test_a_failed_packed_call_reads_error(client):
+    """A chunk task succeeds whatever its calls do; the worker names the
+    failed ones, so their futures read "error" as soon as the chunk ends."""
+    known_short(odd_only, 1)
+    fs = [odd_only(i) for i in range(6)]
+    wait(fs)
+    assert tasks(fs) < 6
+    assert [f.status for f in fs] == ["error", "finished"] * 3
+    chunked = odd_only.map(range(4), chunksize=4)
+    wait(chunked)
+    assert [f.status for f in chunked] == ["error", "finished"] * 2
+
+
+def test_an_app_whose_calls_are_waited_for_one_by_one_is_not_held(patient):
+    """``g(f(i))`` in a loop: each g would send f's lone held call at once,
+    so f's next calls are sent unheld."""
+    burst = patient._daskflow_session.burst
+    first = double(1)
+    assert is_held(first)
+    assert double(first).result(timeout=30) == 4
+    after = double(2)
+    assert not is_held(after) and after.result(timeout=30) == 4
+    assert burst.skip["double"] > 0
+    burst.skip.clear()
