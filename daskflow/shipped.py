@@ -255,7 +255,8 @@ class Shared:
             raise NotLoadable(self.type_name, "it was passed by reference, which only workers "
                                               "in the driver's own process can take") from None
 
-    __reduce__ = reduce_to_fields
+    def __reduce__(self):  # a script's types are named __main__.T: see Opaque
+        return (_shared, (self.token, opaque(self.type_name.encode())))
 
     def __dask_tokenize__(self):
         return ("daskflow.Shared", self.token)
@@ -325,11 +326,19 @@ class Packed:
         except Exception as exc:
             raise NotLoadable(self.type_name, brief(exc)) from None
 
-    def __reduce__(self):
-        return (Packed, (opaque(self.blob), self.type_name))
+    def __reduce__(self):  # a script's types are named __main__.T: see Opaque
+        return (_packed, (opaque(self.blob), opaque(self.type_name.encode())))
 
     def __dask_tokenize__(self):
         return ("daskflow.Packed", self.blob)
 
     def __repr__(self) -> str:  # what provenance shows of it
         return f"<{self.type_name}: {len(self.blob)} bytes>"
+
+
+def _packed(blob: bytes, type_name: bytes) -> Packed:
+    return Packed(blob, type_name.decode())
+
+
+def _shared(token: int, type_name: bytes) -> Shared:
+    return Shared(token, type_name.decode())
