@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import operator
 import pickle
 import threading
 from dataclasses import dataclass, field
@@ -61,13 +62,45 @@ class AppDef:
         if self._pickled is None:
             _pickling.active = True
             try:
-                self._pickled = cloudpickle.dumps(self._fields())
+                self._pickled = opaque(cloudpickle.dumps(self._fields()))
             finally:
                 _pickling.active = False
         return (_load_appdef, (self._pickled, self.name, self.kind))
 
 
 _pickling = threading.local()
+
+_MAIN = b"__main__"
+
+
+class Opaque(bytes):
+    """A pickle carried inside another, put in a ``__reduce__`` in place of
+    its bytes (``opaque``); it unpickles as those bytes.
+
+    distributed pickles each task with ``pickle`` and, when the result holds
+    the bytes ``__main__`` (a reference to the script's module, which a
+    worker lacks), pickles the whole task again with cloudpickle, which is
+    several times slower. A function, argument or description that daskflow
+    already cloudpickled holds those bytes as mere data whenever the app was
+    defined in a script or notebook, so every call would pay twice. Escaped
+    (each ``_`` followed by a zero byte), the bytes no longer read
+    ``__main__``; anything else of the task that refers to ``__main__``
+    still makes distributed use cloudpickle.
+    """
+
+    __slots__ = ()
+
+    def __reduce__(self):
+        return (_unescape, (self.replace(b"_", b"_\x00"),))
+
+
+def opaque(blob: bytes) -> bytes:
+    """``blob``, wrapped in ``Opaque`` if it holds the bytes ``__main__``."""
+    return Opaque(blob) if _MAIN in blob else blob
+
+
+def _unescape(escaped: bytes) -> bytes:
+    return escaped.replace(b"_\x00", b"_")
 
 
 @functools.lru_cache(maxsize=512)
@@ -80,14 +113,29 @@ def _load_appdef(blob: bytes, name: str = "?", kind: str = "python") -> AppDef:
         app = AppDef(*pickle.loads(blob))
     except Exception as exc:
         return AppDef(brief(exc), name, UNLOADABLE, None)
-    app._pickled = blob
+    app._pickled = opaque(blob)
     return app
 
 
 def reduce_to_fields(self):
     """Pickle a dataclass as (class, field values): the smallest form, and
     the fastest to load, for objects sent with every call."""
-    return (type(self), tuple(getattr(self, f.name) for f in dataclasses.fields(self)))
+    cls = type(self)
+    getter = _FIELD_GETTERS.get(cls)
+    if getter is None:  # dataclasses.fields is slow: once per class
+        names = tuple(f.name for f in dataclasses.fields(cls))
+        getter = _FIELD_GETTERS[cls] = _fields_getter(names)
+    return (cls, getter(self))
+
+
+_FIELD_GETTERS: dict[type, Callable[[Any], tuple]] = {}
+
+
+def _fields_getter(names: tuple[str, ...]) -> Callable[[Any], tuple]:
+    if len(names) > 1:
+        return operator.attrgetter(*names)
+    # attrgetter of one name returns the value, not a tuple (and takes at least one)
+    return lambda obj: tuple(getattr(obj, name) for name in names)
 
 
 @dataclass(slots=True, eq=False, repr=False)
@@ -207,7 +255,8 @@ class Shared:
             raise NotLoadable(self.type_name, "it was passed by reference, which only workers "
                                               "in the driver's own process can take") from None
 
-    __reduce__ = reduce_to_fields
+    def __reduce__(self):  # a script's types are named __main__.T: see Opaque
+        return (_shared, (self.token, opaque(self.type_name.encode())))
 
     def __dask_tokenize__(self):
         return ("daskflow.Shared", self.token)
@@ -277,10 +326,19 @@ class Packed:
         except Exception as exc:
             raise NotLoadable(self.type_name, brief(exc)) from None
 
-    __reduce__ = reduce_to_fields
+    def __reduce__(self):  # a script's types are named __main__.T: see Opaque
+        return (_packed, (opaque(self.blob), opaque(self.type_name.encode())))
 
     def __dask_tokenize__(self):
         return ("daskflow.Packed", self.blob)
 
     def __repr__(self) -> str:  # what provenance shows of it
         return f"<{self.type_name}: {len(self.blob)} bytes>"
+
+
+def _packed(blob: bytes, type_name: bytes) -> Packed:
+    return Packed(blob, type_name.decode())
+
+
+def _shared(token: int, type_name: bytes) -> Shared:
+    return Shared(token, type_name.decode())

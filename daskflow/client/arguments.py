@@ -49,18 +49,43 @@ def substitute(obj, client=None, app_name: str = "?", packer=None):
 
 
 def scan_call(args: tuple, kwargs: dict, client=None, app_name: str = "?", packer=None):
+    """``substitute``, and whether the call has futures Dask resolves; a call
+    of atoms only (``App.map``'s usual one) is returned as it is, unwalked."""
+    mode = dependencies_mode()
+    if _atoms_only(args) and _atoms_only(kwargs.values()):
+        return args, kwargs, False, False
     (args, kwargs), members, futures = _walk_call((args, kwargs), client, app_name,
-                                                  packer or pack)
+                                                  packer or pack, mode)
     return args, kwargs, members, futures
 
 
-def _walk_call(call: tuple, client, app_name: str, packer):
-    mode = dask.config.get("daskflow.dependencies", "deep")
-    if mode not in MODES:
-        raise ValueError(f"daskflow.dependencies must be one of {MODES}, got {mode!r}")
-    if mode == "shallow":
+def _walk_call(call: tuple, client, app_name: str, packer, mode: str | None = None):
+    if (mode or dependencies_mode()) == "shallow":
         check_shallow(app_name, *call)
     return walk(call, client, packer)
+
+
+def dependencies_mode() -> str:
+    """``daskflow.dependencies``, checked. Read from Dask's config dict
+    directly: ``dask.config.get`` costs more than the rest of a plain call's
+    walk (its fallback, for a config without the key, gives the default)."""
+    try:
+        mode = dask.config.config["daskflow"]["dependencies"]
+    except (KeyError, TypeError):
+        mode = dask.config.get("daskflow.dependencies", "deep")
+    if mode not in MODES:
+        raise ValueError(f"daskflow.dependencies must be one of {MODES}, got {mode!r}")
+    return mode
+
+
+_ATOM_TYPES = frozenset((str, bytes, int, float, bool, type(None), File))
+
+
+def _atoms_only(values) -> bool:
+    for value in values:
+        if type(value) not in _ATOM_TYPES:
+            return False
+    return True
 
 
 def walk(obj, client=None, packer=None):
@@ -83,22 +108,16 @@ def walk(obj, client=None, packer=None):
             return type(obj)(i[0] for i in items), False, any(i[2] for i in items)
         return obj, False, any(i[2] for i in items)
     if isinstance(obj, (list, tuple)):
-        items = [walk(o, client, packer) for o in obj]
-        marked = any(i[1] for i in items)
+        values, marked, futures, changed = _walk_items(obj, client, packer)
         new = obj
-        if marked or any(i[0] is not o for i, o in zip(items, obj)):
-            values = [i[0] for i in items]
+        if marked or changed:
             new = type(obj)(*values) if hasattr(type(obj), "_fields") else type(obj)(values)
-        return new, marked, any(i[2] for i in items)
+        return new, marked, futures
     if isinstance(obj, dict):
         if client is not None and any(isinstance(k, _FUTURES) for k in obj):
             return built_dict(client, obj)
-        items = {k: walk(v, client, packer) for k, v in obj.items()}
-        marked = any(i[1] for i in items.values())
-        new = obj
-        if marked or any(i[0] is not obj[k] for k, i in items.items()):
-            new = {k: i[0] for k, i in items.items()}
-        return new, marked, any(i[2] for i in items.values())
+        values, marked, futures, changed = _walk_items(obj.values(), client, packer)
+        return (dict(zip(obj, values)) if marked or changed else obj), marked, futures
     if isinstance(obj, concurrent.futures.Future) and client is not None:
         return stand_in(client, obj, packer)
     if is_foreign(obj):
@@ -108,6 +127,20 @@ def walk(obj, client=None, packer=None):
 
 
 _FUTURES = (Future, concurrent.futures.Future)
+
+
+def _walk_items(items, client, packer) -> tuple[list, bool, bool, bool]:
+    """``walk`` of each item, in one pass: (new items, any marked, any
+    futures, any item replaced)."""
+    values, marked, futures, changed = [], False, False, False
+    for item in items:
+        if type(item) in _ATOM_TYPES:  # most items: no call
+            values.append(item)
+            continue
+        new, m, f = walk(item, client, packer)
+        values.append(new)
+        marked, futures, changed = marked or m, futures or f, changed or new is not item
+    return values, marked, futures, changed
 
 
 def built_dict(client, obj: dict):

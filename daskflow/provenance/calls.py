@@ -32,7 +32,7 @@ from typing import Any
 import dask
 from distributed import Future
 
-from ..shipped import MemberRef
+from ..shipped import MemberRef, opaque
 from ..signing import arguments_digest
 from ..sites.routing import upstream_key
 
@@ -62,8 +62,8 @@ class _Each:
         self.blob = blob
         self.by_key: dict | None = None
 
-    def __reduce__(self):
-        return (_Each, (self.blob,))
+    def __reduce__(self):  # opaque: a script's app names __main__ (see shipped.Opaque)
+        return (_Each, (opaque(self.blob),))
 
     def __call__(self, key):
         if self.by_key is None:
