@@ -322,3 +322,18 @@ def test_an_app_whose_calls_are_waited_for_one_by_one_is_not_held(patient):
     assert not is_held(after) and after.result(timeout=30) == 4
     assert burst.skip["double"] > 0
     burst.skip.clear()
+
+
+def test_packed_calls_in_sets_and_dict_keys_give_their_values(client):
+    """Where the task body resolves no marker (a set, a dict's keys), a
+    member is a small task picking its value (Parsl's own resolver tests)."""
+    known_short(double, 0)
+    fs = [double(i) for i in range(4)]
+    assert double.__wrapped__(0) == 0
+    assert ident(set(fs)).result() == {0, 2, 4, 6}
+    assert ident({fs[0]: fs[1], fs[2]: 7}).result() == {0: 2, 4: 7}
+
+
+@python_app
+def ident(x):
+    return x

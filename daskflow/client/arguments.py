@@ -103,6 +103,8 @@ def walk(obj, client=None, packer=None):
             return (MemberRef, obj._chunk, obj.index), True, False
         return obj, False, True
     if isinstance(obj, (set, frozenset)):  # the task body resolves no marker in a set
+        if client is not None:  # so a chunk member is a task picking its value
+            obj = members_picked(client, obj)
         items = [(o, False, i[2]) if i[1] else i for o, i in ((o, walk(o, client)) for o in obj)]
         if any(i[0] is not o for i, o in zip(items, obj)):
             return type(obj)(i[0] for i in items), False, any(i[2] for i in items)
@@ -146,6 +148,7 @@ def _walk_items(items, client, packer) -> tuple[list, bool, bool, bool]:
 def built_dict(client, obj: dict):
     """A dict with futures among its keys (which Dask does not resolve): the
     future of a task that builds it from its resolved (key, value) pairs."""
+    obj = members_picked(client, obj)  # the task body resolves no marker here
     pairs, marked, _ = walk([(k, v) for k, v in obj.items()], client)
     if marked:  # chunk members and packed values are resolved by the task body only
         raise TypeError("a dict whose keys are futures cannot also hold members of a "
@@ -294,8 +297,9 @@ def members_picked(client, obj):
             return type(obj)(*items) if hasattr(type(obj), "_fields") else type(obj)(items)
         return obj
     if isinstance(obj, dict):
-        items = {k: members_picked(client, v) for k, v in obj.items()}
-        return items if any(items[k] is not v for k, v in obj.items()) else obj
+        items = [(members_picked(client, k), members_picked(client, v)) for k, v in obj.items()]
+        changed = any(k2 is not k or v2 is not v for (k2, v2), (k, v) in zip(items, obj.items()))
+        return dict(items) if changed else obj
     return obj
 
 
