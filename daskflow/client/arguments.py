@@ -261,13 +261,7 @@ def pack(obj):
 def plain(args: tuple, kwargs: dict) -> bool:
     """Whether a call's arguments need no walk: all of plain types (the
     common case, checked without recursion)."""
-    for value in args:
-        if type(value) not in _PLAIN_TYPES:
-            return False
-    for value in kwargs.values():
-        if type(value) not in _PLAIN_TYPES:
-            return False
-    return True
+    return _all_of(_PLAIN_TYPES, args, kwargs)
 
 
 _ATOM_TYPES = frozenset(_ATOMS)
@@ -276,13 +270,7 @@ _ATOM_TYPES = frozenset(_ATOMS)
 def atoms(args: tuple, kwargs: dict) -> bool:
     """Whether a call's arguments are all strings, numbers, None or Files:
     no futures, nothing to pack (the calls ``client.bursts`` may hold)."""
-    for value in args:
-        if type(value) not in _ATOM_TYPES:
-            return False
-    for value in kwargs.values():
-        if type(value) not in _ATOM_TYPES:
-            return False
-    return True
+    return _all_of(_ATOM_TYPES, args, kwargs)
 
 
 def members_picked(client, obj):
@@ -301,6 +289,16 @@ def members_picked(client, obj):
         changed = any(k2 is not k or v2 is not v for (k2, v2), (k, v) in zip(items, obj.items()))
         return dict(items) if changed else obj
     return obj
+
+
+def _all_of(types: frozenset, args: tuple, kwargs: dict) -> bool:
+    for value in args:
+        if type(value) not in types:
+            return False
+    for value in kwargs.values():
+        if type(value) not in types:
+            return False
+    return True
 
 
 def by_key(obj):
