@@ -16,6 +16,7 @@ from waiting import until
 
 import daskflow
 from daskflow import DependencyError, python_app
+from daskflow.client.bursts import LOOP_AGAIN
 from daskflow.client.durations import Durations
 from daskflow.dask_internals import is_held
 
@@ -320,8 +321,24 @@ def test_an_app_whose_calls_are_waited_for_one_by_one_is_not_held(patient):
     assert double(first).result(timeout=30) == 4
     after = double(2)
     assert not is_held(after) and after.result(timeout=30) == 4
-    assert burst.skip["double"] > 0
-    burst.skip.clear()
+    for i in range(5):  # the g(f(i)) loop goes on: f's calls stay unheld
+        f = double(i)
+        assert not is_held(f)
+        double(f)
+    assert "double" in burst.skip
+
+
+def test_a_plain_loop_after_a_skip_is_packed_again(patient):
+    """After ``g(f(i))``, a plain loop of f's calls (a fan-in's leaves) is
+    packed again once a few of them came in a row."""
+    burst = patient._daskflow_session.burst
+    double(double(1))
+    assert "double" in burst.skip
+    fs = [double(i) for i in range(LOOP_AGAIN + 4)]
+    assert not any(is_held(f) for f in fs[:LOOP_AGAIN])
+    assert all(is_held(f) for f in fs[LOOP_AGAIN + 1:])
+    assert "double" not in burst.skip
+    assert patient.gather(fs) == [2 * i for i in range(LOOP_AGAIN + 4)]
 
 
 def test_packed_calls_in_sets_and_dict_keys_give_their_values(client):

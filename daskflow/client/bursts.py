@@ -44,6 +44,9 @@ logger = logging.getLogger("daskflow")
 #: calls of an app not held after a call depended on a lone held call of it
 #: (``g(f(i))`` in a loop: holding f's calls would only delay each g)
 LONE_SKIP = 1000
+#: calls of that app in a row, with no other call between them, that end the
+#: skip early: a plain loop of its calls began (``[f(i) for i in ...]``)
+LOOP_AGAIN = 16
 
 
 class Chunk:
@@ -69,7 +72,8 @@ class Burst:
         self.lock = threading.Lock()
         self.open: dict[tuple, Chunk] = {}  # (app, options, resources) -> its open chunk
         self.due: deque[Chunk] = deque()  # closed, for the event loop to send in order
-        self.skip: dict[str, int] = {}  # app -> calls left to send unheld (``LONE_SKIP``)
+        #: app -> [calls left to send unheld (``LONE_SKIP``), last call's tid, calls in a row]
+        self.skip: dict[str, list] = {}
 
     @property
     def holding(self) -> bool:
@@ -82,8 +86,7 @@ class Burst:
         capacity = self.durations.capacity(app.name)
         if capacity < 2 or not _enabled():
             return None
-        if self.skip and self.skip.get(app.name):
-            self.skip[app.name] -= 1
+        if self.skip and app.name in self.skip and self._skipped(app.name, tid):
             return None
         group = (app, id(opts), None if resources is None else tuple(sorted(resources.items())))
         opened = full = False
@@ -119,8 +122,19 @@ class Burst:
         with self.lock:
             lone = {c.app.name for c in self.open.values() if c.key in held and len(c.calls) == 1}
         for name in lone:
-            self.skip[name] = LONE_SKIP
+            self.skip[name] = [LONE_SKIP, None, 0]
         self.flush()
+
+    def _skipped(self, name: str, tid) -> bool:
+        """Whether this call of a skipped app is sent unheld."""
+        state = self.skip[name]
+        left, last, streak = state
+        streak = streak + 1 if isinstance(tid, int) and last == tid - 1 else 0
+        if left <= 0 or streak >= LOOP_AGAIN:
+            del self.skip[name]
+            return False
+        state[:] = left - 1, tid, streak
+        return True
 
     def flush(self) -> None:
         """Send every held call; from any thread, done when it returns."""
