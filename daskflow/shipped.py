@@ -229,8 +229,9 @@ class Failure:
 
 
 class MemberRef:
-    """Marker class: ``(MemberRef, chunk_outcomes, index)`` in the arguments
-    stands for the result of call ``index`` of a chunked map."""
+    """Marker class: ``(MemberRef, chunk key, index)`` in the arguments
+    stands for the result of call ``index`` of that chunk, whose outcomes the
+    task gets in its ``chunks`` table."""
 
 
 class NotLoadable(Exception):

@@ -46,8 +46,7 @@ def test_futures_read_as_the_key_they_stand_for():
 
 
 def test_chunked_calls_read_as_chunk_and_index_and_are_listed():
-    chunk = Future("sq-4-tok")
-    marker = (MemberRef, chunk, 2)  # as App.__call__ ships a chunked call's future
+    marker = (MemberRef, "sq-4-tok", 2)  # as App.__call__ ships a chunked call's future
     text, members = calls.arguments((marker,), {"other": _member("sq-0-tok", 1)})
     assert text == "((<future sq-4-tok[2]>,), {'other': <future sq-0-tok[1]>})"
     assert members == (("sq-4-tok", 2), ("sq-0-tok", 1))

@@ -207,10 +207,11 @@ class App:
                 burst.flush_for((args, kwargs))
         if settings is not None:  # remote Files: the worker stages them (staging/)
             opts = opts.replace(staging=settings)
+        chunks = ()
         if session.has_chunks or not plain(args, kwargs):
             try:
-                args, kwargs, has_members = substitute((args, kwargs), session.client,
-                                                        self.name, session.pack)
+                args, kwargs, has_members, chunks = substitute(
+                    (args, kwargs), session.client, self.name, session.pack)
             except Unpicklable as exc:
                 raise self._explain_submit_error(exc, args, kwargs) from None
             if has_members:
@@ -221,14 +222,15 @@ class App:
         key = self._key(run.token, tid, args, kwargs, run.memo)
         client = session.client
         shared = self.cache and key in client.futures  # an identical call is in flight or held
+        table = (chunks,) if chunks else ()  # the chunks its members come from
         try:
             if run.report:  # the provenance plugin learns of the call from its annotation
                 with described({key: self._description(tid, opts, args, kwargs)}):
                     future = _submit(client, execute, self.definition, tid, key, opts, args,
-                                           kwargs, key=key, pure=False, resources=resources)
+                                     kwargs, *table, key=key, pure=False, resources=resources)
             else:
                 future = _submit(client, execute, self.definition, tid, key, opts, args, kwargs,
-                                       key=key, pure=False, resources=resources)
+                                 *table, key=key, pure=False, resources=resources)
         except Exception as exc:
             raise self._explain_submit_error(exc, args, kwargs) from exc
         outputs = list(special.get("outputs") or ())
@@ -305,14 +307,14 @@ class App:
         single, chunked, held = [], [], {}
         for tid, args in zip(tids, calls):
             try:
-                args, kw, has_members, has_futures = scan_call(args, kwargs, session.client,
-                                                               self.name, session.pack)
+                args, kw, has_members, has_futures, chunks = scan_call(
+                    args, kwargs, session.client, self.name, session.pack)
             except Unpicklable as exc:
                 raise self._explain_submit_error(exc, args, kwargs) from None
             if has_futures and session.reach is not None:
                 args, kw, held[tid] = route(session, self.name, self.executors, args, kw)
             plain = chunksize is None or chunksize == 1 or has_futures
-            (single if plain else chunked).append((tid, args, kw, has_members))
+            (single if plain else chunked).append((tid, args, kw, has_members, chunks))
         futures = self._submit_single(session, run.token, opts, single, special, resources)
         for future in futures:
             if held.get(future.tid):
@@ -330,17 +332,17 @@ class App:
                        resources) -> list[AppFuture]:
         if not calls:
             return []
-        keys = [self._key(token, tid, a, kw, opts.run.memo) for tid, a, kw, _ in calls]
+        keys = [self._key(token, tid, a, kw, opts.run.memo) for tid, a, kw, *_ in calls]
         client = session.client
         options = [_with_members(opts) if c[3] else opts for c in calls]
         descriptions = {key: self._description(tid, o, a, kw)
-                        for key, (tid, a, kw, _), o in zip(keys, calls, options)} \
+                        for key, (tid, a, kw, *_), o in zip(keys, calls, options)} \
             if opts.run.report else None
         try:
             with described(descriptions) if descriptions else nullcontext():
                 futures = _map(client,
                     execute, [self.definition] * len(calls), [c[0] for c in calls], keys,
-                    options, [c[1] for c in calls], [c[2] for c in calls],
+                    options, [c[1] for c in calls], [c[2] for c in calls], [c[4] for c in calls],
                     key=keys, pure=False, resources=resources,
                 )
         except Exception as exc:
@@ -360,12 +362,13 @@ class App:
     def _submit_chunks(self, session, token, opts, calls, chunksize,
                        resources) -> list[AppFuture]:
         session.has_chunks = True
-        chunks, keys = [], []
+        chunks, keys, tables = [], [], []
         for start in range(0, len(calls), chunksize):
             part = calls[start:start + chunksize]
             key = f"{self.name}-{part[0][0]}-{token}"
             keys.append(key)
-            chunks.append([(tid, f"{key}[{i}]", a, kw) for i, (tid, a, kw, _) in enumerate(part)])
+            chunks.append([(tid, f"{key}[{i}]", a, kw) for i, (tid, a, kw, *_) in enumerate(part)])
+            tables.append({k: f for c in part if c[4] for k, f in c[4].items()} or None)
         has_members = any(c[3] for c in calls)
         opts = _with_members(opts) if has_members else opts
         descriptions = {key: of_chunk(self.definition, opts, [
@@ -376,7 +379,7 @@ class App:
             with described(descriptions) if descriptions else nullcontext():
                 chunk_futures = _map(client,
                     execute_chunk, [self.definition] * len(chunks), [opts] * len(chunks),
-                    chunks, key=keys, pure=False, resources=resources,
+                    chunks, tables, key=keys, pure=False, resources=resources,
                 )
         except Exception as exc:
             raise self._explain_submit_error(exc, *calls[0][1:3]) from exc

@@ -1,8 +1,10 @@
 """What a call's arguments become before they are submitted.
 
 Dask resolves the futures it finds in a task's arguments; ``walk`` marks
-what only the task body can resolve: a member of a chunked map becomes
-``(MemberRef, chunk, index)``, and a value of the user's own types a
+what only the task body can resolve: a member of a chunk becomes
+``(MemberRef, chunk key, index)``, its chunk's future going once in the
+call's ``chunks`` table (a fan-in over thousands of members then gives Dask
+a few dependencies, not thousands of nested ones), and a value of the user's own types a
 ``Packed`` pickle that the body loads (a worker that cannot load it fails
 that call, not itself). Futures Dask does not know become Dask futures: a
 ``concurrent.futures.Future`` its value (done) or a task that waits for it
@@ -43,26 +45,31 @@ _PLAIN_TYPES = frozenset((str, bytes, int, float, bool, type(None), File, Future
 
 def substitute(obj, client=None, app_name: str = "?", packer=None):
     """Mark what the worker must resolve (chunk members, packed values; see
-    ``walk``); return (args, kwargs, found)."""
-    (args, kwargs), members, _ = _walk_call(obj, client, app_name, packer or pack)
-    return args, kwargs, members
+    ``walk``); return (args, kwargs, found, chunks): ``chunks`` maps each
+    chunk key used to its future."""
+    chunks: dict = {}
+    (args, kwargs), members, _ = _walk_call(obj, client, app_name, packer or pack, chunks)
+    return args, kwargs, members, chunks
 
 
 def scan_call(args: tuple, kwargs: dict, client=None, app_name: str = "?", packer=None):
-    """``substitute``, and whether the call has futures Dask resolves; a call
-    of atoms only (``App.map``'s usual one) is returned as it is, unwalked."""
+    """``substitute``, and whether the call has futures Dask resolves:
+    (args, kwargs, found, futures, chunks); a call of atoms only
+    (``App.map``'s usual one) is returned as it is, unwalked."""
     mode = dependencies_mode()
     if _atoms_only(args) and _atoms_only(kwargs.values()):
-        return args, kwargs, False, False
+        return args, kwargs, False, False, None
+    chunks: dict = {}
     (args, kwargs), members, futures = _walk_call((args, kwargs), client, app_name,
-                                                  packer or pack, mode)
-    return args, kwargs, members, futures
+                                                  packer or pack, chunks, mode)
+    return args, kwargs, members, futures, chunks or None
 
 
-def _walk_call(call: tuple, client, app_name: str, packer, mode: str | None = None):
+def _walk_call(call: tuple, client, app_name: str, packer, chunks: dict,
+               mode: str | None = None):
     if (mode or dependencies_mode()) == "shallow":
         check_shallow(app_name, *call)
-    return walk(call, client, packer)
+    return walk(call, client, packer, chunks)
 
 
 def dependencies_mode() -> str:
@@ -88,10 +95,11 @@ def _atoms_only(values) -> bool:
     return True
 
 
-def walk(obj, client=None, packer=None):
+def walk(obj, client=None, packer=None, chunks: dict | None = None):
     """(new obj, has markers to resolve on the worker, has other futures) for
-    nested containers: a chunk member becomes ``(MemberRef, chunk, index)``,
-    a value of the user's own types what ``packer`` makes of it (default: a
+    nested containers: a chunk member becomes ``(MemberRef, chunk key,
+    index)`` and its chunk's future is put in ``chunks`` (without ``chunks``,
+    a task that picks its value), a value of the user's own types what ``packer`` makes of it (default: a
     ``Packed`` copy, see ``shipped.Packed``; for workers in this process a
     ``Shared`` reference); with a ``client``, futures Dask does not resolve
     become Dask futures."""
@@ -100,7 +108,10 @@ def walk(obj, client=None, packer=None):
         return obj, False, False
     if isinstance(obj, Future):
         if isinstance(obj, AppFuture) and obj.index is not None:
-            return (MemberRef, obj._chunk, obj.index), True, False
+            if chunks is None:
+                return members_picked(client, obj), False, True
+            chunks[obj.key] = obj._chunk
+            return (MemberRef, obj.key, obj.index), True, False
         return obj, False, True
     if isinstance(obj, (set, frozenset)):  # the task body resolves no marker in a set
         if client is not None:  # so a chunk member is a task picking its value
@@ -110,7 +121,7 @@ def walk(obj, client=None, packer=None):
             return type(obj)(i[0] for i in items), False, any(i[2] for i in items)
         return obj, False, any(i[2] for i in items)
     if isinstance(obj, (list, tuple)):
-        values, marked, futures, changed = _walk_items(obj, client, packer)
+        values, marked, futures, changed = _walk_items(obj, client, packer, chunks)
         new = obj
         if marked or changed:
             new = type(obj)(*values) if hasattr(type(obj), "_fields") else type(obj)(values)
@@ -118,7 +129,7 @@ def walk(obj, client=None, packer=None):
     if isinstance(obj, dict):
         if client is not None and any(isinstance(k, _FUTURES) for k in obj):
             return built_dict(client, obj)
-        values, marked, futures, changed = _walk_items(obj.values(), client, packer)
+        values, marked, futures, changed = _walk_items(obj.values(), client, packer, chunks)
         return (dict(zip(obj, values)) if marked or changed else obj), marked, futures
     if isinstance(obj, concurrent.futures.Future) and client is not None:
         return stand_in(client, obj, packer)
@@ -131,7 +142,7 @@ def walk(obj, client=None, packer=None):
 _FUTURES = (Future, concurrent.futures.Future)
 
 
-def _walk_items(items, client, packer) -> tuple[list, bool, bool, bool]:
+def _walk_items(items, client, packer, chunks) -> tuple[list, bool, bool, bool]:
     """``walk`` of each item, in one pass: (new items, any marked, any
     futures, any item replaced)."""
     values, marked, futures, changed = [], False, False, False
@@ -139,7 +150,7 @@ def _walk_items(items, client, packer) -> tuple[list, bool, bool, bool]:
         if type(item) in _ATOM_TYPES:  # most items: no call
             values.append(item)
             continue
-        new, m, f = walk(item, client, packer)
+        new, m, f = walk(item, client, packer, chunks)
         values.append(new)
         marked, futures, changed = marked or m, futures or f, changed or new is not item
     return values, marked, futures, changed

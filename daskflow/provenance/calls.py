@@ -152,7 +152,7 @@ def _shown(obj, members: list):
             return _member(obj.key, index, members)
         return _Shown(f"<future {upstream_key(obj.key)}>")
     if cls is tuple and len(obj) == 3 and obj[0] is MemberRef:
-        return _member(obj[1].key, obj[2], members)
+        return _member(obj[1], obj[2], members)
     if isinstance(obj, (tuple, list, set, frozenset)):
         items = [_shown(o, members) for o in obj]
         if not any(map(is_not, items, obj)):

@@ -45,8 +45,10 @@ logger = logging.getLogger("daskflow")
 MAX_MESSAGE = 9000  # distributed rebuilds longer messages and loses the class
 
 
-def execute(app: AppDef, tid: int | str, ident: str, opts: Options, args: tuple, kwargs: dict):
-    """Run one app call on the worker; see the module docstring."""
+def execute(app: AppDef, tid: int | str, ident: str, opts: Options, args: tuple, kwargs: dict,
+            chunks: dict | None = None):
+    """Run one app call on the worker; see the module docstring. ``chunks``
+    maps the key of each chunk the call's members come from to its outcomes."""
     record = CallRecord(tid, ident)
     # cached apps have keys that repeat by design; their memo store guards them
     kept = None if app.cache else opts.run.results
@@ -57,7 +59,7 @@ def execute(app: AppDef, tid: int | str, ident: str, opts: Options, args: tuple,
     start = time.perf_counter()
     try:
         if opts.has_members or opts.run.shares:  # markers, or results by reference
-            args, kwargs = resolve_arguments(app, tid, args, kwargs)
+            args, kwargs = resolve_arguments(app, tid, args, kwargs, chunks)
         value = sendable(app.name, tid, run_call(app, record, opts, args, kwargs), opts.run)
         if kept:
             recovery.remember(kept, ident, value, opts.run.results_max_bytes)
@@ -74,8 +76,9 @@ def execute(app: AppDef, tid: int | str, ident: str, opts: Options, args: tuple,
     raise failure  # outside the except block: no implicit __context__ to ship
 
 
-def execute_chunk(app: AppDef, opts: Options, calls: list) -> list:
-    """Run ``calls`` (``[(tid, ident, args, kwargs), ...]``) one after another.
+def execute_chunk(app: AppDef, opts: Options, calls: list, chunks: dict | None = None) -> list:
+    """Run ``calls`` (``[(tid, ident, args, kwargs), ...]``) one after another
+    (``chunks``: as for ``execute``, for all of them).
 
     Returns one outcome per call: the value, or a ``Failure``. A call whose
     argument is a failed member of another chunk does not run; its outcome is
@@ -95,7 +98,7 @@ def execute_chunk(app: AppDef, opts: Options, calls: list) -> list:
         records.append(record)
         try:
             if opts.has_members or opts.run.shares:  # markers, or results by reference
-                args, kwargs = resolve_arguments(app, tid, args, kwargs)
+                args, kwargs = resolve_arguments(app, tid, args, kwargs, chunks)
         except ArgumentNotLoadable as exc:  # its own failure: it did not run
             failure = tag(exc, app.name, tid, ident)
             record.error = brief(failure)
@@ -369,18 +372,19 @@ def check_outputs(app_name: str, tid, outputs) -> None:
         raise MissingOutputs(app_name, tid, missing)
 
 
-def resolve_arguments(app: AppDef, tid, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+def resolve_arguments(app: AppDef, tid, args: tuple, kwargs: dict,
+                      chunks: dict | None) -> tuple[tuple, dict]:
     """The call's arguments with their markers resolved (``resolve_members``);
     an argument that cannot be loaded here raises ``ArgumentNotLoadable``."""
     try:
-        return resolve_members((args, kwargs))
+        return resolve_members((args, kwargs), chunks)
     except NotLoadable as exc:
         raise ArgumentNotLoadable(app.name, tid, *exc.args) from None
 
 
-def resolve_members(obj):
-    """Replace ``(MemberRef, outcomes, i)`` markers by call i's value and
-    ``Packed`` (and ``Shared``) arguments by their value.
+def resolve_members(obj, chunks: dict | None):
+    """Replace ``(MemberRef, chunk key, i)`` markers by call i's value among
+    ``chunks[chunk key]`` and ``Packed`` (and ``Shared``) arguments by their value.
 
     Raises the upstream call's (tagged) exception if that call failed.
     """
@@ -388,15 +392,15 @@ def resolve_members(obj):
         return obj.load()
     if isinstance(obj, tuple):
         if len(obj) == 3 and obj[0] is MemberRef:
-            value = obj[1][obj[2]]
+            value = chunks[obj[1]][obj[2]]
             if isinstance(value, Failure):
                 raise value.exc
             return value.load() if type(value) is Shared else value
-        return tuple(resolve_members(o) for o in obj)
+        return tuple(resolve_members(o, chunks) for o in obj)
     if isinstance(obj, list):
-        return [resolve_members(o) for o in obj]
+        return [resolve_members(o, chunks) for o in obj]
     if isinstance(obj, dict):
-        return {k: resolve_members(v) for k, v in obj.items()}
+        return {k: resolve_members(v, chunks) for k, v in obj.items()}
     return obj
 
 
