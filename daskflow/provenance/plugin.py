@@ -7,7 +7,10 @@ tasks' dependency keys and transitions, and the reports the task body sends
 arguments, so the task body may change its signature freely. The hooks run
 in the scheduler's event loop, so they only append to a queue; a writer
 thread turns the queue into batches written to the run's SQLite store
-(``provenance.ProvenanceStore``) twice a second, off the loop. The thread also applies each batch to the run's
+(``provenance.ProvenanceStore``) twice a second, off the loop. The thread
+sleeps between batches (an event wakes it early only to settle or stop):
+woken by each item, it would take the interpreter lock from the loop at
+every task. The thread also applies each batch to the run's
 ``dashboard.state.WorkflowState``, the live aggregate that the dashboard's
 Workflow page and ``daskflow run`` read.
 """
@@ -46,6 +49,7 @@ class ProvenancePlugin(SchedulerPlugin):
         self.token = token
         self.name = f"daskflow-provenance-{token}"
         self._queue: queue.SimpleQueue | None = None  # made on the scheduler, in start()
+        self._wake: threading.Event | None = None  # the writer's batch is due now
         self._thread: threading.Thread | None = None
         self._client: str | None = None
         self.scheduler = None
@@ -60,6 +64,7 @@ class ProvenancePlugin(SchedulerPlugin):
     async def start(self, scheduler) -> None:
         self.scheduler = scheduler
         self._queue = queue.SimpleQueue()
+        self._wake = threading.Event()
         self._thread = threading.Thread(target=self._write_loop, name=self.name, daemon=True)
         from ..dashboard.register import attach
         from ..dashboard.state import WorkflowState
@@ -80,6 +85,7 @@ class ProvenancePlugin(SchedulerPlugin):
             return
         applied = threading.Event()
         self._queue.put(("settle", applied))
+        self._wake.set()
         await _until(applied.is_set, timeout)
 
     def update_graph(self, scheduler, *, client=None, annotations=None, **kwargs) -> None:
@@ -191,6 +197,7 @@ class ProvenancePlugin(SchedulerPlugin):
         (which may serve other clients for a long time)."""
         if client == self._client:
             self._queue.put(("end", time.time(), "completed"))
+            self._wake.set()
             asyncio.get_running_loop().call_soon(self._leave, scheduler)
 
     def _leave(self, scheduler) -> None:
@@ -199,12 +206,15 @@ class ProvenancePlugin(SchedulerPlugin):
         if self._fates is not None:
             self._fates.unlisten(self._fate_learnt)
         self._queue.put(None)  # the writer thread ends after the last batch
+        self._wake.set()
 
     async def close(self) -> None:
         if self._fates is not None:
             self._fates.unlisten(self._fate_learnt)
         self._queue.put(("end", time.time(), "completed"))
         self._queue.put(None)
+        if self._wake is not None:
+            self._wake.set()
         if self._thread is not None:
             await _until(lambda: not self._thread.is_alive(), 30)
 
@@ -259,25 +269,21 @@ class ProvenancePlugin(SchedulerPlugin):
             store.close()
 
     def _drain(self) -> tuple[list, bool]:
+        """The items queued by the next batch's time (or a wake-up), and
+        whether the writer stops after them."""
+        self._wake.wait(FLUSH_INTERVAL)
+        self._wake.clear()  # an item put before a later set() is taken now or next time
         items: list = []
-        deadline = time.monotonic() + FLUSH_INTERVAL
+        stop = False
         while True:
-            timeout = deadline - time.monotonic()
-            if timeout <= 0:
-                return items, False
             try:
-                item = self._queue.get(timeout=timeout)
+                item = self._queue.get_nowait()
             except queue.Empty:
-                return items, False
+                return items, stop
             if item is None:
-                while True:  # take what is left, then stop
-                    try:
-                        rest = self._queue.get_nowait()
-                    except queue.Empty:
-                        return items, True
-                    if rest is not None:
-                        items.append(rest)
-            items.append(item)
+                stop = True  # take what is left, then stop
+            else:
+                items.append(item)
 
 
 async def _until(condition, timeout: float) -> bool:
