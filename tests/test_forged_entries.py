@@ -90,6 +90,8 @@ def test_kept_result_replaced_by_another_user_is_not_unpickled(tmp_path, shared_
             assert f.result() == 0
             results = c._daskflow_session.run.results.directory
             path = recovery._path(results, f.key)
+            until(lambda: os.path.exists(path), "the result was never kept", timeout=30,
+                  interval=0.01)  # written by the worker's writer thread, just after
             assert stat.S_IMODE(os.stat(results).st_mode) == 0o700
             assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
             # Say the directory were open to others (a file system that ignores

@@ -17,6 +17,7 @@ from waiting import until
 import daskflow
 from daskflow import python_app
 from daskflow.provenance.store import ProvenanceStore, find_run, list_runs
+from daskflow.worker import recovery
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -195,6 +196,9 @@ def test_a_finished_bash_app_does_not_run_again_when_its_worker_dies(tmp_path):
                 daskflow.Client(cluster) as c, c.as_current():
             f = side_effect()
             assert f.result() == 0
+            kept = recovery._path(c._daskflow_session.run.results.directory, f.key)
+            until(lambda: os.path.exists(kept), "the result was never kept", timeout=30,
+                  interval=0.01)  # written by the worker's writer thread, just after
             (holder,) = c.who_has([f])[f.key]
             pid = c.run(os.getpid, workers=[holder])[holder]
             os.kill(pid, signal.SIGKILL)

@@ -24,19 +24,27 @@ call runs again (and overwrites it).
 
 Entries are written to a temporary name and renamed (a reader never sees a
 partial one) without fsync: they guard against lost workers, not against a
-lost machine, which the checkpoint store is for. The directory must be
+lost machine, which the checkpoint store is for. The task body pickles the
+result at once but leaves the write to a thread of the worker process
+(``remember_soon``): a chain of calls would otherwise wait for the file
+system at every hop. An entry is written within moments of its call's end
+(and at the process's exit); a worker killed in that moment loses it, and
+the call runs again, as it would had the worker died during the call. The directory must be
 reachable by the workers, like the run's provenance; if it is not, the
 worker stops trying and logs it once.
 """
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import logging
 import os
 import pickle
 import secrets
 import stat
+import threading
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -145,6 +153,10 @@ class _Bounded:
         return True  # small enough: pickled in-band (a true answer), counted as written
 
 
+_SMALL = frozenset((int, float, bool, complex, type(None)))
+_SIZED = frozenset((str, bytes))  # at most 4 pickle bytes per item
+
+
 def pickled_within(value: Any, max_bytes: int) -> bytes | None:
     """The pickle of *value* if it is at most *max_bytes* long, else None.
 
@@ -155,6 +167,10 @@ def pickled_within(value: Any, max_bytes: int) -> bytes | None:
     copied, and other pickling stops at the first frame (64 KiB) past the
     limit.
     """
+    kind = type(value)
+    if kind in _SMALL or (kind in _SIZED and len(value) <= max_bytes // 4):
+        data = pickle.dumps(value, protocol=5)  # no pickler to build: most results
+        return data if len(data) <= max_bytes else None
     out = _Bounded(max_bytes)
     try:
         cloudpickle.CloudPickler(out, protocol=5, buffer_callback=out.buffer).dump(value)
@@ -170,18 +186,71 @@ def remember(kept: KeptResults, ident: str, value: Any, max_bytes: int) -> None:
     if kept.directory in _unreachable:
         return
     data = pickled_within(value, max_bytes)
+    if data is not None:
+        _write(kept, ident, data)
+
+
+def remember_soon(kept: KeptResults, ident: str, value: Any, max_bytes: int) -> None:
+    """``remember``, the write left to this process's writer thread (the
+    value is pickled now: a later call may change it in place)."""
+    if kept.directory in _unreachable:
+        return
+    data = pickled_within(value, max_bytes)
     if data is None:
         return
+    with _lock:
+        _due.append((kept, ident, data))
+    _writer().set()
+
+
+_lock = threading.Lock()
+_due: deque = deque()  # (kept, ident, pickle) waiting for the writer thread
+_wake: threading.Event | None = None
+
+
+def _writer() -> threading.Event:
+    """The event that wakes this process's writer thread (started on first use)."""
+    global _wake
+    if _wake is None:
+        with _lock:
+            if _wake is None:
+                wake = threading.Event()
+                threading.Thread(target=_write_loop, args=(wake,), daemon=True,
+                                 name="daskflow-kept-results").start()
+                atexit.register(flush)
+                _wake = wake
+    return _wake
+
+
+def _write_loop(wake: threading.Event) -> None:
+    while True:
+        wake.wait()
+        wake.clear()
+        flush()
+
+
+def flush() -> None:
+    """Write every entry ``remember_soon`` left (the writer thread, and exit)."""
+    while True:
+        with _lock:
+            if not _due:
+                return
+            kept, ident, data = _due.popleft()
+        if kept.directory not in _unreachable:
+            _write(kept, ident, data)
+
+
+def _write(kept: KeptResults, ident: str, data: bytes) -> None:
+    """Write one signed entry: one write to a new private file, then a rename."""
     tag = signing.sign(kept.key, ident.encode(), data)
     path = _path(kept.directory, ident)
     tmp = f"{path}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
     try:
         fd = create_file(tmp)
         try:
-            with open(fd, "wb", closefd=False) as f:
-                f.write(MAGIC)
-                f.write(tag)
-                f.write(data)
+            entry = memoryview(MAGIC + tag + data)
+            while entry:
+                entry = entry[os.write(fd, entry):]
         finally:
             os.close(fd)
         os.replace(tmp, path)
