@@ -27,6 +27,11 @@ def double(x):
 
 
 @python_app
+def increment(x):
+    return x + 1
+
+
+@python_app
 def odd_only(x):
     if x % 2 == 0:
         raise ValueError(f"even: {x}")
@@ -316,15 +321,16 @@ def test_an_app_whose_calls_are_waited_for_one_by_one_is_not_held(patient):
     """``g(f(i))`` in a loop: each g would send f's lone held call at once,
     so f's next calls are sent unheld."""
     burst = patient._daskflow_session.burst
+    known_short(increment, 0)
     first = double(1)
     assert is_held(first)
-    assert double(first).result(timeout=30) == 4
+    assert increment(first).result(timeout=30) == 3
     after = double(2)
     assert not is_held(after) and after.result(timeout=30) == 4
     for i in range(5):  # the g(f(i)) loop goes on: f's calls stay unheld
         f = double(i)
         assert not is_held(f)
-        double(f)
+        increment(f)
     assert "double" in burst.skip
 
 
@@ -332,13 +338,80 @@ def test_a_plain_loop_after_a_skip_is_packed_again(patient):
     """After ``g(f(i))``, a plain loop of f's calls (a fan-in's leaves) is
     packed again once a few of them came in a row."""
     burst = patient._daskflow_session.burst
-    double(double(1))
+    known_short(increment, 0)
+    increment(double(1))
     assert "double" in burst.skip
     fs = [double(i) for i in range(LOOP_AGAIN + 4)]
     assert not any(is_held(f) for f in fs[:LOOP_AGAIN])
     assert all(is_held(f) for f in fs[LOOP_AGAIN + 1:])
     assert "double" not in burst.skip
     assert patient.gather(fs) == [2 * i for i in range(LOOP_AGAIN + 4)]
+
+
+def test_a_chain_of_calls_runs_inside_chunks(patient):
+    """``f = app(f)`` in a loop: each call joins the chunk of the call it
+    takes, so a chain of 300 runs as a few tasks, not 300 scheduler round
+    trips; each call still has its own future and value."""
+    known_short(increment, 0)
+    patient._daskflow_session.burst.skip.clear()  # the tests before left g(f(i)) loops
+    chain = [double(1)]
+    for _ in range(19):
+        chain.append(double(chain[-1]))
+    assert all(is_held(f) for f in chain) and tasks(chain) == 1
+    for _ in range(280):  # another app: sends the doubles, then chains its own calls
+        chain.append(increment(chain[-1]))
+    values = patient.gather(chain)
+    assert values[:3] == [2, 4, 8] and values[19] == 2 ** 20
+    assert values[-1] == 2 ** 20 + 280
+    assert tasks(chain) < 30
+
+
+def test_a_call_that_waits_for_other_tasks_does_not_delay_independent_calls(patient):
+    """A held call given a sent task's future waits for that task: it joins
+    no chunk of calls that do not, so independent calls run at once."""
+    gate = slow(5)  # 50 ms: never held
+    assert not is_held(gate)
+    waiting = [double(gate) for _ in range(3)]  # held together, behind the gate's task
+    free = [double(i) for i in range(3)]
+    assert {f.key for f in waiting}.isdisjoint(f.key for f in free)
+    assert patient.gather(free + waiting) == [0, 2, 4] + [10] * 3
+    assert tasks(waiting) == 1
+
+
+def test_packed_chains_keep_their_dependency_edges(patient):
+    """Provenance names each packed call's own dependencies: the earlier
+    call of its chunk, or the sent task it waits for."""
+    known_short(double, 0)
+    gate = slow(1)
+    chain = [double(gate)]
+    for _ in range(4):
+        chain.append(double(chain[-1]))
+    assert tasks(chain) == 1 and chain[-1].result(timeout=30) == 32
+    from daskflow.provenance.store import ProvenanceStore
+
+    path = os.path.join(patient._daskflow_session.run_dir, "provenance.db")
+    tids = [str(f.tid) for f in [gate, *chain]]
+    wanted = set(zip(tids[1:], tids))
+
+    def edges():
+        with ProvenanceStore(path, readonly=True) as store:
+            return {e for e in store.dependencies() if e[0] in tids}
+
+    until(lambda: edges() == wanted, lambda: f"edges {edges()}, wanted {wanted}", timeout=30)
+
+
+def test_a_failed_call_in_a_chain_fails_the_calls_after_it(patient):
+    """A packed chain keeps each call's outcome: after a failed call, the
+    calls that take its value fail with DependencyError naming it."""
+    known_short(odd_only, 1)
+    first = double(3)
+    bad = odd_only(first)  # 6 is even: fails
+    after = double(bad)
+    with pytest.raises(ValueError, match="even: 6"):
+        bad.result(timeout=30)
+    with pytest.raises(DependencyError, match="odd_only"):
+        after.result(timeout=30)
+    assert first.result() == 6
 
 
 def test_packed_calls_in_sets_and_dict_keys_give_their_values(client):

@@ -42,7 +42,7 @@ def test_futures_read_as_the_key_they_stand_for():
     assert text == ("((<future add-0-tok>, [<future add-0-tok>, {<future add-0-tok>}], "
                     "Point(x=<future add-0-tok>, y=1)), {'y': {'k': <future add-0-tok>}, "
                     "'z': 'x'})")
-    assert members == ()
+    assert members == (("add-0-tok", None),)  # the task it depends on, once
 
 
 def test_chunked_calls_read_as_chunk_and_index_and_are_listed():

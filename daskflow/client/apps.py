@@ -41,7 +41,7 @@ from ..worker.mpi import plan as plan_mpi
 from ..worker.task import execute, execute_chunk, file_ready
 from . import app_docs
 from . import session as _client
-from .arguments import Unpicklable, atoms, by_key, plain, scan_call, substitute
+from .arguments import Unpicklable, atoms, by_key, linkable, plain, scan_call, substitute
 from .futures import AppFuture, ChunkFuture, DataFuture, as_app_future, enqueue
 
 SPECIAL = frozenset(
@@ -198,12 +198,14 @@ class App:
         settings = staging.check_call(self.name, args, kwargs, opts.outputs)
         burst = session.burst
         if burst is not None:
+            simple = atoms(args, kwargs)
             if self._batched and special is self.defaults and settings is None \
-                    and opts.mpi is None and session.reach is None and atoms(args, kwargs):
-                future = burst.hold(self, tid, opts, resources, args, kwargs)
+                    and opts.mpi is None and session.reach is None \
+                    and (simple or linkable(args, kwargs)):
+                future = burst.hold(self, tid, opts, resources, args, kwargs, not simple)
                 if future is not None:
                     return future
-            elif burst.holding:  # calls this one depends on are sent first
+            if not simple and burst.holding:  # calls this one depends on are sent first
                 burst.flush_for((args, kwargs))
         if settings is not None:  # remote Files: the worker stages them (staging/)
             opts = opts.replace(staging=settings)

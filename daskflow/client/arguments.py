@@ -85,12 +85,12 @@ def dependencies_mode() -> str:
     return mode
 
 
-_ATOM_TYPES = frozenset((str, bytes, int, float, bool, type(None), File))
+ATOM_TYPES = frozenset((str, bytes, int, float, bool, type(None), File))
 
 
 def _atoms_only(values) -> bool:
     for value in values:
-        if type(value) not in _ATOM_TYPES:
+        if type(value) not in ATOM_TYPES:
             return False
     return True
 
@@ -147,7 +147,7 @@ def _walk_items(items, client, packer, chunks) -> tuple[list, bool, bool, bool]:
     futures, any item replaced)."""
     values, marked, futures, changed = [], False, False, False
     for item in items:
-        if type(item) in _ATOM_TYPES:  # most items: no call
+        if type(item) in ATOM_TYPES:  # most items: no call
             values.append(item)
             continue
         new, m, f = walk(item, client, packer, chunks)
@@ -275,13 +275,20 @@ def plain(args: tuple, kwargs: dict) -> bool:
     return _all_of(_PLAIN_TYPES, args, kwargs)
 
 
-_ATOM_TYPES = frozenset(_ATOMS)
+
+_LINKABLE_TYPES = ATOM_TYPES | {Future, AppFuture}
+
+
+def linkable(args: tuple, kwargs: dict) -> bool:
+    """Whether each argument is an atom or a future (no nested futures,
+    no Files' futures): what a held call that takes futures may be given."""
+    return _all_of(_LINKABLE_TYPES, args, kwargs)
 
 
 def atoms(args: tuple, kwargs: dict) -> bool:
     """Whether a call's arguments are all strings, numbers, None or Files:
     no futures, nothing to pack (the calls ``client.bursts`` may hold)."""
-    return _all_of(_ATOM_TYPES, args, kwargs)
+    return _all_of(ATOM_TYPES, args, kwargs)
 
 
 def members_picked(client, obj):

@@ -16,6 +16,14 @@ as soon as
   ``dask_internals.HeldState``), a call or a task depends on one, or the
   client closes.
 
+A call may also take futures (``linked``): members of its app's open chunk
+join that chunk (``f = app(f)`` in a loop: the chain runs inside chunk
+tasks, one call after another on one worker, rather than one scheduler round
+trip per call); other futures it takes are the chunk's *externals*, which
+it waits for as a whole, so a call only joins a chunk that waits for no
+more than the call does. A call given another app's held future sends the
+held calls instead.
+
 A chunk of one call becomes a plain task. Tasks are sent on the client's
 event loop, in the order their chunks closed.
 """
@@ -35,7 +43,7 @@ from dask.utils import parse_timedelta
 from ..dask_internals import hold_key, is_held, send_held, swap_future_class
 from ..provenance.calls import arguments, described, of_call, of_chunk
 from ..worker.task import execute, execute_chunk
-from .arguments import futures_in
+from .arguments import ATOM_TYPES, futures_in, substitute
 from .durations import Durations
 from .futures import AppFuture, ChunkFuture, enqueue
 
@@ -52,11 +60,15 @@ LOOP_AGAIN = 16
 class Chunk:
     """Held calls of one app with the same options: one task once sent."""
 
-    __slots__ = ("app", "opts", "resources", "key", "capacity", "calls", "futures", "state")
+    __slots__ = ("app", "opts", "resources", "key", "capacity", "calls", "futures", "state",
+                 "externals", "linked")
 
-    def __init__(self, app, opts, resources, key: str, capacity: int, state):
+    def __init__(self, app, opts, resources, key: str, capacity: int, state,
+                 externals: frozenset = frozenset()):
         self.app, self.opts, self.resources = app, opts, resources
         self.key, self.capacity, self.state = key, capacity, state
+        self.externals = externals  # keys of sent tasks its calls take futures of
+        self.linked = bool(externals)  # some call takes futures: substituted when sent
         self.calls: list[tuple] = []  # (tid, args, kwargs)
         self.futures: list[AppFuture] = []  # held strongly until sent, as a task would be
 
@@ -80,9 +92,12 @@ class Burst:
         """Whether some calls may be held (cheap; exact only on the loop)."""
         return bool(self.open or self.due)
 
-    def hold(self, app, tid, opts, resources, args: tuple, kwargs: dict) -> AppFuture | None:
+    def hold(self, app, tid, opts, resources, args: tuple, kwargs: dict,
+             linked: bool = False) -> AppFuture | None:
         """The future of the call, held in its app's open chunk; None if the
-        app's calls are not known to be short enough to pack."""
+        app's calls are not known to be short enough to pack, or if a
+        ``linked`` call (one that takes futures, at the top level of its
+        arguments) cannot join one (see the module docstring)."""
         capacity = self.durations.capacity(app.name)
         if capacity < 2 or not _enabled():
             return None
@@ -91,13 +106,19 @@ class Burst:
         group = (app, id(opts), None if resources is None else tuple(sorted(resources.items())))
         opened = full = False
         with self.lock:
+            if linked:
+                group = self._group_of_linked(group, args, kwargs)
+                if group is None:
+                    return None
             chunk = self.open.get(group)
             if chunk is None:
                 key = f"{app.name}-{tid}-{self.session.token}"
                 chunk = Chunk(app, opts, resources, key, capacity,
-                              hold_key(self.client, key, self.release))
+                              hold_key(self.client, key, self.release),
+                              group[3] if len(group) > 3 else frozenset())
                 self.open[group] = chunk
                 opened = True
+            chunk.linked = chunk.linked or linked
             future = AppFuture(chunk.key, self.client)
             future.__dict__.update(tid=tid, app_name=app.name, outputs=[],
                                    stdout=opts.stdout, stderr=opts.stderr)
@@ -113,6 +134,30 @@ class Burst:
         if full:
             loop.add_callback(self._send_due)
         return future
+
+    def _group_of_linked(self, group: tuple, args: tuple, kwargs: dict) -> tuple | None:
+        """The open chunk a call that takes futures joins: the one whose
+        members it takes (if that chunk waits for all it waits for), else one
+        of the calls that wait for the same tasks. None: it is not held
+        (another chunk's held future, or more than one open chunk's)."""
+        into, externals = None, set()
+        for value in (*args, *kwargs.values()):
+            if type(value) in ATOM_TYPES:
+                continue
+            if is_held(value):
+                if into is not None and into != value.key:
+                    return None
+                into = value.key
+            else:
+                externals.add(value.key)
+        if into is None:
+            return (*group, frozenset(externals))
+        for candidate, chunk in self.open.items():
+            if chunk.key == into:
+                if candidate[:3] == group and externals <= chunk.externals:
+                    return candidate
+                return None
+        return None  # closed already, or another app's
 
     def flush_for(self, obj) -> None:
         """Send the held calls if ``obj`` (a call's arguments) holds a held future."""
@@ -183,26 +228,52 @@ class Burst:
         line = session.lines[app.name]
         if len(chunk.calls) == 1:  # alone: a plain task, as if it had not been held
             tid, args, kwargs = chunk.calls[0]
+            table = ()
+            if chunk.linked:  # members of sent chunks: markers, their chunks once
+                args, kwargs, marked, chunks = substitute((args, kwargs), client, app.name,
+                                                          session.pack)
+                opts = opts.replace(has_members=True) if marked else opts
+                table = (chunks,) if chunks else ()
             description = {key: of_call(app.definition, tid, *arguments(args, kwargs), opts)}
             with described(description) if opts.run.report else nullcontext():
                 send_held(client, key, lambda: distributed.Client.submit(
-                    client, execute, app.definition, tid, key, opts, args, kwargs,
+                    client, execute, app.definition, tid, key, opts, args, kwargs, *table,
                     key=key, pure=False, resources=resources))
             enqueue(line, chunk.futures[0])
             return
         calls = [(tid, f"{key}[{i}]", a, kw) for i, (tid, a, kw) in enumerate(chunk.calls)]
+        table = ()
+        if chunk.linked:
+            calls, opts, table = self._linked(chunk, calls)
         description = {key: of_chunk(app.definition, opts, [
             (tid, *arguments(a, kw)) for tid, _, a, kw in calls])}
         with described(description) if opts.run.report else nullcontext():
             holder = send_held(client, key, lambda: distributed.Client.submit(
-                client, execute_chunk, app.definition, opts, calls, key=key, pure=False,
-                resources=resources))
+                client, execute_chunk, app.definition, opts, calls, *table, key=key,
+                pure=False, resources=resources))
         swap_future_class(holder, ChunkFuture)
         session.failed_members.track(holder)
         for index, member in enumerate(chunk.futures):
             member.__dict__.update(index=index, _chunk=holder)
         enqueue(line, holder)
         session.has_chunks = True
+
+    def _linked(self, chunk: Chunk, calls: list) -> tuple[list, object, tuple]:
+        """A chunk whose calls take futures: each member of a chunk becomes
+        a marker (its own chunk's too, which ``execute_chunk`` resolves from
+        the outcomes so far), the other chunks go once in the table."""
+        for index, member in enumerate(chunk.futures):  # markers need the indices
+            member.__dict__["index"] = index
+        table, marked_any, out = {}, False, []
+        for tid, ident, args, kwargs in calls:
+            args, kwargs, marked, chunks = substitute((args, kwargs), self.client,
+                                                      chunk.app.name, self.session.pack)
+            marked_any = marked_any or marked
+            table.update(chunks)
+            out.append((tid, ident, args, kwargs))
+        table.pop(chunk.key, None)  # its own members: not a dependency of itself
+        opts = chunk.opts.replace(has_members=True) if marked_any else chunk.opts
+        return out, opts, (table,) if table else ()
 
 
 def _enabled() -> bool:

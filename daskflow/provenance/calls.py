@@ -19,7 +19,8 @@ A description is one of
 
 where ``args`` is the call's arguments as text (futures shown by the key
 they stand for, see ``arguments``) and ``members`` the ``(chunk key,
-index)`` of the chunked calls whose results the call uses. ``rows`` turns a
+index)`` of the chunked calls whose results the call uses (``(key,
+None)``: another task's). ``rows`` turns a
 description and the task's dependency keys into the plugin's rows.
 """
 
@@ -107,7 +108,9 @@ def arguments(args: tuple, kwargs: dict) -> tuple[str, tuple]:
     The text is their repr, each future shown as ``<future KEY>`` (a relay
     as the future it copies, a chunked call as ``<future CHUNK[i]>``), so
     that equal calls give equal texts whatever their futures' states.
-    ``members`` lists the ``(chunk key, index)`` of the chunked calls used.
+    ``members`` lists the ``(chunk key, index)`` of the chunked calls used,
+    and ``(key, None)`` of the other futures (a packed call's dependencies
+    are known from these alone).
     """
     if _plain(args) and _plain(kwargs.values()):  # the common case: no walk
         return _repr((args, kwargs)), ()
@@ -115,8 +118,8 @@ def arguments(args: tuple, kwargs: dict) -> tuple[str, tuple]:
     try:
         shown = _shown((args, kwargs), members)
     except Exception:  # a namedtuple of the user's that cannot be rebuilt: shown as it is
-        return _repr((args, kwargs)), tuple(members)
-    return _repr(shown), tuple(members)
+        return _repr((args, kwargs)), tuple(dict.fromkeys(members))
+    return _repr(shown), tuple(dict.fromkeys(members))
 
 
 _ATOMS = frozenset((str, bytes, int, float, bool, type(None), complex))
@@ -150,7 +153,9 @@ def _shown(obj, members: list):
         index = getattr(obj, "index", None)  # an AppFuture of a chunked call
         if index is not None:
             return _member(obj.key, index, members)
-        return _Shown(f"<future {upstream_key(obj.key)}>")
+        key = upstream_key(obj.key)
+        members.append((key, None))
+        return _Shown(f"<future {key}>")
     if cls is tuple and len(obj) == 3 and obj[0] is MemberRef:
         return _member(obj[1], obj[2], members)
     if isinstance(obj, (tuple, list, set, frozenset)):
@@ -230,7 +235,7 @@ def rows(key: str, when: float, desc: dict, dependencies) -> list[dict]:
 
 
 def _member_keys(members) -> set[str]:
-    return {f"{chunk}[{index}]" for chunk, index in members}
+    return {chunk if index is None else f"{chunk}[{index}]" for chunk, index in members}
 
 
 def call_of(desc) -> tuple[str, object] | None:

@@ -62,7 +62,7 @@ def execute(app: AppDef, tid: int | str, ident: str, opts: Options, args: tuple,
             args, kwargs = resolve_arguments(app, tid, args, kwargs, chunks)
         value = sendable(app.name, tid, run_call(app, record, opts, args, kwargs), opts.run)
         if kept:
-            recovery.remember(kept, ident, value, opts.run.results_max_bytes)
+            recovery.remember_soon(kept, ident, value, opts.run.results_max_bytes)
     except Exception as exc:
         failure = tag(exc, app.name, tid, ident)
         record.error = brief(failure)
@@ -78,7 +78,8 @@ def execute(app: AppDef, tid: int | str, ident: str, opts: Options, args: tuple,
 
 def execute_chunk(app: AppDef, opts: Options, calls: list, chunks: dict | None = None) -> list:
     """Run ``calls`` (``[(tid, ident, args, kwargs), ...]``) one after another
-    (``chunks``: as for ``execute``, for all of them).
+    (``chunks``: as for ``execute``, for all of them; a marker of this chunk's
+    own key takes an earlier call's outcome).
 
     Returns one outcome per call: the value, or a ``Failure``. A call whose
     argument is a failed member of another chunk does not run; its outcome is
@@ -92,6 +93,8 @@ def execute_chunk(app: AppDef, opts: Options, calls: list, chunks: dict | None =
             return outcomes
     outcomes = []
     records = []
+    if opts.has_members:  # a call may take the value of an earlier call of this chunk
+        chunks = {**(chunks or {}), chunk_ident: outcomes}
     start = time.perf_counter()
     for tid, ident, args, kwargs in calls:
         record = CallRecord(tid, ident)
@@ -119,7 +122,7 @@ def execute_chunk(app: AppDef, opts: Options, calls: list, chunks: dict | None =
             outcomes.append(Failure(failure))
     report.send(opts.run, records)
     if kept:
-        recovery.remember(kept, chunk_ident, outcomes, opts.run.results_max_bytes)
+        recovery.remember_soon(kept, chunk_ident, outcomes, opts.run.results_max_bytes)
     durations.note(opts.run.token, app.name, len(calls), time.perf_counter() - start)
     failed = [i for i, outcome in enumerate(outcomes) if isinstance(outcome, Failure)]
     if failed:
