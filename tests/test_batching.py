@@ -42,7 +42,7 @@ def odd_only(x):
 def slow(x):
     import time
 
-    time.sleep(0.05)
+    time.sleep(0.1)  # twice the default chunk duration: never packed
     return x
 
 
@@ -369,7 +369,7 @@ def test_a_chain_of_calls_runs_inside_chunks(patient):
 def test_a_call_that_waits_for_other_tasks_does_not_delay_independent_calls(patient):
     """A held call given a sent task's future waits for that task: it joins
     no chunk of calls that do not, so independent calls run at once."""
-    gate = slow(5)  # 50 ms: never held
+    gate = slow(5)  # 100 ms: never held
     assert not is_held(gate)
     waiting = [double(gate) for _ in range(3)]  # held together, behind the gate's task
     free = [double(i) for i in range(3)]
