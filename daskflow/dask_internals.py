@@ -334,12 +334,15 @@ def hold_key(client, key, release: Callable[[], None]):
     return state
 
 
-def send_held(client, key, submit: Callable[[], object]):
+def send_held(client, key, submit: Callable[[], object],
+              then: Callable[[object], None] | None = None):
     """Send the task of a held ``key``: ``submit()`` (a ``Client.submit``)
     returns its future, which then shares the held state, so the futures
     handed out already follow the task. Call on the client's event loop
     only: the scheduler's reply about ``key`` is handled there, so it cannot
-    arrive while the key is briefly unregistered.
+    arrive while the key is briefly unregistered. ``then(future)`` runs
+    while the key still reads as held (``is_held``), so that no other thread
+    sees the sent task before its futures are told of it.
 
     ``Client.submit`` sends nothing for a key its ``futures`` already hold;
     this hides the key while it sends. Uses ``Client.futures``,
@@ -353,6 +356,9 @@ def send_held(client, key, submit: Callable[[], object]):
                 client.futures[key] = held
     if held is not None:
         future._state = held
+    if then is not None:
+        then(future)
+    if held is not None:
         held.release = None
     return future
 

@@ -240,6 +240,20 @@ print("tasks", len({f.key for f in futures}))
     assert tasks_used < 200
 
 
+def test_a_chain_built_while_its_chunks_are_sent_is_right(client):
+    """The window sends chunks on the event loop while the script goes on
+    chaining calls onto them: a call given a member must never see its
+    chunk half sent (it would get the chunk's whole list)."""
+    known_short(increment, 0)
+    for _ in range(3):
+        f = increment(0)
+        for i in range(1999):
+            f = increment(f)
+            if i % 97 == 0:
+                time.sleep(0.003)  # windows expire mid-chain
+        assert f.result(timeout=120) == 2000
+
+
 # -- a window long enough that only a wait can send held calls ---------------
 
 @pytest.fixture(scope="module")

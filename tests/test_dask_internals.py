@@ -547,13 +547,14 @@ def test_held_keys_are_sent_by_what_waits_on_them(cluster):
 
         def release(key=key, sent=sent):
             sent.append(key)
-            di.send_held(client, key, lambda: client.submit(_inc, 41, key=key, pure=False))
+            di.send_held(client, key, lambda: client.submit(_inc, 41, key=key, pure=False),
+                         lambda task: sent.append(di.is_held(future)))  # still held here
 
         di.hold_key(client, key, release)
         future = Future(key, client)
         assert di.is_held(future)
         assert waiter(future) == 42, changed(f"how {name} waits on a future", "HeldState")
-        assert sent == [key] and not di.is_held(future)
+        assert sent == [key, True] and not di.is_held(future)
 
 
 def _after_callback(future):

@@ -42,6 +42,7 @@ from dask.utils import parse_timedelta
 
 from ..dask_internals import hold_key, is_held, send_held, swap_future_class
 from ..provenance.calls import arguments, described, of_call, of_chunk
+from ..shipped import MemberRef
 from ..worker.task import execute, execute_chunk
 from .arguments import ATOM_TYPES, futures_in, substitute
 from .durations import Durations
@@ -84,13 +85,15 @@ class Burst:
         self.lock = threading.Lock()
         self.open: dict[tuple, Chunk] = {}  # (app, options, resources) -> its open chunk
         self.due: deque[Chunk] = deque()  # closed, for the event loop to send in order
+        self.sending = 0  # chunks the event loop is sending now
         #: app -> [calls left to send unheld (``LONE_SKIP``), last call's tid, calls in a row]
         self.skip: dict[str, list] = {}
 
     @property
     def holding(self) -> bool:
-        """Whether some calls may be held (cheap; exact only on the loop)."""
-        return bool(self.open or self.due)
+        """Whether some calls may be held or being sent (cheap; exact only
+        on the loop)."""
+        return bool(self.open or self.due or self.sending)
 
     def hold(self, app, tid, opts, resources, args: tuple, kwargs: dict,
              linked: bool = False) -> AppFuture | None:
@@ -214,6 +217,7 @@ class Burst:
                 if not self.due:
                     return
                 chunk = self.due.popleft()
+                self.sending += 1  # a flush from another thread waits for it
             try:
                 self._send(chunk)
             except Exception as exc:  # the calls' futures say it: nothing is lost silently
@@ -221,6 +225,9 @@ class Burst:
                              len(chunk.calls), chunk.app.name, exc)
                 chunk.state.release = None
                 chunk.state.set_error(exc, exc.__traceback__)
+            finally:
+                with self.lock:
+                    self.sending -= 1
 
     def _send(self, chunk: Chunk) -> None:
         session, client, app, opts = self.session, self.client, chunk.app, chunk.opts
@@ -247,32 +254,48 @@ class Burst:
             calls, opts, table = self._linked(chunk, calls)
         description = {key: of_chunk(app.definition, opts, [
             (tid, *arguments(a, kw)) for tid, _, a, kw in calls])}
+        def annotated(holder):  # the members learn their chunk before they read as sent
+            swap_future_class(holder, ChunkFuture)
+            for index, member in enumerate(chunk.futures):
+                member.__dict__.update(index=index, _chunk=holder)
+
         with described(description) if opts.run.report else nullcontext():
             holder = send_held(client, key, lambda: distributed.Client.submit(
                 client, execute_chunk, app.definition, opts, calls, *table, key=key,
-                pure=False, resources=resources))
-        swap_future_class(holder, ChunkFuture)
+                pure=False, resources=resources), annotated)
         session.failed_members.track(holder)
-        for index, member in enumerate(chunk.futures):
-            member.__dict__.update(index=index, _chunk=holder)
         enqueue(line, holder)
         session.has_chunks = True
 
     def _linked(self, chunk: Chunk, calls: list) -> tuple[list, object, tuple]:
-        """A chunk whose calls take futures: each member of a chunk becomes
-        a marker (its own chunk's too, which ``execute_chunk`` resolves from
-        the outcomes so far), the other chunks go once in the table."""
-        for index, member in enumerate(chunk.futures):  # markers need the indices
-            member.__dict__["index"] = index
-        table, marked_any, out = {}, False, []
-        for tid, ident, args, kwargs in calls:
-            args, kwargs, marked, chunks = substitute((args, kwargs), self.client,
-                                                      chunk.app.name, self.session.pack)
-            marked_any = marked_any or marked
-            table.update(chunks)
-            out.append((tid, ident, args, kwargs))
-        table.pop(chunk.key, None)  # its own members: not a dependency of itself
-        opts = chunk.opts.replace(has_members=True) if marked_any else chunk.opts
+        """A chunk whose calls take futures (each an argument of its own,
+        see ``arguments.linkable``): a member of this chunk becomes a marker
+        of its own key, which ``execute_chunk`` resolves from the outcomes so
+        far; a member of a sent chunk a marker, its chunk going once in the
+        table; other futures stay for Dask to resolve. The members are not
+        touched: another thread may be reading them meanwhile."""
+        own = {id(member): index for index, member in enumerate(chunk.futures)}
+        table: dict = {}
+        marked = False
+
+        def shipped(value):
+            nonlocal marked
+            if type(value) in ATOM_TYPES:
+                return value
+            index = own.get(id(value))
+            if index is not None:
+                marked = True
+                return (MemberRef, chunk.key, index)
+            if getattr(value, "index", None) is not None:  # a member of a sent chunk
+                marked = True
+                table[value.key] = value._chunk
+                return (MemberRef, value.key, value.index)
+            return value
+
+        out = [(tid, ident, tuple(shipped(a) for a in args),
+                {k: shipped(v) for k, v in kwargs.items()})
+               for tid, ident, args, kwargs in calls]
+        opts = chunk.opts.replace(has_members=True) if marked else chunk.opts
         return out, opts, (table,) if table else ()
 
 
