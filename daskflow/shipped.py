@@ -228,6 +228,16 @@ class Failure:
     __reduce__ = reduce_to_fields
 
 
+class Outcomes(list):
+    """A chunk task's outcomes, one per call (values and ``Failure``s).
+
+    A list subclass so that distributed pickles it whole: it sends a plain
+    list item by item (one pickle and frame each, about 30 µs per call of a
+    chunk when the client gathers it)."""
+
+    __slots__ = ()
+
+
 class MemberRef:
     """Marker class: ``(MemberRef, chunk key, index)`` in the arguments
     stands for the result of call ``index`` of that chunk, whose outcomes the

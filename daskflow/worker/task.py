@@ -31,7 +31,7 @@ from ..memo import keys as memo
 from ..provenance import report
 from ..provenance.report import CallRecord
 from ..shipped import (ORIGIN, UNLOADABLE, AppDef, Failure, MemberRef, NotLoadable, Options,
-                       Packed, Shared, shared_objects)
+                       Outcomes, Packed, Shared, shared_objects)
 from . import durations, failed_members, recovery
 from .bash import run_command, stream_target
 from .containers import in_container
@@ -91,7 +91,7 @@ def execute_chunk(app: AppDef, opts: Options, calls: list, chunks: dict | None =
         done, outcomes = recovery.recall(kept, chunk_ident)
         if done:
             return outcomes
-    outcomes = []
+    outcomes = Outcomes()
     records = []
     if opts.has_members:  # a call may take the value of an earlier call of this chunk
         chunks = {**(chunks or {}), chunk_ident: outcomes}
