@@ -165,7 +165,8 @@ def retained(n: int, batch: int, submit) -> dict:
     """Driver memory kept per finished task after its future is dropped.
 
     tracemalloc decides: it counts exactly the Python blocks allocated during
-    the run and still alive after the drop (leaks), whereas RSS mostly shows
+    the run and still alive after the drop (leaks; the provenance writer's
+    backlog is waited for first), whereas RSS mostly shows
     the allocator's high-water mark (pymalloc arenas and malloc'd pages are
     rarely given back to the OS after 100k futures lived at once) and so
     cannot tell a leak from a peak. RSS growth (minus tracemalloc's own
@@ -179,6 +180,7 @@ def retained(n: int, batch: int, submit) -> dict:
             distributed.wait(fs)
             del fs
         settle(1.0)
+        records_written(distributed.get_client())
 
     run(min(2 * batch, n))
     proc = psutil.Process()
@@ -191,6 +193,17 @@ def retained(n: int, batch: int, submit) -> dict:
     tracemalloc.stop()
     rss = proc.memory_info().rss - rss0 - overhead
     return dict(bytes=kept / n, rss=rss / n, top=[str(s) for s in top])
+
+
+def records_written(client) -> None:
+    """Wait until the provenance writer recorded every event queued so far:
+    its backlog is work in progress, not memory kept per task."""
+    async def written(dask_scheduler):
+        for plugin in list(dask_scheduler.plugins.values()):
+            if hasattr(plugin, "settle"):
+                await plugin.settle(timeout=120)
+
+    client.run_on_scheduler(written)
 
 
 def bench_memory(client, S, res, details) -> None:

@@ -213,6 +213,23 @@ def test_durations_rise_at_once_and_fall_slowly():
     assert d.capacity("app") == 1  # another run's report is not ours
 
 
+def test_a_cold_first_report_gives_way_to_the_first_warm_one():
+    """A process's first call of an app pays one-time costs: its report
+    stands only until a warm one replaces it, and a late worker's cold
+    report does not raise a warm estimate."""
+    d = Durations("run", chunk_seconds=0.02, max_calls=128)
+    d._event((0.0, {"run": "run", "app": "app", "calls": 1, "seconds": 0.01, "cold": True}))
+    assert d.capacity("app") == 2  # the cold guess: 10 ms a call
+    d._event((0.0, {"run": "run", "app": "app", "calls": 1, "seconds": 0.008, "cold": True}))
+    assert d.capacity("app") == 2  # another worker's warm-up: still cold, no lower
+    d._event((0.0, {"run": "run", "app": "app", "calls": 10, "seconds": 0.01}))
+    assert d.capacity("app") == 20  # the first warm report replaces it at once
+    d._event((0.0, {"run": "run", "app": "app", "calls": 1, "seconds": 0.02, "cold": True}))
+    assert d.capacity("app") == 20  # a worker that joined later: ignored
+    d._event((0.0, {"run": "run", "app": "app", "calls": 1, "seconds": 0.005}))
+    assert d.capacity("app") == 4  # warm reports still rise at once
+
+
 def test_a_plain_script_packs_its_loop(run_script):
     """As a Parsl user writes it: no __main__ guard, a loop, then results."""
     result = run_script("""

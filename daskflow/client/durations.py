@@ -3,7 +3,10 @@
 Workers report it as Dask events (``worker.durations``); this keeps one
 estimate per app, which quickly follows calls that grow longer and slowly
 those that grow shorter, so a chunk sized for short calls is not filled
-with long ones for long. ``capacity`` turns it into the most calls of the
+with long ones for long. A *cold* report (a process's first calls of the
+app, which paid its one-time costs) stands only until a warm one comes,
+which replaces it, and is ignored once a warm one came (a worker that
+joins later). ``capacity`` turns the estimate into the most calls of the
 app one chunk task may hold.
 """
 
@@ -22,6 +25,7 @@ class Durations:
         self.chunk_seconds = chunk_seconds
         self.max_calls = max_calls
         self.seconds: dict[str, float] = {}
+        self.cold: set[str] = set()  # apps whose estimate is a cold report's
 
     def listen(self, client) -> None:
         """Take the workers' reports (``client.subscribe_topic``)."""
@@ -41,13 +45,24 @@ class Durations:
             return  # another client's run
         calls = message.get("calls") or 0
         if calls > 0:
-            self.note(message["app"], message["seconds"] / calls)
+            self.note(message["app"], message["seconds"] / calls, bool(message.get("cold")))
 
-    def note(self, app: str, mean: float) -> None:
-        """Count a mean of ``mean`` seconds per call for ``app``."""
+    def note(self, app: str, mean: float, cold: bool = False) -> None:
+        """Count a mean of ``mean`` seconds per call for ``app`` (``cold``:
+        from a process's first calls of it)."""
         old = self.seconds.get(app)
-        self.seconds[app] = mean if old is None or mean >= old else \
-            RISE_ONLY * old + (1 - RISE_ONLY) * mean
+        if cold and old is not None and app not in self.cold:
+            return  # a warm estimate is known: a late worker's warm-up says nothing new
+        if old is None or app in self.cold and not cold:
+            self.seconds[app] = mean  # the first, or the first warm one
+        elif mean >= old:
+            self.seconds[app] = mean
+        else:
+            self.seconds[app] = RISE_ONLY * old + (1 - RISE_ONLY) * mean
+        if cold:
+            self.cold.add(app)
+        else:
+            self.cold.discard(app)
 
     def capacity(self, app: str) -> int:
         """How many calls of ``app`` one chunk may hold: 0 while nothing is

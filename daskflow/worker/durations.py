@@ -5,7 +5,10 @@ calls it knows to be short (``client.bursts``). It learns their durations
 from the workers, as Dask structured events (topic ``TOPIC``): each worker
 process reports an app's first calls at once, then at most every
 ``EVERY`` seconds the mean of the calls since its last report, so a stream
-of short calls costs a few events a second, not one per call.
+of short calls costs a few events a second, not one per call. The first
+report of an app from a process is marked ``cold``: its first call also
+paid one-time costs (loading the app, warming the process), which later
+calls do not.
 """
 
 from __future__ import annotations
@@ -30,12 +33,13 @@ def note(token: str, app: str, calls: int, seconds: float) -> None:
     with _lock:
         entry = _since.get((token, app))
         if entry is None:
-            entry = _since[(token, app)] = [0, 0.0, -EVERY]
+            entry = _since[(token, app)] = [0, 0.0, None]
         entry[0] += calls
         entry[1] += seconds
-        if now - entry[2] < EVERY:
+        if entry[2] is not None and now - entry[2] < EVERY:
             return
-        message = {"run": token, "app": app, "calls": entry[0], "seconds": entry[1]}
+        message = {"run": token, "app": app, "calls": entry[0], "seconds": entry[1],
+                   "cold": entry[2] is None}
         entry[:] = [0, 0.0, now]
     try:
         worker = get_worker()
