@@ -3,12 +3,13 @@
 The client packs a burst of calls into chunk tasks only for apps whose
 calls it knows to be short (``client.bursts``). It learns their durations
 from the workers, as Dask structured events (topic ``TOPIC``): each worker
-process reports an app's first calls at once, then at most every
+process reports an app's first two calls at once, then at most every
 ``EVERY`` seconds the mean of the calls since its last report, so a stream
 of short calls costs a few events a second, not one per call. The first
 report of an app from a process is marked ``cold``: its first call also
 paid one-time costs (loading the app, warming the process), which later
-calls do not.
+calls do not; the second, warm at once, sizes the chunks of the loop that
+usually follows.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ TOPIC = "daskflow-durations"
 EVERY = 0.2  # seconds between the reports of one app from one worker process
 
 _lock = threading.Lock()
-_since: dict[tuple[str, str], list] = {}  # (run token, app) -> [calls, seconds, last report]
+_since: dict[tuple[str, str], list] = {}  # (run token, app) -> [calls, seconds, last, reports]
 
 
 def note(token: str, app: str, calls: int, seconds: float) -> None:
@@ -33,14 +34,14 @@ def note(token: str, app: str, calls: int, seconds: float) -> None:
     with _lock:
         entry = _since.get((token, app))
         if entry is None:
-            entry = _since[(token, app)] = [0, 0.0, None]
+            entry = _since[(token, app)] = [0, 0.0, 0.0, 0]  # calls, seconds, last, reports
         entry[0] += calls
         entry[1] += seconds
-        if entry[2] is not None and now - entry[2] < EVERY:
+        if entry[3] >= 2 and now - entry[2] < EVERY:
             return
         message = {"run": token, "app": app, "calls": entry[0], "seconds": entry[1],
-                   "cold": entry[2] is None}
-        entry[:] = [0, 0.0, now]
+                   "cold": entry[3] == 0}
+        entry[:] = [0, 0.0, now, entry[3] + 1]
     try:
         worker = get_worker()
     except ValueError:  # not in a worker: nobody packs these calls
