@@ -99,10 +99,11 @@ def walk(obj, client=None, packer=None, chunks: dict | None = None):
     """(new obj, has markers to resolve on the worker, has other futures) for
     nested containers: a chunk member becomes ``(MemberRef, chunk key,
     index)`` and its chunk's future is put in ``chunks`` (without ``chunks``,
-    a task that picks its value), a value of the user's own types what ``packer`` makes of it (default: a
-    ``Packed`` copy, see ``shipped.Packed``; for workers in this process a
-    ``Shared`` reference); with a ``client``, futures Dask does not resolve
-    become Dask futures."""
+    a task that picks its value), a value of the user's own types what
+    ``packer`` makes of it (default: a ``Packed`` copy, see
+    ``shipped.Packed``; for workers in this process a ``Shared``
+    reference); with a ``client``, futures Dask does not resolve become Dask
+    futures."""
     packer = packer or pack
     if isinstance(obj, _ATOMS):
         return obj, False, False
