@@ -397,6 +397,15 @@ def test_a_chain_of_calls_runs_inside_chunks(patient):
     assert tasks(chain) < 30
 
 
+def test_a_plain_future_on_a_held_chunk_is_not_taken_for_a_member(patient):
+    """A Future made on a chunk's key stands for no call of it (Dask's own
+    view: the chunk's outcomes); a call given it does not join the chunk,
+    which would then wait for itself."""
+    fs = [double(i) for i in range(3)]
+    whole = distributed.Future(fs[0].key, patient)
+    assert double(whole).result(timeout=30) == [0, 2, 4] * 2
+
+
 def test_a_call_that_waits_for_other_tasks_does_not_delay_independent_calls(patient):
     """A held call given a sent task's future waits for that task: it joins
     no chunk of calls that do not, so independent calls run at once."""

@@ -143,7 +143,7 @@ class Burst:
         members it takes (if that chunk waits for all it waits for), else one
         of the calls that wait for the same tasks. None: it is not held
         (another chunk's held future, or more than one open chunk's)."""
-        into, externals = None, set()
+        into, externals, members = None, set(), []
         for value in (*args, *kwargs.values()):
             if type(value) in ATOM_TYPES:
                 continue
@@ -151,13 +151,15 @@ class Burst:
                 if into is not None and into != value.key:
                     return None
                 into = value.key
+                members.append(value)
             else:
                 externals.add(value.key)
         if into is None:
             return (*group, frozenset(externals))
         for candidate, chunk in self.open.items():
             if chunk.key == into:
-                if candidate[:3] == group and externals <= chunk.externals:
+                if candidate[:3] == group and externals <= chunk.externals \
+                        and all(_one_of(m, chunk.futures) for m in members):
                     return candidate
                 return None
         return None  # closed already, or another app's
@@ -297,6 +299,13 @@ class Burst:
                for tid, ident, args, kwargs in calls]
         opts = chunk.opts.replace(has_members=True) if marked else chunk.opts
         return out, opts, (table,) if table else ()
+
+
+def _one_of(member, futures: list) -> bool:
+    """Whether ``member`` is one of ``futures`` itself (another Future on the
+    chunk's key cannot say which call it stands for); the last ones first,
+    as a chain takes the call just made."""
+    return any(f is member for f in reversed(futures))
 
 
 def _enabled() -> bool:
