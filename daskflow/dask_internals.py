@@ -84,12 +84,25 @@ def exit_reporting_nanny(topic: str):
     on its own (not while the Nanny closes): distributed's Nanny only logs
     it locally.
 
-    Overrides ``Nanny._on_worker_exit`` (no public hook sees the exit code).
+    A worker that ends while its Nanny still starts (a task that exits the
+    process moments after the worker joined, before the Nanny read the
+    worker's hello) fails the Nanny's start; its exit status is kept in
+    ``exit_while_starting`` for the caller to report (``sites.nanny_process``).
+
+    Overrides ``Nanny._on_worker_exit`` and ``Nanny._on_worker_exit_sync``
+    (no public hook sees the exit code).
     """
     from distributed import Nanny
     from distributed.core import Status
 
     class ExitReportingNanny(Nanny):
+        exit_while_starting: int | None = None
+
+        def _on_worker_exit_sync(self, exitcode):
+            if self.status == Status.init:  # Server.start is still running start_unsafe
+                self.exit_while_starting = int(exitcode)
+            return super()._on_worker_exit_sync(exitcode)
+
         async def _on_worker_exit(self, exitcode):
             if self.status == Status.running and self.worker_address:
                 try:

@@ -6,7 +6,8 @@ known elsewhere: a Nanny that stops its worker for using too much memory logs
 the event ``worker-restart-memory`` (``{worker, pid, rss}``) with the
 scheduler, and daskflow's own worker processes (``sites.nanny_process``) log
 ``daskflow-worker-exit`` (``{worker, pid, exitcode}``) when their worker's
-process ended. ``WorkerFates`` keeps those causes per worker address, so that
+process ended (or, when it ended while its Nanny still started, call the
+handler ``daskflow_nanny_exit`` with the Nanny's address). ``WorkerFates`` keeps those causes per worker address, so that
 
 * the provenance plugin records "worker tcp://... was lost (process exited
   with status 1)" instead of a bare failure, and
@@ -36,6 +37,7 @@ from .dask_internals import worker_memory_limit
 
 NAME = "daskflow-worker-fates"
 HANDLER = "daskflow_worker_fate"
+NANNY_HANDLER = "daskflow_nanny_exit"
 MEMORY_TOPIC = "worker-restart-memory"  # logged by distributed's Nanny (worker_memory.py)
 EXIT_TOPIC = "daskflow-worker-exit"  # logged by daskflow's Nanny processes
 FATE_WAIT = 3.0  # seconds a question waits for the cause of a removed worker
@@ -69,11 +71,17 @@ class WorkerFates(SchedulerPlugin):
         self.causes: dict[str, str] = {}  # worker -> why it left
         self._listeners: list[Callable[[str, str], None]] = []
         self._waited: dict[str, None] = {}  # workers whose cause was waited for in vain
+        self.nannies: dict[str, str] = {}  # Nanny address -> its latest worker
         self._changed: asyncio.Event | None = None
 
     async def start(self, scheduler) -> None:
         self._changed = asyncio.Event()
+        self.serve(scheduler)
+
+    def serve(self, scheduler) -> None:
+        """Answer the handlers, and know the workers already there."""
         scheduler.handlers[HANDLER] = self.fate
+        scheduler.handlers[NANNY_HANDLER] = self.nanny_exit
         for address in list(scheduler.workers):
             self.add_worker(scheduler, address)
 
@@ -81,6 +89,20 @@ class WorkerFates(SchedulerPlugin):
         limit = worker_memory_limit(scheduler, worker)
         if limit:
             self.limits[worker] = limit
+        state = scheduler.workers.get(worker)
+        if state is not None and state.nanny:
+            self.nannies[state.nanny] = worker
+            _trim(self.nannies)
+
+    def nanny_exit(self, nanny: str, exitcode: int) -> bool:
+        """The handler a Nanny process calls when its worker ended before the
+        Nanny finished starting: the exit becomes the cause of the worker
+        that Nanny had (True), or there was none: it never joined (False)."""
+        worker = self.nannies.get(nanny)
+        if worker is None:
+            return False
+        self.log_event(EXIT_TOPIC, {"worker": worker, "exitcode": int(exitcode)})
+        return True
 
     def log_event(self, topic, msg) -> None:
         if topic not in (MEMORY_TOPIC, EXIT_TOPIC) or not isinstance(msg, dict):
@@ -153,9 +175,7 @@ def ensure(scheduler) -> WorkerFates:
         scheduler.add_plugin(plugin)
         # add_plugin does not await start(): set up what start() would, now
         plugin._changed = asyncio.Event()
-        scheduler.handlers[HANDLER] = plugin.fate
-        for address in list(scheduler.workers):
-            plugin.add_worker(scheduler, address)
+        plugin.serve(scheduler)
     return plugin
 
 

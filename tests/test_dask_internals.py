@@ -396,6 +396,11 @@ def test_the_rest_still_exists():
                                                             "worker_memory_limit")
     assert inspect.iscoroutinefunction(getattr(Nanny, "_on_worker_exit", None)), changed(
         "Nanny._on_worker_exit", "exit_reporting_nanny")
+    sync = getattr(Nanny, "_on_worker_exit_sync", None)
+    assert callable(sync) and not inspect.iscoroutinefunction(sync), changed(
+        "Nanny._on_worker_exit_sync", "exit_reporting_nanny")
+    assert "on_exit=self._on_worker_exit_sync" in inspect.getsource(Nanny.instantiate), changed(
+        "Nanny.instantiate (its worker's exit callback)", "exit_reporting_nanny")
 
 
 # -- latency.py ----------------------------------------------------------------

@@ -127,7 +127,7 @@ def test_a_cause_that_arrives_after_the_question_is_waited_for_once():
     async def scenario():
         fates = WorkerFates()
         scheduler = SimpleNamespace(handlers={}, workers={
-            "tcp://w:1": SimpleNamespace(memory_limit=1000)})
+            "tcp://w:1": SimpleNamespace(memory_limit=1000, nanny=None)})
         await fates.start(scheduler)
         learnt = []
         fates.listen(lambda worker, cause: learnt.append((worker, cause)))

@@ -203,15 +203,7 @@ def _exit_when_driver_is_gone(fd: int) -> None:
 
 
 async def _serve(spec: dict) -> None:
-    """Run the Nanny until it finishes or SIGTERM/SIGINT asks it to close.
-
-    The Nanny tells the scheduler how its worker's process ended (the exit
-    status that ``worker_fates`` quotes when a task's worker was lost)."""
-    from ..dask_internals import exit_reporting_nanny
-    from ..worker_fates import EXIT_TOPIC
-
-    Nanny = exit_reporting_nanny(EXIT_TOPIC)
-
+    """Run the Nanny until it finishes or SIGTERM/SIGINT asks it to close."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
 
@@ -223,12 +215,60 @@ async def _serve(spec: dict) -> None:
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, ask_to_stop)
-    async with Nanny(spec["scheduler"], name=spec["name"], **spec["options"]) as nanny:
-        finished = asyncio.ensure_future(nanny.finished())
-        stopped = asyncio.ensure_future(stop.wait())
-        await asyncio.wait([finished, stopped], return_when=asyncio.FIRST_COMPLETED)
-        for task in (finished, stopped):
-            task.cancel()
+    await serve_nanny(spec, stop)
+
+
+async def serve_nanny(spec: dict, stop: asyncio.Event) -> None:
+    """Start the Nanny and serve until it finishes or ``stop`` is set.
+
+    The Nanny tells the scheduler how its worker's process ended (the exit
+    status that ``worker_fates`` quotes when a task's worker was lost). A
+    worker that joined and ended before its Nanny finished starting (its
+    first task exited the process within moments) fails distributed's
+    Nanny start; the Nanny would have restarted a worker it had seen
+    running, so this starts a new Nanny, as often as the scheduler confirms
+    that the worker had joined. A worker that never joined is a start
+    failure, raised."""
+    from ..dask_internals import exit_reporting_nanny
+    from ..worker_fates import EXIT_TOPIC
+
+    Nanny = exit_reporting_nanny(EXIT_TOPIC)
+    while True:
+        nanny = Nanny(spec["scheduler"], name=spec["name"], **spec["options"])
+        try:
+            await nanny.start()
+        except Exception:
+            if not await _joined_and_ended(nanny):
+                raise
+            continue
+        try:
+            finished = asyncio.ensure_future(nanny.finished())
+            stopped = asyncio.ensure_future(stop.wait())
+            await asyncio.wait([finished, stopped], return_when=asyncio.FIRST_COMPLETED)
+            for task in (finished, stopped):
+                task.cancel()
+        finally:
+            await nanny.close()
+        return
+
+
+async def _joined_and_ended(nanny) -> bool:
+    """Whether ``nanny`` failed to start because its worker, which had
+    joined the scheduler, ended: the scheduler records the exit as the
+    worker's cause and says whether it knew that worker."""
+    if nanny.exit_while_starting is None:
+        return False
+    from distributed.core import rpc
+
+    from ..worker_fates import NANNY_HANDLER
+
+    try:
+        async with rpc(nanny.scheduler_addr, connection_args=nanny.connection_args) as r:
+            return bool(await asyncio.wait_for(
+                getattr(r, NANNY_HANDLER)(nanny=nanny.address_safe,
+                                          exitcode=nanny.exit_while_starting), 10))
+    except Exception:  # no WorkerFates there, or no answer: a start failure
+        return False
 
 
 def main() -> None:
