@@ -8,6 +8,7 @@ that changes an internal breaks one function, caught by
 
 from __future__ import annotations
 
+import asyncio
 from typing import Awaitable, Callable
 
 from distributed.client import FutureState
@@ -111,6 +112,14 @@ def exit_reporting_nanny(topic: str):
                 except Exception:  # telling is a courtesy: restarting matters more
                     pass
             return await super()._on_worker_exit(exitcode)
+
+        async def call_scheduler(self, op: str, timeout: float, **msg):
+            """The answer of the scheduler's handler ``op``, on a connection
+            of its own (this Nanny's may be closed: it failed to start)."""
+            from distributed.core import rpc
+
+            async with rpc(self.scheduler_addr, connection_args=self.connection_args) as r:
+                return await asyncio.wait_for(getattr(r, op)(**msg), timeout)
 
     return ExitReportingNanny
 

@@ -258,15 +258,11 @@ async def _joined_and_ended(nanny) -> bool:
     worker's cause and says whether it knew that worker."""
     if nanny.exit_while_starting is None:
         return False
-    from distributed.core import rpc
-
     from ..worker_fates import NANNY_HANDLER
 
     try:
-        async with rpc(nanny.scheduler_addr, connection_args=nanny.connection_args) as r:
-            return bool(await asyncio.wait_for(
-                getattr(r, NANNY_HANDLER)(nanny=nanny.address_safe,
-                                          exitcode=nanny.exit_while_starting), 10))
+        return bool(await nanny.call_scheduler(NANNY_HANDLER, 10, nanny=nanny.address_safe,
+                                               exitcode=nanny.exit_while_starting))
     except Exception:  # no WorkerFates there, or no answer: a start failure
         return False
 
