@@ -162,16 +162,27 @@ def redact_batch(batch: dict[str, list]) -> dict[str, list]:
     through :func:`redact_text`, File URLs through :func:`redact_url`: task
     arguments, exception texts and tracebacks, stream paths, URLs. The tuples
     (dependencies, transitions) hold keys, states, times and worker addresses
-    only. A text without ``@`` or ``=`` costs one scan.
+    only. A text without ``@`` or ``=`` costs one scan; the fields daskflow
+    itself names (``STRUCTURAL``: keys, app names, states, worker
+    addresses) are not scanned.
     """
     for rows in batch.values():
         for row in rows:
-            if not isinstance(row, dict):
+            if type(row) is not dict:
                 continue
             for name, value in row.items():
-                if isinstance(value, str):
+                if name in STRUCTURAL or value is None:
+                    continue
+                if type(value) is str:
                     if "@" in value or "=" in value:
                         row[name] = redact_url(value) if name == "url" else redact_text(value)
                 elif isinstance(value, BaseException):
                     row[name] = redact_text(f"{type(value).__name__}: {value}")
     return batch
+
+
+# fields of provenance rows whose values daskflow makes, never from the user's data
+STRUCTURAL = frozenset({"key", "tid", "app", "app_hash", "chunk_key", "index", "state",
+                        "worker", "host", "submitted", "started", "finished", "tries",
+                        "exit_code", "memo", "direction", "size", "checksum", "try",
+                        "start", "end", "nbytes"})

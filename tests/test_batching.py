@@ -179,6 +179,52 @@ def test_packed_calls_have_a_provenance_row_each(client):
     until(recorded, "the packed calls' rows", timeout=30)
 
 
+@daskflow.bash_app
+def succeed(x):
+    return "true"
+
+
+def test_packed_calls_rows_tell_each_calls_own_story(client):
+    """A chunk reports its plain calls as times only (``report.send_chunk``)
+    and the others in full: every row still has its own state, tries,
+    times, worker and exit code."""
+    from daskflow.provenance.store import ProvenanceStore
+
+    known_short(odd_only, 1)
+    known_short(succeed, 0)
+    odd = [odd_only(i) for i in range(12)]
+    ok = [succeed(i) for i in range(12)]
+    wait(odd + ok)
+    assert tasks(odd) < 12 and tasks(ok) < 12
+    idents = {f"{f.key}[{f.index}]" if f.index is not None else f.key: (i, f)
+              for i, f in enumerate(odd + ok)}
+    path = os.path.join(client._daskflow_session.run_dir, "provenance.db")
+
+    def rows():
+        store = ProvenanceStore(path, readonly=True)
+        try:
+            found = {t["key"]: t for t in store.tasks() if t["key"] in idents}
+        finally:
+            store.close()
+        settled = all(t["state"] in ("done", "failed") and t["finished"] for t in found.values())
+        return found if len(found) == len(idents) and settled else None
+
+    until(lambda: rows() is not None, "the packed calls' rows", timeout=30)
+    found = rows()
+    for key, (i, f) in idents.items():
+        row = found[key]
+        assert row["started"] <= row["finished"] and row["worker"].startswith("tcp://"), row
+        assert row["host"], row
+        if f.index is not None:  # a task of its own says its tries only when there were more
+            assert row["tries"] == 1, row
+        if f in ok:
+            assert (row["state"], row["exit_code"]) == ("done", 0), row
+        elif i % 2:
+            assert (row["state"], row["exception"]) == ("done", None), row
+        else:
+            assert row["state"] == "failed" and f"even: {i}" in row["exception"], row
+
+
 def test_the_window_sends_calls_nobody_waits_for(client):
     known_short(double, 0)
     fs = [double(i) for i in range(3)]

@@ -168,12 +168,21 @@ def test_record_semantics(tmp_path):
     # an update that arrives before its task makes a stub the task insert fills
     store.record({"updates": [{"key": "a-1", "state": "running", "started": 1.0}]})
     store.record({"tasks": [{"key": "a-1", "tid": "1", "app": "a", "submitted": 0.5}]})
-    # a second insert of a known task changes nothing that is set
+    # a second insert of a known task changes nothing that is set, its state neither
     store.record({"tasks": [{"key": "a-1", "tid": "99", "app": "other"}]})
+    assert store.tasks()[0]["state"] == "running"
+    # a new task and its updates in one batch make one row; the last update wins
+    store.record({"tasks": [{"key": "c-3", "tid": "3", "app": "c", "submitted": 0.1}],
+                  "updates": [{"key": "c-3", "state": "running", "started": 0.2},
+                              {"key": "c-3", "state": "done", "finished": 0.4}]})
+    c3 = next(t for t in store.tasks() if t["key"] == "c-3")
+    assert (c3["tid"], c3["state"], c3["started"], c3["finished"]) == ("3", "done", 0.2, 0.4)
+    store.record({"tasks": [{"key": "d-4", "tid": "4", "app": "d"}]})
+    assert next(t for t in store.tasks() if t["key"] == "d-4")["state"] == "pending"
     # only fields that are not None are updated
     store.record({"updates": [{"key": "a-1", "state": "done", "finished": 2.0, "started": None,
                                "exception": None}]})
-    (t,) = store.tasks()
+    t = next(t for t in store.tasks() if t["key"] == "a-1")
     assert (t["tid"], t["app"], t["state"], t["started"], t["finished"], t["duration"]) == \
         ("1", "a", "done", 1.0, 2.0, 1.0)
     # a bad batch writes nothing
@@ -182,7 +191,7 @@ def test_record_semantics(tmp_path):
                       "updates": [{"key": "b-2", "colour": "red"}]})
     with pytest.raises(sqlite3.Error):
         store.record({"tasks": [{"key": "b-2", "tid": "2", "app": "b"}], "deps": [("b-2",)]})
-    assert [t["key"] for t in store.tasks()] == ["a-1"]
+    assert sorted(t["key"] for t in store.tasks()) == ["a-1", "c-3", "d-4"]
     # tries and files are merged, not duplicated
     store.record({"tries": [{"key": "a-1", "try": 0, "start": 1.0}],
                   "files": [{"key": "a-1", "direction": "out", "url": "file:///x"}]})

@@ -30,7 +30,7 @@ from .. import failure_log, worker_fates
 from ..dask_internals import blamed_key, drop_annotation, transition_facts
 from ..redaction import redact_batch, redact_text
 from .calls import ANNOTATION, call_of, rows
-from .report import TOPIC
+from .report import TOPIC, chunk_times
 
 logger = logging.getLogger("daskflow.provenance")
 
@@ -185,6 +185,8 @@ class ProvenancePlugin(SchedulerPlugin):
             if "shared" in msg:
                 self._queue.put(("shared", msg["shared"], time.time()))
             else:
+                if "times" in msg:  # a chunk's plain calls (report.send_chunk)
+                    self._queue.put(("times", msg, msg.get("worker")))
                 self._queue.put(("calls", msg["calls"], msg.get("worker")))
                 for call in msg["calls"]:  # calls of a chunk: the chunk does not err
                     if call.get("error") and not call.get("skipped") and "[" in call["ident"]:
@@ -338,6 +340,14 @@ def _to_batch(items: list, memo_hits: set[str], chunks: set[str], bash: set[str]
                 if update["state"] == "done" and key in bash:
                     update["exit_code"] = 0
                 batch["updates"].append(update)
+        elif kind == "times":
+            _, msg, worker = item
+            host = _host(worker) if worker else None
+            done = {"state": "done", "tries": 1, "worker": worker, "host": host}
+            if msg.get("exit_code") is not None:
+                done["exit_code"] = msg["exit_code"]
+            batch["updates"].extend({"key": key, "started": start, "finished": end, **done}
+                                    for key, start, end in chunk_times(msg))
         elif kind == "calls":
             _, calls, worker = item
             for call in calls:
@@ -369,8 +379,12 @@ def _merged(updates: list[dict]) -> list[dict]:
     a batch's updates in any order)."""
     merged: dict[str, dict] = {}
     for update in updates:
-        fields = {k: v for k, v in update.items() if v is not None}
-        merged.setdefault(update["key"], {}).update(fields)
+        known = merged.get(update["key"])
+        if known is None:  # most keys: one update (its None fields mean "not known")
+            merged[update["key"]] = update
+        else:
+            merged[update["key"]] = {**known, **{k: v for k, v in update.items()
+                                                 if v is not None}}
     return list(merged.values())
 
 

@@ -52,6 +52,7 @@ that is missing is created 0700.
 from __future__ import annotations
 
 from contextlib import contextmanager
+import functools
 import json
 import os
 import socket
@@ -99,9 +100,8 @@ TASK_COLUMNS = ("key", "tid", "app", "app_hash", "args", "submitted", "chunk_key
 UPDATE_FIELDS = ("state", "started", "finished", "worker", "host", "exception", "traceback",
                  "exit_code", "stdout", "stderr", "memo", "tries", "nbytes")
 NUMERIC = {"started", "finished", "exit_code", "tries", "nbytes"}
-INSERT_TASK = (f"INSERT INTO tasks ({', '.join(TASK_COLUMNS)}) VALUES ({', '.join('?' * 8)})"
-               " ON CONFLICT (key) DO UPDATE SET "
-               + ", ".join(f"{c} = coalesce(tasks.{c}, excluded.{c})" for c in TASK_COLUMNS[1:]))
+_TASK_FIELDS = frozenset((*TASK_COLUMNS, "index"))
+_UPDATE_KEYS = frozenset((*UPDATE_FIELDS, "key"))
 RUN_FIELDS = ("run_id", "script", "user", "host", "cwd", "start", "profile", "versions",
               "scheduler")
 
@@ -115,6 +115,24 @@ def _text(value):
     if isinstance(value, (dict, list, tuple)):
         return json.dumps(value, default=repr)
     return repr(value)
+
+
+@functools.lru_cache(maxsize=None)
+def _upsert(fields: tuple) -> str:
+    """One statement for new tasks with the update ``fields`` they already
+    have: a known task keeps its first values of ``TASK_COLUMNS`` (columns
+    still NULL, of a stub made by an update, are filled) and takes the
+    ``fields`` (not NULL). Without ``state``, a new row is pending."""
+    columns = (*TASK_COLUMNS, *fields)
+    return (f"INSERT INTO tasks ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+            " ON CONFLICT (key) DO UPDATE SET "
+            + ", ".join([f"{c} = coalesce(tasks.{c}, excluded.{c})" for c in TASK_COLUMNS[1:]]
+                        + [f"{f} = coalesce(excluded.{f}, tasks.{f})" for f in fields]))
+
+
+def _given(record: dict) -> dict:
+    """The fields of ``record`` that are not None."""
+    return {k: v for k, v in record.items() if v is not None}
 
 
 def _check(record: dict, allowed: set) -> None:
@@ -372,31 +390,50 @@ class ProvenanceStore:
         ValueError
             A task or update names an unknown field (nothing is written).
         """
-        tasks = []
+        new: dict[str, dict] = {}  # key -> the batch's first row of each new task
         for t in batch.get("tasks") or ():
-            _check(t, {*TASK_COLUMNS, "index"})
-            t = dict(t, chunk_index=t.get("index", t.get("chunk_index")))
-            tasks.append(tuple(_text(t.get(c)) if c in ("tid", "args") else t.get(c)
-                               for c in TASK_COLUMNS))
-        updates: dict[tuple, list] = {}  # the fields set -> rows
+            if not t.keys() <= _TASK_FIELDS:
+                _check(t, _TASK_FIELDS)
+            first = new.get(t["key"])
+            # a task given twice keeps its first values (columns still None are filled)
+            new[t["key"]] = t if first is None else {**t, **_given(first)}
+        folded: dict[str, dict] = {}  # key of a new task -> its updates in this batch
+        updates: dict[tuple, list] = {}  # of tasks not new in this batch: fields set -> rows
         for u in batch.get("updates") or ():
-            _check(u, {*UPDATE_FIELDS, "key"})
-            fields = tuple(f for f in UPDATE_FIELDS if u.get(f) is not None)
+            if not u.keys() <= _UPDATE_KEYS:
+                _check(u, _UPDATE_KEYS)
+            key = u["key"]
+            if key in new:  # one statement for the new task and its updates
+                folded[key] = {**folded[key], **_given(u)} if key in folded else u
+                continue
+            fields = tuple(f for f, v in u.items() if v is not None and f != "key")
             if fields:
                 updates.setdefault(fields, []).append(
-                    (*(u[f] if f in NUMERIC else _text(u[f]) for f in fields), u["key"]))
+                    (*(u[f] if f in NUMERIC else _text(u[f]) for f in fields), key))
+        inserts: dict[tuple, list] = {}  # update fields of new tasks -> rows
+        for key, t in new.items():
+            row = (key, _text(t.get("tid")), t.get("app"), t.get("app_hash"), _text(t.get("args")),
+                   t.get("submitted"), t.get("chunk_key"), t.get("index", t.get("chunk_index")))
+            u = folded.get(key)
+            if u is None:
+                inserts.setdefault((), []).append(row)
+                continue
+            fields = tuple(f for f, v in u.items() if v is not None and f != "key")
+            inserts.setdefault(fields, []).append(
+                (*row, *(u[f] if f in NUMERIC else _text(u[f]) for f in fields)))
         with self._transaction() as c:
-            if tasks:
-                c.executemany(INSERT_TASK, tasks)
+            for fields, task_rows in inserts.items():
+                c.executemany(_upsert(fields), task_rows)
+            for fields, task_rows in updates.items():
+                sql = f"UPDATE tasks SET {', '.join(f'{f} = ?' for f in fields)} WHERE key = ?"
+                if c.executemany(sql, task_rows).rowcount < len(task_rows):
+                    # an update that came before its task: a stub the task's insert fills
+                    c.executemany("INSERT OR IGNORE INTO tasks (key) VALUES (?)",
+                                  [(row[-1],) for row in task_rows])
+                    c.executemany(sql, task_rows)
             if batch.get("deps"):
                 c.executemany("INSERT OR IGNORE INTO dependencies (key, depends_on) VALUES (?, ?)",
                               [tuple(d) for d in batch["deps"]])
-            if updates:
-                c.executemany("INSERT OR IGNORE INTO tasks (key) VALUES (?)",
-                              [(row[-1],) for rows in updates.values() for row in rows])
-                for fields, rows in updates.items():
-                    sets = ", ".join(f"{f} = ?" for f in fields)
-                    c.executemany(f"UPDATE tasks SET {sets} WHERE key = ?", rows)
             if batch.get("transitions"):
                 c.executemany("INSERT INTO transitions (key, start_state, finish_state, time, worker)"
                               " VALUES (?,?,?,?,?)", [tuple(t) for t in batch["transitions"]])

@@ -120,7 +120,7 @@ def execute_chunk(app: AppDef, opts: Options, calls: list, chunks: dict | None =
             failure = tag(exc, app.name, tid, ident)
             record.error = brief(failure)
             outcomes.append(Failure(failure))
-    report.send(opts.run, records)
+    report.send_chunk(opts.run, chunk_ident, records, 0 if app.kind == "bash" else None)
     if kept:
         recovery.remember_soon(kept, chunk_ident, outcomes, opts.run.results_max_bytes)
     durations.note(opts.run.token, app.name, len(calls), time.perf_counter() - start)
@@ -214,6 +214,10 @@ def run_call(app: AppDef, record: CallRecord, opts: Options, args: tuple, kwargs
         value = run_with_retries(app, record, opts, args, kwargs)
     except BashExitFailure as exc:
         record.exit_code = exc.exitcode
+        record.end = time.time()
+        raise
+    except BaseException:
+        record.end = time.time()  # a chunk's failed call has its own end too
         raise
     if app.kind == "bash":
         record.exit_code = value
