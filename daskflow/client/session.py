@@ -178,6 +178,9 @@ class Client(distributed.Client):
                 checkpoint(self)
             except Exception:
                 logger.exception("daskflow: could not write checkpoints at close")
+        if session is not None and session.run.report and self.status == "running" \
+                and not self.asynchronous:
+            end_run(self, session.token)  # all of the run is recorded once close returns
         scaler = self.__dict__.pop("_scaler", None)
         if scaler is not None:
             scaler.stop()
@@ -367,6 +370,18 @@ def start_run(client: distributed.Client, token: str) -> tuple[str, str]:
     client.subscribe_topic(failure_log.topic(token), failure_log.FailureLines())  # one line each
     logger.info("daskflow run %s recorded in %s", run_id, run_dir)
     return run_id, run_dir
+
+
+def end_run(client: distributed.Client, token: str) -> None:
+    """End the run on the scheduler and wait until all of it is recorded
+    (the client's leaving would end it too, but without waiting)."""
+    from ..provenance.plugin import END_HANDLER, WRITER_EXIT_WAIT
+
+    try:
+        client.sync(getattr(client.scheduler, END_HANDLER), token=token,
+                    callback_timeout=2 * WRITER_EXIT_WAIT + 5)
+    except Exception:  # a scheduler without the handler: the run ends when the client leaves
+        logger.debug("daskflow: could not end run %s before closing", token, exc_info=True)
 
 
 def session_of(client: distributed.Client, record: bool = True) -> Session:

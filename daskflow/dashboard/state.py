@@ -175,6 +175,48 @@ class WorkflowState:
                     "edges": len(self.edges), "apps": len(self.counts)}
 
 
+class MirroredState:
+    """The live aggregate of a run whose writer is a process of its own
+    (``provenance.writer``): the last snapshot it sent, read as a
+    ``WorkflowState`` is (``snapshot``, ``version``, ``status``, ...)."""
+
+    def __init__(self, run: dict[str, Any], token: str | None = None):
+        self.run_id: str = run.get("run_id", "?")
+        self.token = token or self.run_id
+        self.script: str | None = run.get("script")
+        self.start: float = run.get("start") or time.time()
+        self.end: float | None = None
+        self.status: str = "running"
+        self.version = 0
+        self.lock = threading.Lock()
+        self.settle: Callable | None = None
+        self._snapshot: dict[str, Any] = {"apps": {}, "n_failed": 0, "edges": [],
+                                          "failures": [], "intervals": []}
+
+    def take(self, snapshot: dict[str, Any]) -> None:
+        """The writer's newest snapshot (``WorkflowState.snapshot(intervals=True)``)."""
+        with self.lock:
+            self._snapshot = snapshot
+            self.end, self.status = snapshot.get("end"), snapshot.get("status", self.status)
+            self.version += 1
+
+    def ended(self, when: float, status: str) -> None:
+        """The run ended without its writer saying so (it is gone)."""
+        with self.lock:
+            if self.end is None:
+                self.end, self.status = when, status
+                self.version += 1
+
+    def snapshot(self, intervals: bool = False) -> dict[str, Any]:
+        with self.lock:
+            snap = {**self._snapshot, "run_id": self.run_id, "token": self.token,
+                    "script": self.script, "start": self.start, "end": self.end,
+                    "status": self.status, "version": self.version}
+        if not intervals:
+            snap.pop("intervals", None)
+        return snap
+
+
 class WorkflowRegistry:
     """The runs a scheduler has seen, newest last (a scheduler extension:
     ``scheduler.extensions["daskflow-workflow"]``). Finished runs stay

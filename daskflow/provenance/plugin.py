@@ -5,20 +5,24 @@ the client says of each call (``calls``: an annotation on its task), the
 tasks' dependency keys and transitions, and the reports the task body sends
 (failed tries, memo hits, files, chunked calls); never a task's function or
 arguments, so the task body may change its signature freely. The hooks run
-in the scheduler's event loop, so they only append to a queue; a writer
-thread turns the queue into batches written to the run's SQLite store
-(``provenance.ProvenanceStore``) twice a second, off the loop. The thread
-sleeps between batches (an event wakes it early only to settle or stop):
-woken by each item, it would take the interpreter lock from the loop at
-every task. The thread also applies each batch to the run's
-``dashboard.state.WorkflowState``, the live aggregate that the dashboard's
-Workflow page and ``daskflow run`` read.
+in the scheduler's event loop, so they only append to a queue. Twice a
+second a thread sends what was queued, as it is, to the run's writer: a
+process of its own (``provenance.writer``) that writes the run's SQLite
+store and keeps the run's live aggregate, whose snapshots come back to
+``state`` (a ``dashboard.state.MirroredState``), what the dashboard's
+Workflow page and ``daskflow run`` read. The thread sleeps between batches
+(an event wakes it early only to settle or stop): woken by each item, it
+would take the interpreter lock from the loop at every task. The writer
+starts with the first batch, two seconds into the run (sooner if asked to
+settle), so that its start does not slow the cluster's. A run that ends
+before, or a writer that cannot be started, is written from that thread.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import queue
 import threading
 import time
@@ -28,16 +32,18 @@ from distributed.diagnostics.plugin import SchedulerPlugin
 
 from .. import failure_log, worker_fates
 from ..dask_internals import blamed_key, drop_annotation, transition_facts
-from ..redaction import redact_batch, redact_text
-from .calls import ANNOTATION, call_of, rows
-from .report import TOPIC, chunk_times
+from ..redaction import redact_text
+from . import writer
+from .batches import lost_error
+from .calls import ANNOTATION, call_of
+from .report import TOPIC
 
 logger = logging.getLogger("daskflow.provenance")
 
 FLUSH_INTERVAL = 0.5  # seconds between batches
-STATES = {"memory": "done", "erred": "failed", "processing": "running",
-          "forgotten": None, "released": None, "waiting": "pending", "queued": "pending",
-          "no-worker": "pending"}
+FIRST_BATCH = 2.0  # seconds before the first (unless settled or ended sooner)
+WRITER_EXIT_WAIT = 30.0  # seconds the plugin waits for its writer to finish at the end
+END_HANDLER = "daskflow_end_run"  # scheduler handler: end a run, once it is all recorded
 
 
 class ProvenancePlugin(SchedulerPlugin):
@@ -50,7 +56,13 @@ class ProvenancePlugin(SchedulerPlugin):
         self.name = f"daskflow-provenance-{token}"
         self._queue: queue.SimpleQueue | None = None  # made on the scheduler, in start()
         self._wake: threading.Event | None = None  # the writer's batch is due now
-        self._thread: threading.Thread | None = None
+        self._thread: threading.Thread | None = None  # sends the queue to the writer
+        self._writer = None  # the writer process (subprocess.Popen)
+        self._local: writer.Writer | None = None  # the writer, when no process could start
+        self._spec: dict | None = None  # what the writer is told first
+        self._settling: dict[int, threading.Event] = {}  # settle id -> set once applied
+        self._writer_gone: threading.Event | None = None  # the writer ended (or never ran)
+        self._left = False  # the run ended and the plugin left the scheduler
         self._client: str | None = None
         self.scheduler = None
         self.state = None  # the live aggregate (dashboard.state.WorkflowState)
@@ -65,11 +77,14 @@ class ProvenancePlugin(SchedulerPlugin):
         self.scheduler = scheduler
         self._queue = queue.SimpleQueue()
         self._wake = threading.Event()
-        self._thread = threading.Thread(target=self._write_loop, name=self.name, daemon=True)
+        self._writer_gone = threading.Event()
         from ..dashboard.register import attach
-        from ..dashboard.state import WorkflowState
+        from ..dashboard.state import MirroredState
 
-        self.state = WorkflowState(self.run, self.token)
+        spec = {"run": self.run, "db_path": os.path.abspath(self.db_path), "token": self.token,
+                "record_arguments": self.record_arguments}
+        self._spec = spec
+        self.state = MirroredState(self.run, self.token)
         self.state.settle = self.settle
         self._fates = worker_fates.ensure(scheduler)
         self._fates.listen(self._fate_learnt)
@@ -77,7 +92,29 @@ class ProvenancePlugin(SchedulerPlugin):
             attach(scheduler, self.state)
         except Exception:  # never let monitoring break the run
             logger.exception("daskflow: could not attach the run to the dashboard")
+        scheduler.handlers[END_HANDLER] = _end_run_handler(scheduler)
+        self._thread = threading.Thread(target=self._send_loop, name=self.name, daemon=True)
         self._thread.start()
+
+    def _start_writer(self) -> None:
+        """The writer process, started with the first batch (its start then
+        does not slow the cluster's own); a thread of this process if none
+        can start."""
+        try:
+            self._writer = writer.start()
+            writer.send(self._writer.stdin, self._spec)
+        except Exception:  # never let provenance stop the run: write from this thread
+            logger.exception("daskflow: could not start the provenance writer process; "
+                             "writing from the scheduler's process")
+            if self._writer is not None:
+                self._writer.kill()
+            self._writer = None
+            self._writer_gone.set()
+            self._local = writer.Writer(self.run, self._spec["db_path"], self.token,
+                                        self.record_arguments)
+            return
+        threading.Thread(target=self._read_loop, name=f"{self.name}-answers",
+                         daemon=True).start()
 
     async def settle(self, timeout: float = 5) -> None:
         """Wait until the events queued so far are applied to ``state``."""
@@ -116,6 +153,7 @@ class ProvenancePlugin(SchedulerPlugin):
             kwargs = transition_facts(kwargs)  # a copy: every plugin gets the same dict
             if finish == "erred":
                 kwargs = self._why_erred(key, kwargs)
+                kwargs.pop("exception", None)  # the writer needs its text, not the pickle
             elif finish == "forgotten":
                 self._calls.pop(key, None)
             self._queue.put(("transition", key, start, finish, time.time(), kwargs))
@@ -140,7 +178,7 @@ class ProvenancePlugin(SchedulerPlugin):
                 self._pending.add(task)  # the loop keeps only a weak reference
                 task.add_done_callback(self._pending.discard)
             else:
-                self._announce(key, _lost(worker, info["fate"]))
+                self._announce(key, lost_error(worker, info["fate"]))
         elif scheduler is not None:
             try:
                 blamed = blamed_key(scheduler, key)
@@ -198,82 +236,151 @@ class ProvenancePlugin(SchedulerPlugin):
         """The run's client left: finish the record and leave the scheduler
         (which may serve other clients for a long time)."""
         if client == self._client:
-            self._queue.put(("end", time.time(), "completed"))
-            self._wake.set()
-            asyncio.get_running_loop().call_soon(self._leave, scheduler)
+            asyncio.get_running_loop().call_soon(self._leave, scheduler, time.time())
 
-    def _leave(self, scheduler) -> None:
+    def _leave(self, scheduler, when: float) -> None:
+        if self._left:
+            return
+        self._left = True
+        self._queue.put(("end", when, "completed"))
         if self.name in scheduler.plugins:
             scheduler.remove_plugin(name=self.name)
         if self._fates is not None:
             self._fates.unlisten(self._fate_learnt)
-        self._queue.put(None)  # the writer thread ends after the last batch
+        self._queue.put(None)  # the sender ends after the last batch
         self._wake.set()
+
+    async def finish(self) -> None:
+        """End the run now and wait until its writer recorded all of it
+        (``daskflow.Client.close``, before the client leaves)."""
+        if self.scheduler is not None:
+            self._leave(self.scheduler, time.time())
+        if self._thread is not None:
+            await _until(lambda: not self._thread.is_alive(), WRITER_EXIT_WAIT)
+        if self._writer is not None:
+            await _until(self._writer_gone.is_set, WRITER_EXIT_WAIT)
 
     async def close(self) -> None:
         if self._fates is not None:
             self._fates.unlisten(self._fate_learnt)
-        self._queue.put(("end", time.time(), "completed"))
-        self._queue.put(None)
-        if self._wake is not None:
+        if self._queue is not None and not self._left:
+            self._left = True
+            self._queue.put(("end", time.time(), "completed"))
+            self._queue.put(None)
             self._wake.set()
         if self._thread is not None:
-            await _until(lambda: not self._thread.is_alive(), 30)
+            await _until(lambda: not self._thread.is_alive(), WRITER_EXIT_WAIT)
+        if self._writer is not None:
+            await _until(self._writer_gone.is_set, WRITER_EXIT_WAIT)
+            if self._writer.poll() is None:
+                logger.error("daskflow: the provenance writer of run %s did not finish in %.0f s;"
+                             " stopping it", self.run.get("run_id"), WRITER_EXIT_WAIT)
+                self._writer.kill()
 
-    # --------------------------------------------------------- writer side
-    def _write_loop(self) -> None:
+    # --------------------------------------------------------- sender side
+    def _send_loop(self) -> None:
+        """Send the queued events to the writer, a batch at a time."""
         from .store import ProvenanceStore
 
-        store = ProvenanceStore(self.db_path)
-        store.start_run(self.run)
-        memo_hits: set[str] = set()  # calls answered from the cache stay "memo" when done
-        chunks: set[str] = set()  # chunk tasks: their calls have rows, they do not
-        bash: set[str] = set()  # bash tasks: done means exit code 0 (failures report theirs)
-        lost: dict[str, set[str]] = {}  # worker -> keys lost with it whose cause is not known
-        failed: set[str] = set()  # calls whose last state is failed: the run then failed
-        ended = False
+        wait = FIRST_BATCH
         try:
+            # the run is in the store at once (``daskflow runs`` lists it), as the
+            # scheduler's: a run whose scheduler process is gone before its end reads "killed?"
+            try:
+                with ProvenanceStore(self._spec["db_path"]) as store:
+                    store.start_run(self.run)
+            except Exception:  # the writer says so again at each batch it cannot record
+                logger.exception("daskflow: could not record the start of run %s in %s",
+                                 self.run.get("run_id"), self.db_path)
             while True:
-                items, stop = self._drain()
+                items, stop = self._drain(wait)
+                wait = FLUSH_INTERVAL
                 if items:
-                    batch, end = _to_batch(items, memo_hits, chunks, bash, lost)
-                    batch = _private(batch, self.record_arguments)
-                    for update in batch["updates"]:
-                        if update.get("state") == "failed":
-                            failed.add(update["key"])
-                        elif update.get("state") in ("done", "memo"):
-                            failed.discard(update["key"])
-                    if end is not None and failed and end[1] == "completed":
-                        end = (end[0], "failed")
-                    try:  # the live views first: they need not wait for the disk
-                        self.state.apply(batch)
-                    except Exception:
-                        logger.exception("daskflow: could not update the live run state")
-                    try:
-                        store.record(batch)
-                    except Exception:  # never let provenance break the run
-                        logger.exception("daskflow: could not record a provenance batch in %s",
-                                         self.db_path)
-                    if end is not None and not ended:
-                        try:  # else the writer dies here and the live state never ends
-                            store.end_run(self.run["run_id"], *end)
-                        except Exception:
-                            logger.exception("daskflow: could not record the end of run %s in %s",
-                                             self.run["run_id"], self.db_path)
-                        self.state.ended(*end)
-                        ended = True
-                    for item in items:
-                        if item[0] == "settle":
-                            item[1].set()
+                    if self._writer is None and self._local is None:
+                        if stop:  # a run over within its first batch: not worth a process
+                            self._local = writer.Writer(self.run, self._spec["db_path"],
+                                                        self.token, self.record_arguments)
+                        else:
+                            self._start_writer()
+                    self._deliver(items)
                 if stop:
                     return
         finally:
-            store.close()
+            if self._writer is None and self._local is None:
+                self._writer_gone.set()  # nothing was ever to be written
+            if self._local is not None:
+                self._local.close()
+            elif self._writer is not None:
+                try:
+                    writer.send(self._writer.stdin, None)
+                    self._writer.stdin.close()
+                except OSError:
+                    pass
 
-    def _drain(self) -> tuple[list, bool]:
-        """The items queued by the next batch's time (or a wake-up), and
-        whether the writer stops after them."""
-        self._wake.wait(FLUSH_INTERVAL)
+    def _deliver(self, items: list) -> None:
+        if self._local is not None:  # the writer in this thread
+            events = [item for item in items if item[0] != "settle"]
+            if events:
+                self._local.write(events)
+                self.state.take(self._local.state.snapshot(intervals=True))
+            for item in items:
+                if item[0] == "settle":
+                    item[1].set()
+            return
+        sent = []
+        for item in items:
+            if item[0] == "settle":
+                self._settling[id(item[1])] = item[1]
+                item = ("settle", id(item[1]))
+            sent.append(item)
+        if self._writer_gone.is_set():
+            self._release_settling()
+            return
+        try:
+            writer.send(self._writer.stdin, sent)
+        except OSError:  # the writer is gone: its reader says so
+            self._writer_gone.wait(5)
+            self._release_settling()
+
+    def _read_loop(self) -> None:
+        """Take the writer's answers: live snapshots, settled events."""
+        source = self._writer.stdout
+        try:
+            while True:
+                try:
+                    kind, *value = writer.receive(source)
+                    value = value[0] if len(value) == 1 else value
+                except EOFError:
+                    return
+                if kind == "state":
+                    self.state.take(value)
+                elif kind == "log":
+                    logger.log(value[0], "%s", value[1])
+                elif kind == "settled":
+                    for n in value:
+                        event = self._settling.pop(n, None)
+                        if event is not None:
+                            event.set()
+        except Exception:
+            logger.exception("daskflow: could not read the provenance writer's answers")
+        finally:
+            code = self._writer.wait()
+            if code != 0:
+                logger.error("daskflow: the provenance writer of run %s exited with code %s: "
+                             "what happens after is not recorded in %s",
+                             self.run.get("run_id"), code, self.db_path)
+            self._writer_gone.set()
+            self._release_settling()
+
+    def _release_settling(self) -> None:
+        for event in list(self._settling.values()):
+            event.set()
+        self._settling.clear()
+
+    def _drain(self, wait: float) -> tuple[list, bool]:
+        """The items queued within ``wait`` seconds (or until a wake-up), and
+        whether the sender stops after them."""
+        self._wake.wait(wait)
         self._wake.clear()  # an item put before a later set() is taken now or next time
         items: list = []
         stop = False
@@ -288,6 +395,20 @@ class ProvenancePlugin(SchedulerPlugin):
                 items.append(item)
 
 
+def _end_run_handler(scheduler):
+    """The scheduler handler ``END_HANDLER``."""
+    async def daskflow_end_run(token: str) -> bool:
+        """End run ``token`` and wait until it is recorded; False if no run
+        of that token records here."""
+        plugin = scheduler.plugins.get(f"daskflow-provenance-{token}")
+        if not isinstance(plugin, ProvenancePlugin):
+            return False
+        await plugin.finish()
+        return True
+
+    return daskflow_end_run
+
+
 async def _until(condition, timeout: float) -> bool:
     """Wait in the event loop (no helper thread: at interpreter exit,
     ``asyncio.to_thread`` can no longer start one) until ``condition()`` holds
@@ -300,94 +421,6 @@ async def _until(condition, timeout: float) -> bool:
     return True
 
 
-def _to_batch(items: list, memo_hits: set[str], chunks: set[str], bash: set[str],
-              lost: dict[str, set[str]] | None = None) -> tuple[dict[str, list], tuple | None]:
-    """Queue items → the store's batch (tasks, deps, transitions, updates, tries, files)."""
-    batch: dict[str, list] = {"tasks": [], "deps": [], "transitions": [], "updates": [],
-                              "tries": [], "files": []}
-    end = None
-    lost = {} if lost is None else lost
-    for item in items:
-        kind = item[0]
-        if kind == "new":
-            _, key, when, desc, deps = item
-            new = rows(key, when, desc, deps)
-            if new and new[0]["chunk_key"] is not None:
-                chunks.add(key)
-            if [row.pop("bash") for row in new if "bash" in row][:1] == [True] \
-                    and new[0]["chunk_key"] is None:
-                bash.add(key)
-            batch["tasks"].extend(new)
-            for row in new:
-                batch["deps"].extend((row["key"], dep) for dep in row.pop("deps"))
-                streams = row.pop("streams", None)
-                if streams:
-                    batch["updates"].append({"key": row["key"], **streams})
-        elif kind == "transition":
-            _, key, start, finish, when, info = item
-            worker = info.get("worker")
-            batch["transitions"].append((key, start, finish, when, worker))
-            update = None if key in chunks else _update_for(key, finish, when, info)
-            if finish == "forgotten":
-                chunks.discard(key)
-                memo_hits.discard(key)
-                bash.discard(key)
-            if update and info.get("lost") and not info.get("fate"):
-                lost.setdefault(info["lost"], set()).add(key)  # its cause may come later
-            if update:
-                if update["state"] == "done" and key in memo_hits:
-                    update["state"] = "memo"
-                if update["state"] == "done" and key in bash:
-                    update["exit_code"] = 0
-                batch["updates"].append(update)
-        elif kind == "times":
-            _, msg, worker = item
-            host = _host(worker) if worker else None
-            done = {"state": "done", "tries": 1, "worker": worker, "host": host}
-            if msg.get("exit_code") is not None:
-                done["exit_code"] = msg["exit_code"]
-            batch["updates"].extend({"key": key, "started": start, "finished": end, **done}
-                                    for key, start, end in chunk_times(msg))
-        elif kind == "calls":
-            _, calls, worker = item
-            for call in calls:
-                if call.get("memo") == "hit":
-                    memo_hits.add(call["ident"])
-                _call_rows(call, worker, batch)
-        elif kind == "shared":  # in-session cache hits: rows of their own
-            _, calls, when = item
-            for call in calls:
-                batch["tasks"].append({"key": call["key"], "tid": call["tid"], "app": call["app"],
-                                       "app_hash": call["app_hash"],
-                                       "args": f"(identical to {call['shares']})",
-                                       "submitted": when, "chunk_key": None, "index": None})
-                batch["updates"].append({"key": call["key"], "state": "memo", "memo": "hit",
-                                         "started": when, "finished": when})
-                batch["deps"].append((call["key"], call["shares"]))
-        elif kind == "fate":  # why a worker left, learnt after its tasks were recorded
-            _, worker, cause = item
-            for key in sorted(lost.pop(worker, ())):
-                batch["updates"].append({"key": key, "exception": _lost(worker, cause)})
-        elif kind == "end":
-            end = end or (item[1], item[2])
-    batch["updates"] = _merged(batch["updates"])
-    return batch, end
-
-
-def _merged(updates: list[dict]) -> list[dict]:
-    """One update per key, later fields over earlier ones (the store may apply
-    a batch's updates in any order)."""
-    merged: dict[str, dict] = {}
-    for update in updates:
-        known = merged.get(update["key"])
-        if known is None:  # most keys: one update (its None fields mean "not known")
-            merged[update["key"]] = update
-        else:
-            merged[update["key"]] = {**known, **{k: v for k, v in update.items()
-                                                 if v is not None}}
-    return list(merged.values())
-
-
 def _record_arguments() -> bool:
     """``daskflow.provenance.record-arguments``: keep call arguments as text
     (else as keyed digests: arguments may hold passwords)."""
@@ -396,84 +429,3 @@ def _record_arguments() -> bool:
     return bool(dask.config.get("daskflow.provenance.record-arguments", default=False))
 
 
-def _private(batch: dict[str, list], record_arguments: bool) -> dict[str, list]:
-    """What of a batch may be kept, in one place: call arguments as digests
-    (unless the run records them) and every text redacted (URL passwords,
-    signed query strings; see ``redaction``). Applied before the batch goes
-    to the live state and to the store."""
-    for row in batch.get("tasks") or ():
-        digest = row.pop("args_digest", None)
-        if digest is not None and not record_arguments:
-            row["args"] = digest
-    return redact_batch(batch)
-
-
-def _update_for(key: str, finish: str, when: float, info: dict) -> dict | None:
-    state = STATES.get(finish)
-    if state is None:
-        return None
-    update: dict[str, Any] = {"key": key, "state": state}
-    if finish == "processing":
-        update["started"] = when
-        update["worker"] = info.get("worker")
-    elif finish in ("memory", "erred"):
-        update["finished"] = when
-        startstops = info.get("startstops") or ()
-        for ss in startstops:
-            if ss.get("action") == "compute":
-                update["started"], update["finished"] = ss["start"], ss["stop"]
-        if info.get("worker"):
-            update["worker"] = info["worker"]
-            update["host"] = _host(info["worker"])
-        if finish == "erred":
-            update["exception"] = _erred_text(info)
-            update["traceback"] = info.get("traceback_text")
-        elif info.get("nbytes") is not None:
-            update["nbytes"] = info["nbytes"]
-    return update
-
-
-def _erred_text(info: dict) -> str:
-    """Why a task erred: its own exception, its lost worker, or the dependency blamed."""
-    if info.get("exception_text"):
-        return info["exception_text"]
-    if info.get("lost"):
-        return _lost(info["lost"], info.get("fate"))
-    blamed = info.get("blamed")
-    if blamed:
-        app, tid = blamed
-        return f"dependency {app} tid {tid} failed" if tid is not None \
-            else f"dependency {app} failed"
-    return "a dependency failed"
-
-
-def _lost(worker: str, cause: str | None) -> str:
-    return "WorkerLost: " + worker_fates.lost_text(worker, cause)
-
-
-def _host(address: str) -> str:
-    host = address.split("://", 1)[-1]
-    return host.rsplit(":", 1)[0]
-
-
-def _call_rows(call: dict, worker: str | None, batch: dict[str, list]) -> None:
-    key = call["ident"]
-    tries = len(call["tries"]) + (0 if call.get("error") else 1)
-    update = {"key": key, "memo": call.get("memo"), "tries": tries,
-              "exit_code": call.get("exit_code"),
-              "started": call.get("start"), "finished": call.get("end"), "worker": worker,
-              "host": _host(worker) if worker else None}
-    if call.get("memo") == "hit":
-        update["state"] = "memo"
-    if "[" in key:  # a chunked call: the chunk's own transitions do not speak for it
-        update["state"] = update.get("state") or ("failed" if call.get("error") else "done")
-        update["exception"] = call.get("error")
-    if call.get("skipped"):
-        update["tries"] = 0
-    batch["updates"].append({k: v for k, v in update.items() if v is not None})
-    for number, start, end, error in call["tries"]:
-        batch["tries"].append({"key": key, "try": number, "start": start, "end": end,
-                               "worker": worker, "exception": error})
-    for direction, url, size, checksum in call.get("files") or ():
-        batch["files"].append({"key": key, "direction": direction, "url": url, "size": size,
-                               "checksum": checksum})
