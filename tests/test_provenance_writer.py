@@ -48,7 +48,7 @@ def test_a_run_longer_than_its_first_batch_is_written_by_a_process(tmp_path):
             daskflow.Client(n_workers=1, threads_per_worker=1, dashboard_address=":0") as c, \
             c.as_current():
         assert c.gather([pw_double(i) for i in range(50)]) == [2 * i for i in range(50)]
-        time.sleep(FIRST_BATCH + 0.5)  # the first batch starts the writer
+        time.sleep(FIRST_BATCH + 0.5)  # the thread writes first, then hands over to a process
         def ours():
             return [p for p in _writers(psutil.Process()) if p.pid not in others]
 

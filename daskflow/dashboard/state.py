@@ -62,6 +62,16 @@ class WorkflowState:
         self.failures: deque = deque(maxlen=failures)
         self.n_failed = 0
 
+    def __getstate__(self) -> dict[str, Any]:  # handed from a writer to the next
+        state = dict(self.__dict__)
+        state.pop("lock")
+        state["settle"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.lock = threading.Lock()
+
     # ------------------------------------------------------------ writer side
     def apply(self, batch: dict[str, list]) -> None:
         """Take one batch as the plugin writes it (``plugin._to_batch``)."""

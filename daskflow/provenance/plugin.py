@@ -13,9 +13,10 @@ store and keeps the run's live aggregate, whose snapshots come back to
 Workflow page and ``daskflow run`` read. The thread sleeps between batches
 (an event wakes it early only to settle or stop): woken by each item, it
 would take the interpreter lock from the loop at every task. The writer
-starts with the first batch, two seconds into the run (sooner if asked to
-settle), so that its start does not slow the cluster's. A run that ends
-before, or a writer that cannot be started, is written from that thread.
+is the thread itself for the first two seconds of the run, so that the
+process's start does not slow the cluster's and a short run needs none;
+then the writer's state goes to a process of its own. A writer process that
+cannot be started leaves the writing to that thread.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from .report import TOPIC
 logger = logging.getLogger("daskflow.provenance")
 
 FLUSH_INTERVAL = 0.5  # seconds between batches
-FIRST_BATCH = 2.0  # seconds before the first (unless settled or ended sooner)
+FIRST_BATCH = 2.0  # seconds the plugin's thread writes before a writer process takes over
 WRITER_EXIT_WAIT = 30.0  # seconds the plugin waits for its writer to finish at the end
 END_HANDLER = "daskflow_end_run"  # scheduler handler: end a run, once it is all recorded
 
@@ -60,8 +61,11 @@ class ProvenancePlugin(SchedulerPlugin):
         self._writer = None  # the writer process (subprocess.Popen)
         self._local: writer.Writer | None = None  # the writer, when no process could start
         self._spec: dict | None = None  # what the writer is told first
+        self._local_only = False  # no writer process could start
+        self._dismissed = False  # the writer process was stopped before it had the run
         self._settling: dict[int, threading.Event] = {}  # settle id -> set once applied
-        self._writer_gone: threading.Event | None = None  # the writer ended (or never ran)
+        self._writer_gone: threading.Event | None = None  # the writer process ended
+        self._writer_ready: threading.Event | None = None  # its imports are done
         self._left = False  # the run ended and the plugin left the scheduler
         self._client: str | None = None
         self.scheduler = None
@@ -78,6 +82,7 @@ class ProvenancePlugin(SchedulerPlugin):
         self._queue = queue.SimpleQueue()
         self._wake = threading.Event()
         self._writer_gone = threading.Event()
+        self._writer_ready = threading.Event()
         from ..dashboard.register import attach
         from ..dashboard.state import MirroredState
 
@@ -96,25 +101,33 @@ class ProvenancePlugin(SchedulerPlugin):
         self._thread = threading.Thread(target=self._send_loop, name=self.name, daemon=True)
         self._thread.start()
 
-    def _start_writer(self) -> None:
-        """The writer process, started with the first batch (its start then
-        does not slow the cluster's own); a thread of this process if none
-        can start."""
+    def _launch_writer(self) -> None:
+        """Start the writer process; it says when it is ready (its imports
+        done), and this thread writes until then (``_hand_over``)."""
         try:
             self._writer = writer.start()
-            writer.send(self._writer.stdin, self._spec)
-        except Exception:  # never let provenance stop the run: write from this thread
+        except Exception:  # never let provenance stop the run: go on writing from here
             logger.exception("daskflow: could not start the provenance writer process; "
                              "writing from the scheduler's process")
-            if self._writer is not None:
-                self._writer.kill()
-            self._writer = None
-            self._writer_gone.set()
-            self._local = writer.Writer(self.run, self._spec["db_path"], self.token,
-                                        self.record_arguments)
+            self._local_only = True
             return
         threading.Thread(target=self._read_loop, name=f"{self.name}-answers",
                          daemon=True).start()
+
+    def _hand_over(self) -> None:
+        """The writer process is ready: it takes over from this thread."""
+        try:
+            writer.send(self._writer.stdin, {**self._spec, "resume": self._local.handover()})
+        except Exception:  # the process is gone: go on writing from here
+            logger.exception("daskflow: could not hand the provenance writer over to its "
+                             "process; writing from the scheduler's process")
+            self._writer.kill()
+            self._writer_gone.wait(10)
+            self._writer = None
+            self._local_only = True
+            self._local.resume()
+            return
+        self._local = None
 
     async def settle(self, timeout: float = 5) -> None:
         """Wait until the events queued so far are applied to ``state``."""
@@ -280,28 +293,34 @@ class ProvenancePlugin(SchedulerPlugin):
     # --------------------------------------------------------- sender side
     def _send_loop(self) -> None:
         """Send the queued events to the writer, a batch at a time."""
-        from .store import ProvenanceStore
-
-        wait = FIRST_BATCH
         try:
-            # the run is in the store at once (``daskflow runs`` lists it), as the
-            # scheduler's: a run whose scheduler process is gone before its end reads "killed?"
             try:
-                with ProvenanceStore(self._spec["db_path"]) as store:
-                    store.start_run(self.run)
-            except Exception:  # the writer says so again at each batch it cannot record
-                logger.exception("daskflow: could not record the start of run %s in %s",
-                                 self.run.get("run_id"), self.db_path)
+                self._local = writer.Writer(self.run, self._spec["db_path"], self.token,
+                                            self.record_arguments)
+            except Exception:  # nothing can be recorded: the run goes on without
+                logger.exception("daskflow: could not open the provenance store %s; run %s "
+                                 "is not recorded", self.db_path, self.run.get("run_id"))
+                self._writer_gone.set()
+            else:
+                # the run is in the store at once (``daskflow runs`` lists it), as the
+                # scheduler's: a run whose scheduler process is gone before its end reads
+                # "killed?"
+                try:
+                    self._local.store.start_run(self.run)
+                except Exception:  # the writer says so again at each batch it cannot record
+                    logger.exception("daskflow: could not record the start of run %s in %s",
+                                     self.run.get("run_id"), self.db_path)
+            handover = time.monotonic() + FIRST_BATCH
             while True:
-                items, stop = self._drain(wait)
-                wait = FLUSH_INTERVAL
+                items, stop = self._drain(FLUSH_INTERVAL)
+                if self._local is not None and not stop and not self._local_only:
+                    if self._writer is None and time.monotonic() >= handover:
+                        self._launch_writer()  # the run goes on: its writer gets a process
+                    elif self._writer is not None and self._writer_ready.is_set():
+                        self._hand_over()
+                    elif self._writer is not None and self._writer_gone.is_set():
+                        self._writer, self._local_only = None, True  # it died starting
                 if items:
-                    if self._writer is None and self._local is None:
-                        if stop:  # a run over within its first batch: not worth a process
-                            self._local = writer.Writer(self.run, self._spec["db_path"],
-                                                        self.token, self.record_arguments)
-                        else:
-                            self._start_writer()
                     self._deliver(items)
                 if stop:
                     return
@@ -310,6 +329,9 @@ class ProvenancePlugin(SchedulerPlugin):
                 self._writer_gone.set()  # nothing was ever to be written
             if self._local is not None:
                 self._local.close()
+            if self._writer is not None and self._local is not None:
+                self._dismissed = True  # started, never handed the run: not needed
+                self._writer.kill()
             elif self._writer is not None:
                 try:
                     writer.send(self._writer.stdin, None)
@@ -352,7 +374,9 @@ class ProvenancePlugin(SchedulerPlugin):
                     value = value[0] if len(value) == 1 else value
                 except EOFError:
                     return
-                if kind == "state":
+                if kind == "ready":
+                    self._writer_ready.set()
+                elif kind == "state":
                     self.state.take(value)
                 elif kind == "log":
                     logger.log(value[0], "%s", value[1])
@@ -365,7 +389,7 @@ class ProvenancePlugin(SchedulerPlugin):
             logger.exception("daskflow: could not read the provenance writer's answers")
         finally:
             code = self._writer.wait()
-            if code != 0:
+            if code != 0 and not self._dismissed:
                 logger.error("daskflow: the provenance writer of run %s exited with code %s: "
                              "what happens after is not recorded in %s",
                              self.run.get("run_id"), code, self.db_path)

@@ -8,10 +8,13 @@ default) it took the interpreter lock from the scheduler and the client,
 and a loop of no-op calls ran 35 to 40 % slower with provenance on. In a
 process of its own it runs on another core.
 
-``python -m daskflow.provenance.writer``, started by the plugin
-(``Writer.start``), reads length-prefixed pickles on its stdin, a pipe only
-the plugin holds: first the run (``{"run", "db_path", "token",
-"record_arguments"}``), then lists of events, then ``None``. On its stdout
+``python -m daskflow.provenance.writer``, started by the plugin two seconds
+into a run (until then, and in a run over sooner, a ``Writer`` in the
+plugin's thread does the same work), reads length-prefixed pickles on its
+stdin, a pipe only the plugin holds: first the run (``{"run", "db_path",
+"token", "record_arguments", "resume"}``, ``resume`` what the thread's
+writer knew; it is sent once the process said ``("ready", pid)``), then
+lists of events, then ``None``. On its stdout
 it answers, also pickled: ``("state", snapshot)`` after each batch, the
 live aggregate the dashboard shows, ``("settled", ids)`` for the
 ``("settle", id)`` events of the batch, and ``("log", level, text)`` for
@@ -37,6 +40,7 @@ from .batches import private, to_batch
 logger = logging.getLogger("daskflow.provenance")
 
 _LENGTH = struct.Struct("!Q")
+_KEPT = ("state", "memo_hits", "chunks", "bash", "lost", "failed", "ended")  # handed over
 
 
 def send(stream: BinaryIO, obj: Any) -> None:
@@ -69,20 +73,32 @@ class Writer:
     """Batches of events into the store and the live aggregate (``state``)."""
 
     def __init__(self, run: dict[str, Any], db_path: str, token: str,
-                 record_arguments: bool):
-        from .store import ProvenanceStore
-
+                 record_arguments: bool, resume: dict[str, Any] | None = None):
         self.run = run
         self.db_path = db_path
         self.record_arguments = record_arguments
         self.state = WorkflowState(run, token)
-        self.store = ProvenanceStore(db_path)  # the plugin made it and started the run
         self.memo_hits: set[str] = set()  # calls answered from the cache stay "memo" when done
         self.chunks: set[str] = set()  # chunk tasks: their calls have rows, they do not
         self.bash: set[str] = set()  # bash tasks: done means exit code 0 (failures report theirs)
         self.lost: dict[str, set[str]] = {}  # worker -> keys lost with it, cause not known yet
         self.failed: set[str] = set()  # calls whose last state is failed: the run then failed
         self.ended = False
+        if resume is not None:  # what the writer before this one knew (``handover``)
+            for name in _KEPT:
+                setattr(self, name, resume[name])
+        self.resume()
+
+    def handover(self) -> dict[str, Any]:
+        """What a writer in another process needs to go on from here (this
+        one's store is closed; ``resume`` reopens it)."""
+        self.store.close()
+        return {name: getattr(self, name) for name in _KEPT}
+
+    def resume(self) -> None:
+        from .store import ProvenanceStore
+
+        self.store = ProvenanceStore(self.db_path)  # the plugin made it and started the run
 
     def write(self, items: list) -> None:
         """Record one batch of events (never raises: provenance must not stop the run)."""
@@ -139,8 +155,15 @@ def main() -> None:
     sys.stdout = sys.stderr  # only the answers go to the plugin's pipe
     logger.addHandler(_Forward(sink))
     logger.propagate = False
-    spec = receive(source)
-    writer = Writer(spec["run"], spec["db_path"], spec["token"], spec["record_arguments"])
+    send(sink, ("ready", os.getpid()))  # imported: the plugin's thread hands the run over
+    try:
+        spec = receive(source)
+    except EOFError:
+        return
+    if spec is None:  # the run ended before the hand-over
+        return
+    writer = Writer(spec["run"], spec["db_path"], spec["token"], spec["record_arguments"],
+                    spec.get("resume"))
     try:
         while True:
             try:
