@@ -121,6 +121,7 @@ class ProvenancePlugin(SchedulerPlugin):
         except Exception:  # the process is gone: go on writing from here
             logger.exception("daskflow: could not hand the provenance writer over to its "
                              "process; writing from the scheduler's process")
+            self._dismissed = True
             self._writer.kill()
             self._writer_gone.wait(10)
             self._writer = None
@@ -312,7 +313,7 @@ class ProvenancePlugin(SchedulerPlugin):
                                      self.run.get("run_id"), self.db_path)
             handover = time.monotonic() + FIRST_BATCH
             while True:
-                items, stop = self._drain(FLUSH_INTERVAL)
+                items, stop = self._drain()
                 if self._local is not None and not stop and not self._local_only:
                     if self._writer is None and time.monotonic() >= handover:
                         self._launch_writer()  # the run goes on: its writer gets a process
@@ -401,10 +402,10 @@ class ProvenancePlugin(SchedulerPlugin):
             event.set()
         self._settling.clear()
 
-    def _drain(self, wait: float) -> tuple[list, bool]:
-        """The items queued within ``wait`` seconds (or until a wake-up), and
+    def _drain(self) -> tuple[list, bool]:
+        """The items queued by the next batch's time (or a wake-up), and
         whether the sender stops after them."""
-        self._wake.wait(wait)
+        self._wake.wait(FLUSH_INTERVAL)
         self._wake.clear()  # an item put before a later set() is taken now or next time
         items: list = []
         stop = False
