@@ -14,10 +14,12 @@ import asyncio
 import os
 
 import dask
+import distributed
 import pytest
 from distributed import Client, Scheduler
 from distributed.nanny import WorkerProcess
 from distributed.scheduler import KilledWorker
+from packaging.version import Version
 
 from daskflow import worker_fates
 from daskflow.sites.nanny_process import serve_nanny
@@ -27,6 +29,11 @@ def _exit_now():
     os._exit(3)
 
 
+@pytest.mark.skipif(
+    Version(distributed.__version__) < Version("2026.8.0"),
+    reason="distributed 2026.1.1 (the oldest supported) handles this race its own way: the "
+           "worker is started again, but its exit status is not learnt and its Nanny never "
+           "finishes closing (checked with 2026.1.1; 2026.8.0 is the release this passes on)")
 def test_a_worker_that_ends_while_its_nanny_starts_is_started_again(monkeypatch):
     monkeypatch.setattr(WorkerProcess, "_init_msg_interval", 2.0)
 

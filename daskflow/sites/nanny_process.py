@@ -37,6 +37,8 @@ import dask
 import psutil
 from distributed.deploy.spec import ProcessInterface
 
+logger = logging.getLogger("daskflow")
+
 _LENGTH = struct.Struct("!Q")
 TAIL_LINES = 200  # stderr lines kept per process
 CLOSE_GRACE = 10.0  # seconds a process gets to close its worker after SIGTERM
@@ -241,6 +243,10 @@ async def serve_nanny(spec: dict, stop: asyncio.Event) -> None:
             if not await _joined_and_ended(nanny):
                 raise
             continue
+        if nanny.exit_while_starting is not None:
+            # older distributed releases count such a Nanny started (and restart its
+            # worker): its first worker's exit still needs telling
+            await _joined_and_ended(nanny)
         try:
             finished = asyncio.ensure_future(nanny.finished())
             stopped = asyncio.ensure_future(stop.wait())
@@ -248,7 +254,11 @@ async def serve_nanny(spec: dict, stop: asyncio.Event) -> None:
             for task in (finished, stopped):
                 task.cancel()
         finally:
-            await nanny.close()
+            try:  # a Nanny whose start met its worker's end may never finish closing
+                await asyncio.wait_for(nanny.close(), CLOSE_GRACE)
+            except asyncio.TimeoutError:
+                logger.warning("daskflow: worker %r did not close within %.0f s; leaving it",
+                               spec["name"], CLOSE_GRACE)
         return
 
 
