@@ -9,6 +9,9 @@ that changes an internal breaks one function, caught by
 from __future__ import annotations
 
 import asyncio
+import threading
+import weakref
+from collections import deque
 from typing import Awaitable, Callable
 
 from distributed.client import FutureState
@@ -383,6 +386,105 @@ def send_held(client, key, submit: Callable[[], object],
     if held is not None:
         held.release = None
     return future
+
+
+# -- dropped futures (futures.py) ---------------------------------------------
+
+class _Releases:
+    """Keys of one client whose futures were dropped, released by its event
+    loop in batches: ``Future.release`` wakes the loop once per future, which
+    costs the dropping thread several microseconds (a write to the loop's
+    wake-up socket), as much as an app call itself.
+
+    A key is released by a flush scheduled after the key was added, so
+    after whatever the client had queued for that key before (its task's
+    ``update-graph``): no release overtakes its own task."""
+
+    __slots__ = ("client", "lock", "keys", "scheduled")
+
+    def __init__(self, client):
+        self.client = client
+        self.lock = threading.RLock()  # re-entrant: a __del__ may run inside add()
+        self.keys: deque = deque()  # (key, the client's generation when it was added)
+        self.scheduled = False  # whether a flush is due on the loop
+
+    def add(self, key, generation: int) -> None:
+        with self.lock:
+            self.keys.append((key, generation))
+            if self.scheduled:
+                return
+            self.scheduled = True
+            count = len(self.keys)
+        try:
+            self.client.loop.add_callback(self.flush, count)
+        except (AttributeError, TypeError, RuntimeError):  # the client's loop is gone
+            with self.lock:
+                self.keys.clear()
+                self.scheduled = False
+
+    def flush(self, count: int) -> None:
+        """Release the first ``count`` keys; schedule another flush for those
+        added since this one was scheduled."""
+        with self.lock:
+            batch = [self.keys.popleft() for _ in range(min(count, len(self.keys)))]
+            more = len(self.keys)
+            self.scheduled = bool(more)
+        if more:
+            self.client.loop.add_callback(self.flush, more)
+        client = self.client
+        generation = client.generation
+        for key, added_in in batch:
+            if added_in == generation:  # not a key forgotten by a restart since
+                client._dec_ref(key)
+
+
+def release_soon(future) -> None:
+    """``Future.release`` (called when a future is dropped), batched with
+    the other releases of its client (see ``_Releases``).
+
+    Uses ``Future._cleared``, ``Future._generation``, ``Client.generation``
+    and ``Client._dec_ref``, as ``Future.release`` does."""
+    future._verify_initialized()
+    client = future.client
+    if future._cleared or client.generation != future._generation:
+        return
+    future._cleared = True
+    releases = client.__dict__.get("_daskflow_releases")
+    if releases is None:
+        releases = client.__dict__.setdefault("_daskflow_releases", _Releases(client))
+    releases.add(future.key, future._generation)
+
+
+# -- the default client (client/session.py) -----------------------------------
+
+_last_default: tuple = (None, None)  # (the registry's index then, weakref to that client)
+
+
+def default_client():
+    """``distributed.default_client()``, without its cost per app call:
+    with no client bound as current, distributed sorts its registry of
+    default clients on every call (a few microseconds). The client found is
+    kept (weakly) until another is made the default, or it closes.
+
+    Raises ``ValueError`` when there is none, as distributed does.
+    Uses ``distributed.client._current_client`` and ``_global_client_index``
+    (the registry's next index, raised each time a client is made the
+    default)."""
+    global _last_default
+    from distributed import client as dclient
+
+    current = dclient._current_client.get()
+    if current:
+        return current
+    index = dclient._global_client_index[0]
+    seen, ref = _last_default
+    if seen == index:
+        client = ref()
+        if client is not None and client.status != "closed":
+            return client
+    client = dclient.default_client()
+    _last_default = (index, weakref.ref(client))
+    return client
 
 
 # -- names in settings (worker/task.py, sites/start.py) -----------------------

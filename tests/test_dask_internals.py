@@ -583,3 +583,83 @@ def test_as_completed_with_results_awaits_future_result(cluster):
     future = di.swap_future_class(client.submit(_inc, 1, pure=False), Probe)
     assert [r for _, r in distributed.as_completed([future], with_results=True)] == [2]
     assert calls == [future.key], changed("as_completed's with_results", "AppFuture._result")
+
+
+# -- futures.py: dropped futures -----------------------------------------------
+
+class _Batched(Future):
+    def release(self):
+        di.release_soon(self)
+
+
+def _on_scheduler(client, keys) -> set:
+    return set(client.run_on_scheduler(
+        lambda dask_scheduler, keys=tuple(keys): [k for k in keys if k in dask_scheduler.tasks]))
+
+
+def test_release_soon_lets_go_of_dropped_futures_in_batches(cluster):
+    """Futures released by ``release_soon`` leave the client and the
+    scheduler as with ``Future.release``, with one wake-up of the client's
+    loop for a batch; a key still held by another future stays."""
+    _, client = cluster
+    name = f"drop-{time.monotonic_ns()}"
+    futures = [di.swap_future_class(f, _Batched) for f in
+               client.map(_inc, range(200), key=[f"{name}-{i}" for i in range(200)])]
+    distributed.wait(futures, timeout=30)
+    keys = [f.key for f in futures]
+    kept = Future(keys[0], client)  # a second future on the first key
+    wakeups = []
+    add_callback = client.loop.add_callback
+    client.loop.add_callback = lambda *a, **k: (wakeups.append(a), add_callback(*a, **k))[1]
+    try:
+        del futures
+    finally:
+        client.loop.add_callback = add_callback
+    until(lambda: _on_scheduler(client, keys) == {keys[0]},
+          lambda: changed("how a dropped future is let go (Client._dec_ref, Future._cleared, "
+                          f"Future._generation): left {_on_scheduler(client, keys)}",
+                          "release_soon"), timeout=30)
+    assert all(k not in client.futures for k in keys[1:]) and keys[0] in client.futures
+    assert len(wakeups) < 10, f"{len(wakeups)} wake-ups of the loop for 200 dropped futures"
+    assert kept.result(timeout=30) == 1
+
+
+def _submit_and_drop(client, name: str, n: int) -> None:
+    for i in range(n):
+        di.swap_future_class(client.submit(_inc, i, key=f"{name}-{i}", pure=False), _Batched)
+
+
+def test_release_soon_never_overtakes_the_task_it_releases(cluster):
+    """A future dropped at once after its submit, from another thread, while
+    releases are pending: the scheduler still ends with none of the tasks
+    (a release sent before its task would leave the task wanted forever)."""
+    _, client = cluster
+    name = f"fire-{time.monotonic_ns()}"
+    threads = [threading.Thread(target=_submit_and_drop, args=(client, f"{name}-{t}", 300))
+               for t in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    keys = [f"{name}-{t}-{i}" for t in range(3) for i in range(300)]
+    until(lambda: not _on_scheduler(client, keys),
+          lambda: f"{len(_on_scheduler(client, keys))} dropped tasks stay on the scheduler",
+          timeout=30)
+    assert not [k for k in keys if k in client.futures]
+
+
+def test_default_client_follows_distributeds_choice(cluster):
+    """``default_client`` gives what ``distributed.default_client`` gives: the
+    current client when one is bound, else the latest default that is not
+    closed, also after that one closes."""
+    cluster, client = cluster
+    for name in ("_current_client", "_global_client_index", "_global_clients"):
+        assert hasattr(distributed.client, name), changed(f"distributed.client.{name}",
+                                                          "default_client")
+    with Client(cluster.scheduler_address, set_as_default=True) as newer:
+        assert di.default_client() is newer is distributed.default_client()
+        with client.as_current():
+            assert di.default_client() is client
+        assert di.default_client() is newer
+    assert di.default_client() is distributed.default_client()
+    assert di.default_client().status != "closed"

@@ -32,7 +32,8 @@ import dask
 from dask.utils import key_split
 from distributed import Client, Future, KilledWorker
 
-from ..dask_internals import future_state, is_held, reported_exception, swap_future_class
+from ..dask_internals import (future_state, is_held, release_soon, reported_exception,
+                              swap_future_class)
 from ..errors import DependencyError, WorkerLost
 from ..shipped import ORIGIN, Failure, Shared
 
@@ -47,6 +48,11 @@ class _Fetchable(Future):
     _has = False
     _value: Any = None
     _line: Line | None = None  # the prefetch line it waits in, if any
+
+    def release(self) -> None:
+        """Let go of the key (when the future is dropped), batched with the
+        client's other releases: a loop of calls drops as many futures."""
+        release_soon(self)
 
 
 class ChunkFuture(_Fetchable):

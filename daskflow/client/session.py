@@ -28,6 +28,7 @@ from distributed import get_worker
 
 from .. import config  # noqa: F401  (config loads daskflow's defaults)
 from .. import latency, signing
+from ..dask_internals import default_client
 from ..memo import ids as memo_ids
 from ..shipped import RunSettings, shared_objects
 from ..sites.routing import Reach
@@ -442,7 +443,7 @@ def checkpoint(client: distributed.Client | None = None) -> int:
 
 def _default_client() -> distributed.Client:
     try:
-        return distributed.default_client()
+        return default_client()
     except ValueError:
         pass
     try:

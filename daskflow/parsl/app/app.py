@@ -8,7 +8,6 @@ import contextlib
 import logging
 from typing import Callable
 
-
 from ...client import session as _client
 from ...client.apps import App
 from ...client.arguments import futures_in
@@ -60,19 +59,22 @@ class ParslApp(App):
 
     def __call__(self, *args, **kwargs):
         dfk = self._pin()
-        bound = dfk.client.as_current() if self._kernel is not None else contextlib.nullcontext()
-        try:
-            with bound:
-                future = super().__call__(*args, **kwargs)
-        except UnpicklableArgument as exc:  # Parsl's SerializationError, on the future
-            with bound:
-                future = _failed_call(self.name, exc, kwargs)
-        except UnknownResourceKeys as exc:  # on the future too, as Parsl's executors do
-            with bound:
-                future = _failed_call(self.name, InvalidResourceSpecification(
-                    set(exc.unknown), str(exc)), kwargs)
+        if self._kernel is None:
+            future = self._submit(args, kwargs)
+        else:
+            with dfk.client.as_current():
+                future = self._submit(args, kwargs)
         self._record(dfk, future, args, kwargs, task_log.isEnabledFor(logging.INFO))
         return future
+
+    def _submit(self, args: tuple, kwargs: dict):
+        try:
+            return super().__call__(*args, **kwargs)
+        except UnpicklableArgument as exc:  # Parsl's SerializationError, on the future
+            return _failed_call(self.name, exc, kwargs)
+        except UnknownResourceKeys as exc:  # on the future too, as Parsl's executors do
+            return _failed_call(self.name, InvalidResourceSpecification(
+                set(exc.unknown), str(exc)), kwargs)
 
     def map(self, *iterables, **kwargs):
         dfk = self._pin()

@@ -75,11 +75,12 @@ class DataFlowKernel:
         self.run_dir = self.session.run_dir
         self.run_id = self.session.run_id
         self.cleanup_called = False
-        # tid -> the future of each call not yet seen finished: held, as Parsl
-        # holds its task records, so that a call whose future the script drops
-        # still runs (Dask forgets tasks nobody holds)
-        self._outstanding: dict = {}
+        # the future of each call not yet seen finished, in call order: held,
+        # as Parsl holds its task records, so that a call whose future the
+        # script drops still runs (Dask forgets tasks nobody holds)
+        self._outstanding: list = []
         self._sweep_at = SWEEP_MIN
+        self._table_lock = threading.Lock()  # calls may be made from several threads
         # no run directory when the run is not recorded (provenance off): no parsl.log
         self._stop_logging = _log_to(self.run_dir) \
             if config.initialize_logging and self.run_dir else None
@@ -105,21 +106,24 @@ class DataFlowKernel:
 
     def track(self, future) -> None:
         """Hold a call made through Parsl's decorators until it is seen
-        finished (``tasks``, ``task_state_counts``); finished calls are let go
-        whenever the table doubles, so it stays near the calls still going."""
-        self._outstanding[future.tid] = future
-        if len(self._outstanding) >= self._sweep_at:
-            self._sweep()
-            self._sweep_at = max(SWEEP_MIN, 2 * len(self._outstanding))
+        finished (``tasks``, ``task_state_counts``). Finished calls are let go
+        whenever the table doubles, so it stays near the calls still going,
+        and a call costs one append."""
+        with self._table_lock:
+            outstanding = self._outstanding
+            outstanding.append(future)
+            if len(outstanding) >= self._sweep_at:
+                self._sweep_held()
+                self._sweep_at = max(SWEEP_MIN, 2 * len(self._outstanding))
 
     @property
     def tasks(self) -> dict:
         """Parsl's task table: a record (``id``, ``func_name``, ``app_fu``,
         ``status``) for each call not yet finished."""
         self._sweep()
-        return {tid: {"id": tid, "func_name": future.app_name, "app_fu": future,
-                      "status": States.launched}
-                for tid, future in list(self._outstanding.items())}
+        return {future.tid: {"id": future.tid, "func_name": future.app_name, "app_fu": future,
+                             "status": States.launched}
+                for future in list(self._outstanding)}
 
     @property
     def task_state_counts(self) -> dict:
@@ -141,10 +145,19 @@ class DataFlowKernel:
                 task_log.info("Tasks in state %s: %d", state, counts[state])
 
     def _sweep(self) -> None:
-        for tid, future in list(self._outstanding.items()):
+        with self._table_lock:
+            self._sweep_held()
+
+    def _sweep_held(self) -> None:
+        """Count the finished calls' final states and let go of them (with
+        the table's lock held)."""
+        going, counts = [], self._final_counts
+        for future in self._outstanding:
             if future.done():
-                self._final_counts[_final_state(future)] += 1
-                self._outstanding.pop(tid, None)
+                counts[_final_state(future)] += 1
+            else:
+                going.append(future)
+        self._outstanding = going
 
     def wait_for_current_tasks(self) -> None:
         """Wait until every call made so far has finished (also those whose
