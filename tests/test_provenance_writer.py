@@ -20,7 +20,7 @@ from waiting import until
 import daskflow
 from daskflow import python_app
 from daskflow.client.session import session_of
-from daskflow.provenance.plugin import FIRST_BATCH
+from daskflow.provenance.plugin import HANDOVER_AFTER
 from daskflow.provenance.store import ProvenanceStore, find_run, run_status
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -48,7 +48,7 @@ def test_a_run_longer_than_its_first_batch_is_written_by_a_process(tmp_path):
             daskflow.Client(n_workers=1, threads_per_worker=1, dashboard_address=":0") as c, \
             c.as_current():
         assert c.gather([pw_double(i) for i in range(50)]) == [2 * i for i in range(50)]
-        time.sleep(FIRST_BATCH + 0.5)  # the thread writes first, then hands over to a process
+        time.sleep(HANDOVER_AFTER + 0.5)  # the thread writes first, then hands over to a process
         def ours():
             return [p for p in _writers(psutil.Process()) if p.pid not in others]
 
@@ -63,6 +63,36 @@ def test_a_run_longer_than_its_first_batch_is_written_by_a_process(tmp_path):
     with ProvenanceStore(os.path.join(session.run_dir, "provenance.db"), readonly=True) as store:
         assert [t["state"] for t in store.tasks(app="pw_double")] == ["done"] * 60
         assert store.runs()[0]["status"] == "completed"
+
+
+def test_a_writer_killed_mid_run_is_logged_and_the_live_state_still_ends(tmp_path, logs):
+    """The writer process dies (SIGKILL) while the run goes on: the run's
+    calls still run, the plugin logs that what follows is not recorded, and
+    the live state the dashboard reads still ends with the run."""
+    others = {p.pid for p in _writers(psutil.Process())}
+    with dask.config.set({"daskflow.run-dir": str(tmp_path / "runinfo")}), \
+            daskflow.Client(n_workers=1, threads_per_worker=1, dashboard_address=":0") as c, \
+            c.as_current():
+        assert c.gather([pw_double(i) for i in range(20)]) == [2 * i for i in range(20)]
+        time.sleep(HANDOVER_AFTER + 0.5)
+        assert pw_double(20).result(timeout=60) == 40  # an event after the hand-over time
+
+        def ours():
+            return [p for p in _writers(psutil.Process()) if p.pid not in others]
+
+        until(ours, "no writer process started", timeout=30)
+        (writer,) = ours()
+        session = session_of(c)
+        plugin = c.cluster.scheduler.plugins[f"daskflow-provenance-{session.token}"]
+        until(lambda: plugin._writer_ready.is_set() and plugin._local is None,
+              "the run was not handed over to the writer process", timeout=30)
+        writer.kill()
+        gone = f"daskflow: the provenance writer of run {session.run_id} exited with code -9"
+        until(lambda: any(r.getMessage().startswith(gone) for r in logs.records),
+              lambda: f"not logged: {[r.getMessage() for r in logs.records]}", timeout=30)
+        assert c.gather([pw_double(i) for i in range(5)]) == [0, 2, 4, 6, 8]  # the run goes on
+        assert plugin.state.status == "running"
+    assert plugin.state.status == "completed" and plugin.state.end is not None
 
 
 KILLED = """\
@@ -84,7 +114,7 @@ time.sleep(600)
 
 def test_a_killed_driver_takes_its_writer_along_and_its_run_reads_killed(tmp_path):
     script = tmp_path / "killed.py"
-    script.write_text(KILLED.format(wait=FIRST_BATCH + 1.5))
+    script.write_text(KILLED.format(wait=HANDOVER_AFTER + 1.5))
     env = dict(os.environ, PYTHONPATH=os.path.dirname(HERE),
                DASK_DASKFLOW__RUN_DIR=str(tmp_path / "runinfo"))
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,

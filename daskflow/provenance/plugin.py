@@ -42,7 +42,7 @@ from .report import TOPIC
 logger = logging.getLogger("daskflow.provenance")
 
 FLUSH_INTERVAL = 0.5  # seconds between batches
-FIRST_BATCH = 2.0  # seconds the plugin's thread writes before a writer process takes over
+HANDOVER_AFTER = 2.0  # seconds into a run: the plugin's thread hands the writing to a process
 WRITER_EXIT_WAIT = 30.0  # seconds the plugin waits for its writer to finish at the end
 END_HANDLER = "daskflow_end_run"  # scheduler handler: end a run, once it is all recorded
 
@@ -311,7 +311,7 @@ class ProvenancePlugin(SchedulerPlugin):
                 except Exception:  # the writer says so again at each batch it cannot record
                     logger.exception("daskflow: could not record the start of run %s in %s",
                                      self.run.get("run_id"), self.db_path)
-            handover = time.monotonic() + FIRST_BATCH
+            handover = time.monotonic() + HANDOVER_AFTER
             while True:
                 items, stop = self._drain()
                 if self._local is not None and not stop and not self._local_only:
@@ -356,14 +356,16 @@ class ProvenancePlugin(SchedulerPlugin):
                 self._settling[id(item[1])] = item[1]
                 item = ("settle", id(item[1]))
             sent.append(item)
-        if self._writer_gone.is_set():
-            self._release_settling()
-            return
-        try:
-            writer.send(self._writer.stdin, sent)
-        except OSError:  # the writer is gone: its reader says so
-            self._writer_gone.wait(5)
-            self._release_settling()
+        if not self._writer_gone.is_set():
+            try:
+                writer.send(self._writer.stdin, sent)
+                return
+            except OSError:  # the writer is gone: its reader says so
+                self._writer_gone.wait(5)
+        self._release_settling()
+        for item in sent:  # nothing records the run now, but its live state still ends
+            if item[0] == "end":
+                self.state.ended(item[1], item[2])
 
     def _read_loop(self) -> None:
         """Take the writer's answers: live snapshots, settled events."""
