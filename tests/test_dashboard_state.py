@@ -8,7 +8,9 @@ import pytest
 
 import daskflow
 from daskflow import python_app
-from daskflow.dashboard.state import FAILURES, INTERVALS, WorkflowRegistry, WorkflowState, app_of_key
+from daskflow.dashboard.state import (FAILURES, INTERVALS, WorkflowRegistry, WorkflowState,
+                                      app_of_key)
+from daskflow.provenance.blocks import CallBlock
 
 
 def _task(key, app, tid, chunk=None, index=None):
@@ -53,6 +55,29 @@ def test_chunk_calls_run_with_their_chunk_and_leave_with_it():
     state.apply({"transitions": [("c-9-t", "memory", "forgotten", 3.0, None)]})
     snap = state.snapshot()["apps"]["sq"]
     assert (snap["done"], snap["failed"], snap["cancelled"], snap["total"]) == (1, 1, 1, 3)
+    assert state.sizes()["tasks"] == 0 and state.sizes()["chunks"] == 0
+
+
+def test_a_block_of_plain_calls_counts_like_its_rows():
+    """A chunk's plain calls come as one ``CallBlock``: pending, running
+    with the chunk, done when it carries their times (a call reported on
+    its own follows its own update); a block seen twice counts once."""
+    state = WorkflowState({"run_id": "1"})
+    block = CallBlock("c-4-t", "sq", "h", 0.0, ["4", "5", "6"], ["()"] * 3)
+    state.apply({"blocks": [block]})
+    assert state.snapshot()["apps"]["sq"]["pending"] == 3
+    state.apply({"transitions": [("c-4-t", "waiting", "processing", 1.0, "tcp://w")]})
+    assert state.snapshot()["apps"]["sq"]["running"] == 3
+    block.finish([0, 2], [1.0, 2.0, 2.0, 2.5], "tcp://w", "w", None)
+    state.apply({"blocks": [block],
+                 "updates": [{"key": "c-4-t[1]", "state": "failed", "exception": "E: x"}]})
+    state.apply({"blocks": [block]})
+    snap = state.snapshot(intervals=True)
+    assert {k: v for k, v in snap["apps"]["sq"].items() if v} == \
+        {"done": 2, "failed": 1, "total": 3, "compute": 1.5}
+    assert snap["intervals"] == [["tcp://w", 1.0, 2.0, "sq", "4", "done"],
+                                 ["tcp://w", 2.0, 2.5, "sq", "6", "done"]]
+    state.apply({"transitions": [("c-4-t", "memory", "forgotten", 3.0, None)]})
     assert state.sizes()["tasks"] == 0 and state.sizes()["chunks"] == 0
 
 

@@ -9,6 +9,7 @@ or given other parameters: the rows stay the same.
 from __future__ import annotations
 
 import os
+import sqlite3
 
 import dask
 import distributed
@@ -178,3 +179,38 @@ def test_calls_are_described_only_while_recorded(cluster, tmp_path):
     seen = cluster.scheduler.plugins[_Annotations.name].seen
     assert all(ANNOTATION not in seen.get(key, ()) for key in keys[False])
     assert all(ANNOTATION in seen.get(key, ()) for key in keys[True]), seen
+
+
+@python_app
+def odd_only(x):
+    if x % 2 == 0:
+        raise ValueError(f"{x} is even")
+    return x
+
+
+def test_a_chunk_of_plain_calls_is_one_row_and_its_failed_call_one_more(cluster, tmp_path):
+    """A chunk's plain calls are stored together (``chunk_calls``); the call
+    that failed has a row of its own; ``tasks`` reads them all alike, each
+    with its tid, arguments digest, times and worker."""
+    with dask.config.set({"daskflow.run-dir": str(tmp_path)}):
+        with daskflow.Client(cluster, set_as_default=False) as client, client.as_current():
+            futures = odd_only.map([1, 2, 3, 5], chunksize=4)
+            distributed.wait(futures)
+            run_dir = session_of(client).run_dir
+    db = os.path.join(run_dir, "provenance.db")
+    with ProvenanceStore(db, readonly=True) as store:
+        until(lambda: store.runs()[0]["end_time"] is not None, f"the run in {db} ended")
+        rows = store.tasks(app="odd_only")
+        assert store.runs()[0]["status"] == "failed"
+    assert [(r["chunk_index"], r["state"], r["tries"]) for r in rows] == [
+        (0, "done", 1), (1, "failed", 1), (2, "done", 1), (3, "done", 1)]
+    assert [r["tid"] for r in rows] == [str(int(rows[0]["tid"]) + i) for i in range(4)]
+    assert all(r["args"].startswith("hmac-sha256:") for r in rows)
+    assert len({r["args"] for r in rows}) == 4
+    assert all(r["worker"] and r["submitted"] and r["started"] <= r["finished"]
+               for r in rows if r["state"] == "done")
+    assert "2 is even" in rows[1]["exception"]
+    with sqlite3.connect(db) as c:
+        assert c.execute("SELECT count(*) FROM chunk_calls").fetchone() == (1,)
+        assert c.execute("SELECT key FROM call_rows WHERE app = 'odd_only'").fetchall() == \
+            [(rows[1]["key"],)]

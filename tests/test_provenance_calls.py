@@ -3,12 +3,16 @@ the arguments' text, chunk membership, and the rows made of a description."""
 
 from __future__ import annotations
 
+from array import array
 from collections import namedtuple
 
 from distributed import Future
 
 from daskflow.client.futures import AppFuture
 from daskflow.provenance import calls
+from daskflow.provenance.blocks import block_of
+from daskflow.provenance.store import ProvenanceStore
+from daskflow.provenance.writer import Writer
 from daskflow.shipped import MemberRef, Packed
 from daskflow.signing import arguments_digest
 from daskflow.sites.routing import RELAY_PREFIX
@@ -137,3 +141,43 @@ def test_odd_containers_are_shown_as_they_travel():
     assert calls.arguments((Strict(f, 1),), {})[0] == "(([<future add-0-tok>, 1],), {})"
     text, _ = calls.arguments((Odd((f, 1)),), {})
     assert text.startswith("((Odd(a=<Future") and "add-0-tok" in text
+
+
+def test_a_chunk_of_plain_calls_is_a_block_others_are_rows():
+    plain = {"app": "sq", "hash": "h", "calls": [(4, "((1,), {})", ()), (5, "((2,), {})", ())]}
+    block = block_of("sq-4-t", 1.0, plain)
+    assert (block.chunk_key, block.tids, block.args, block.submitted) == \
+        ("sq-4-t", ["4", "5"], ["((1,), {})", "((2,), {})"], 1.0)
+    linked = {**plain, "calls": [(4, "()", ()), (5, "(<future sq-4-t[0]>,)", (("sq-4-t", 0),))]}
+    assert block_of("sq-4-t", 1.0, linked) is None  # a dependency: rows with their edges
+    assert block_of("sq-4-t", 1.0, {**plain, "bash": True}) is None  # exit codes, streams
+    assert block_of("sq-4-t", 1.0, {"app": "sq", "hash": "h", "tid": 4, "args": "()"}) is None
+
+
+def test_a_block_outlives_the_hand_over_to_the_next_writer(tmp_path):
+    """The chunk is new under the plugin's thread and reports under the
+    writer process (``Writer.handover``): its calls end done, once each;
+    a chunk forgotten before it reported leaves its calls pending."""
+    run = {"run_id": "000", "start": 0.0}
+    db = str(tmp_path / "p.db")
+    with ProvenanceStore(db) as store:
+        store.start_run(run)
+    desc = {"app": "sq", "hash": "h", "calls": [(4, "((1,), {})", ()), (5, "((2,), {})", ())]}
+    first = Writer(run, db, "t", record_arguments=False)
+    later = {**desc, "calls": [(6, "((3,), {})", ()), (7, "((4,), {})", ())]}
+    first.write([("new", "sq-4-t", 1.0, desc, ()), ("new", "sq-6-t", 1.0, later, ())])
+    second = Writer(run, db, "t", record_arguments=False, resume=first.handover())
+    msg = {"chunk": "sq-4-t", "calls": (), "exit_code": None,
+           "times": array("d", [2.0, 3.0, 3.0, 4.5]).tobytes()}
+    second.write([("times", msg, "tcp://h:1"),
+                  ("transition", "sq-6-t", "processing", "forgotten", 5.0, {})])
+    second.close()
+    with ProvenanceStore(db, readonly=True) as store:
+        rows = store.tasks()
+    assert [(r["key"], r["state"], r["started"], r["host"]) for r in rows] == [
+        ("sq-4-t[0]", "done", 2.0, "h"), ("sq-4-t[1]", "done", 3.0, "h"),
+        ("sq-6-t[0]", "pending", None, None), ("sq-6-t[1]", "pending", None, None)]
+    assert rows[0]["args"] == arguments_digest("((1,), {})")
+    counts = second.state.snapshot()["apps"]["sq"]
+    assert (counts["done"], counts["cancelled"], counts["total"]) == (2, 2, 4)
+    assert second.blocks == {}

@@ -20,9 +20,10 @@ import dask
 import pytest
 
 from daskflow.cli import provenance as cli_provenance
+from daskflow.provenance.blocks import CallBlock
 from daskflow.provenance.export import to_dot, to_json, to_prov
-from daskflow.provenance.store import (DB_NAME, ProvenanceStore, find_run, list_runs, new_run_dir,
-                                       run_status)
+from daskflow.provenance.store import (DB_NAME, SCHEMA_VERSION, ProvenanceStore, find_run,
+                                       list_runs, new_run_dir, run_status)
 
 DOCS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs",
                     "provenance.md")
@@ -205,6 +206,58 @@ def test_record_semantics(tmp_path):
         store.tasks()
 
 
+def test_a_block_of_calls_reads_as_rows_and_a_call_with_more_to_tell_gets_its_own(tmp_path):
+    """A chunk's plain calls are one ``chunk_calls`` row; ``tasks`` shows a
+    row per call, pending then done, and a call that later fails keeps its
+    tid and arguments in a row of its own."""
+    store = ProvenanceStore(str(tmp_path / "p.db"))
+    block = CallBlock("f-5-tok", "f", "h1", 10.0, ["5", "6", "7"], ["a5", "a6", "a7"],
+                      private=True)
+    store.record({"blocks": [block]})
+    rows = store.tasks()
+    assert [(r["key"], r["tid"], r["args"], r["chunk_key"], r["chunk_index"], r["state"],
+             r["submitted"], r["tries"], r["worker"]) for r in rows] == [
+        (f"f-5-tok[{i}]", str(5 + i), f"a{5 + i}", "f-5-tok", i, "pending", 10.0, None, None)
+        for i in range(3)]
+    block.finish([0, 2], [11.0, 12.0, 13.0, 14.5], "tcp://h:1", "h", None)  # call 1: its own
+    store.record({"blocks": [block],
+                  "updates": [{"key": "f-5-tok[1]", "state": "failed", "exception": "boom",
+                               "tries": 1, "worker": "tcp://h:1"}]})
+    rows = {r["key"]: r for r in store.tasks()}
+    assert [(r["tid"], r["args"], r["state"], r["started"], r["finished"], r["tries"],
+             r["worker"], r["host"], r["exception"], r["duration"]) for r in rows.values()] == [
+        ("5", "a5", "done", 11.0, 12.0, 1, "tcp://h:1", "h", None, 1.0),
+        ("6", "a6", "failed", None, None, 1, "tcp://h:1", None, "boom", None),
+        ("7", "a7", "done", 13.0, 14.5, 1, "tcp://h:1", "h", None, 1.5)]
+    assert store.summary()["states"] == {"done": 2, "failed": 1}
+    assert [f["tid"] for f in store.summary()["failures"]] == ["6"]
+    assert store.tasks(state="done", app="f")[1]["key"] == "f-5-tok[2]"
+    store.record({"deps": [("g-9-tok", "f-5-tok[2]")],
+                  "tasks": [{"key": "g-9-tok", "tid": "9", "app": "g"}]})
+    assert store.dependencies() == [("9", "7")]
+    store.close()
+
+
+def test_a_version_1_database_is_renamed_when_opened_to_write(tmp_path):
+    db = str(tmp_path / "p.db")
+    with sqlite3.connect(db) as c:  # the version 1 table, as earlier releases made it
+        c.execute("CREATE TABLE tasks (key TEXT PRIMARY KEY, tid TEXT, app TEXT, app_hash TEXT,"
+                  " args TEXT, chunk_key TEXT, chunk_index INTEGER, state TEXT NOT NULL DEFAULT"
+                  " 'pending', memo TEXT, tries INTEGER, submitted REAL, started REAL,"
+                  " finished REAL, worker TEXT, host TEXT, exception TEXT, traceback TEXT,"
+                  " exit_code INTEGER, stdout TEXT, stderr TEXT, nbytes INTEGER)")
+        c.execute("INSERT INTO tasks (key, tid, app, state) VALUES ('a-1-t', '1', 'a', 'done')")
+        c.execute("PRAGMA user_version = 1")
+    with ProvenanceStore(db) as store:
+        store.record({"tasks": [{"key": "b-2-t", "tid": "2", "app": "b"}]})
+        assert [(t["key"], t["state"]) for t in store.tasks()] == [("a-1-t", "done"),
+                                                                  ("b-2-t", "pending")]
+    with sqlite3.connect(db) as c:
+        assert c.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert c.execute("SELECT type FROM sqlite_master WHERE name = 'tasks'").fetchone() == \
+            ("view",)
+
+
 def test_readonly(tmp_path):
     with pytest.raises(FileNotFoundError, match="no provenance database"):
         ProvenanceStore(str(tmp_path / "missing.db"), readonly=True)
@@ -215,7 +268,7 @@ def test_readonly(tmp_path):
             reader.record({"tasks": [{"key": "a", "tid": "1", "app": "a"}]})
     with sqlite3.connect(str(tmp_path / "p.db")) as c:
         assert c.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert c.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert c.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
 
 
 # -- queries -------------------------------------------------------------------

@@ -31,13 +31,17 @@ def pw_double(x):
     return 2 * x
 
 
-def _writers(parent: psutil.Process) -> list[psutil.Process]:
+def _writers(parent: psutil.Process, under=None) -> list[psutil.Process]:
+    """The writer processes among ``parent``'s children (of the runs in
+    directory ``under``: another test's run may hand over meanwhile)."""
     found = []
     for child in parent.children(recursive=True):
         try:
-            if "daskflow.provenance.writer" in " ".join(child.cmdline()):
+            if "daskflow.provenance.writer" in " ".join(child.cmdline()) and (
+                    under is None or any(f.path.startswith(str(under))
+                                         for f in child.open_files())):
                 found.append(child)
-        except psutil.NoSuchProcess:
+        except psutil.Error:
             pass
     return found
 
@@ -50,7 +54,7 @@ def test_a_run_longer_than_its_first_batch_is_written_by_a_process(tmp_path):
         assert c.gather([pw_double(i) for i in range(50)]) == [2 * i for i in range(50)]
         time.sleep(HANDOVER_AFTER + 0.5)  # the thread writes first, then hands over to a process
         def ours():
-            return [p for p in _writers(psutil.Process()) if p.pid not in others]
+            return [p for p in _writers(psutil.Process(), tmp_path) if p.pid not in others]
 
         until(ours, "no writer process started", timeout=30)
         (writer,) = ours()
@@ -78,7 +82,7 @@ def test_a_writer_killed_mid_run_is_logged_and_the_live_state_still_ends(tmp_pat
         assert pw_double(20).result(timeout=60) == 40  # an event after the hand-over time
 
         def ours():
-            return [p for p in _writers(psutil.Process()) if p.pid not in others]
+            return [p for p in _writers(psutil.Process(), tmp_path) if p.pid not in others]
 
         until(ours, "no writer process started", timeout=30)
         (writer,) = ours()

@@ -78,6 +78,8 @@ class WorkflowState:
         with self.lock:
             for row in batch.get("tasks") or ():
                 self._new(row)
+            for block in batch.get("blocks") or ():
+                self._block(block)
             for key, dep in batch.get("deps") or ():
                 edge = (self._app(dep), self._app(key))
                 self.edges[edge] = self.edges.get(edge, 0) + 1
@@ -110,6 +112,36 @@ class WorkflowState:
         self._move(entry, "pending")
         if row.get("chunk_key") is not None:
             self._chunks[row["chunk_key"]] = self._chunks.get(row["chunk_key"], 0) + 1
+
+    def _block(self, block) -> None:
+        """A chunk's plain calls (``provenance.blocks.CallBlock``): new, and
+        done once it carries their times. A block comes once or twice."""
+        keys = block.keys()
+        tasks = self._tasks
+        counts = self.counts.get(block.app)
+        if counts is None:
+            counts = self.counts[block.app] = dict.fromkeys(STATES, 0)
+        if block.chunk_key not in self._chunks:
+            self._chunks[block.chunk_key] = len(keys)
+            new = [(key, [block.app, "pending", tid])
+                   for key, tid in zip(keys, block.tids) if key not in tasks]
+            tasks.update(new)
+            counts["pending"] += len(new)
+        if block.times is None:
+            return
+        finished = []  # (tid, span) of the calls this block moves to done
+        for key, tid, span in zip(keys, block.tids, block.times):
+            entry = tasks.get(key)
+            if span is None or entry is None or entry[1] in FINAL:
+                continue
+            counts[entry[1]] -= 1
+            entry[1] = "done"
+            finished.append((tid, span))
+        counts["done"] += len(finished)
+        self.compute[block.app] = self.compute.get(block.app, 0.0) + sum(
+            end - start for _, (start, end) in finished)
+        self.intervals.extend((block.worker or "?", start, end, block.app, tid, "done")
+                              for tid, (start, end) in finished[-(self.intervals.maxlen or 1):])
 
     def _update(self, update: dict) -> None:
         key = update["key"]

@@ -13,9 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 from .. import worker_fates
-from ..redaction import redact_batch
+from ..redaction import redact_batch, redact_text
+from .blocks import CallBlock, block_of
 from .calls import rows
-from .report import chunk_times
+from .report import chunk_spans, chunk_times
 
 STATES = {"memory": "done", "erred": "failed", "processing": "running",
           "forgotten": None, "released": None, "waiting": "pending", "queued": "pending",
@@ -23,16 +24,29 @@ STATES = {"memory": "done", "erred": "failed", "processing": "running",
 
 
 def to_batch(items: list, memo_hits: set[str], chunks: set[str], bash: set[str],
-              lost: dict[str, set[str]] | None = None) -> tuple[dict[str, list], tuple | None]:
-    """Queue items → the store's batch (tasks, deps, transitions, updates, tries, files)."""
+             lost: dict[str, set[str]] | None = None,
+             blocks: dict[str, CallBlock] | None = None) -> tuple[dict[str, list], tuple | None]:
+    """Queue items → the store's batch (tasks, deps, transitions, updates, tries,
+    files, and ``blocks``: the ``CallBlock`` of each chunk of plain calls that
+    is new in the batch or finished in it). ``blocks`` holds the blocks
+    whose chunk has not reported yet, from one batch to the next."""
     batch: dict[str, list] = {"tasks": [], "deps": [], "transitions": [], "updates": [],
-                              "tries": [], "files": []}
+                              "tries": [], "files": [], "blocks": []}
     end = None
     lost = {} if lost is None else lost
+    blocks = {} if blocks is None else blocks
+    in_batch: set[str] = set()  # chunk keys of the blocks in batch["blocks"]
     for item in items:
         kind = item[0]
         if kind == "new":
             _, key, when, desc, deps = item
+            block = block_of(key, when, desc)
+            if block is not None:
+                chunks.add(key)
+                blocks[key] = block
+                batch["blocks"].append(block)
+                in_batch.add(key)
+                continue
             new = rows(key, when, desc, deps)
             if new and new[0]["chunk_key"] is not None:
                 chunks.add(key)
@@ -51,6 +65,7 @@ def to_batch(items: list, memo_hits: set[str], chunks: set[str], bash: set[str],
             batch["transitions"].append((key, start, finish, when, worker))
             update = None if key in chunks else _update_for(key, finish, when, info)
             if finish == "forgotten":
+                blocks.pop(key, None)  # never reported: its calls stay as they were
                 chunks.discard(key)
                 memo_hits.discard(key)
                 bash.discard(key)
@@ -65,6 +80,13 @@ def to_batch(items: list, memo_hits: set[str], chunks: set[str], bash: set[str],
         elif kind == "times":
             _, msg, worker = item
             host = _host(worker) if worker else None
+            block = blocks.pop(msg["chunk"], None)
+            if block is not None:
+                block.finish(*chunk_spans(msg), worker, host, msg.get("exit_code"))
+                if block.chunk_key not in in_batch:
+                    batch["blocks"].append(block)
+                    in_batch.add(block.chunk_key)
+                continue
             done = {"state": "done", "tries": 1, "worker": worker, "host": host}
             if msg.get("exit_code") is not None:
                 done["exit_code"] = msg["exit_code"]
@@ -119,6 +141,8 @@ def private(batch: dict[str, list], record_arguments: bool) -> dict[str, list]:
         digest = row.pop("args_digest", None)
         if digest is not None and not record_arguments:
             row["args"] = digest
+    for block in batch.get("blocks") or ():
+        block.keep_private(record_arguments, redact_text)
     return redact_batch(batch)
 
 

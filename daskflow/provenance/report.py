@@ -86,8 +86,9 @@ def send_chunk(run, chunk: str, records: list[CallRecord], exit_code: int | None
     worker.log_event(TOPIC, msg)
 
 
-def chunk_times(msg: dict) -> list[tuple[str, float, float]]:
-    """``(ident, start, end)`` of the plain calls of a ``send_chunk`` message."""
+def chunk_spans(msg: dict) -> tuple:
+    """``(index, times)`` of a ``send_chunk`` message: its plain calls'
+    indexes in the chunk, and their start and end times, two per call."""
     times = array("d")
     times.frombytes(msg["times"])
     if "index" in msg:
@@ -95,6 +96,12 @@ def chunk_times(msg: dict) -> list[tuple[str, float, float]]:
         index.frombytes(msg["index"])
     else:
         index = range(len(times) // 2)
+    return index, times
+
+
+def chunk_times(msg: dict) -> list[tuple[str, float, float]]:
+    """``(ident, start, end)`` of the plain calls of a ``send_chunk`` message."""
+    index, times = chunk_spans(msg)
     chunk = msg["chunk"]
     return [(f"{chunk}[{i}]", times[2 * n], times[2 * n + 1]) for n, i in enumerate(index)]
 

@@ -19,8 +19,9 @@ Schema
     ``writer_pid`` / ``writer_host`` (the process that wrote the run, used to
     tell a live run from a killed one).
 ``tasks``
-    One row per task, ``key`` (the Dask key; ``"{chunk_key}[{index}]"`` for a
-    call of a chunked map) is the primary key. ``tid`` (text: "12", or "7.1"
+    One row per task (a view: see "How calls are stored" below), ``key``
+    (the Dask key; ``"{chunk_key}[{index}]"`` for a call of a chunk) is
+    unique. ``tid`` (text: "12", or "7.1"
     for calls made inside join app 7), ``app``, ``app_hash``, ``args`` (a
     keyed digest ``"hmac-sha256:…"`` of the call's arguments, or their repr
     with ``daskflow.provenance.record-arguments``),
@@ -41,6 +42,17 @@ Schema
     (direction "in") or generated ("out").
 
 ``PRAGMA user_version`` holds the schema version (:data:`SCHEMA_VERSION`).
+
+How calls are stored: ``tasks`` is a view over two tables. ``call_rows``
+has a row per task with the columns above. ``chunk_calls`` has a row per
+chunk of plain calls (``blocks``: no dependencies, not bash): ``chunk_key``,
+``app``, ``app_hash``, ``submitted``, ``worker``, ``host``, ``exit_code``
+and ``calls``, a JSON array of ``[tid, args]`` per call, ``[tid, args,
+start, end]`` once it finished at its first try. A call of such a chunk
+with more to tell (a failure, a retry, a memo hit, Files) has a row in
+``call_rows`` too, which the view shows instead. ``packed_calls`` is the
+view of the ``chunk_calls`` rows as task rows. Version 1 databases have a
+``tasks`` table; opening one to write renames it ``call_rows``.
 
 Privacy: every text comes redacted (URL passwords, signed query strings;
 ``daskflow.redaction``), run directories are created 0700 and the database
@@ -66,7 +78,7 @@ from .. import config  # noqa: F401  (daskflow's dask config defaults)
 from ..private import DIR_MODE, create_file, make_dir
 
 DB_NAME = "provenance.db"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STATES = ("pending", "running", "done", "failed", "memo", "cancelled")
 
 SCHEMA = """
@@ -74,13 +86,37 @@ CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, script TEXT, user TEXT, host TEXT, cwd TEXT,
     start_time REAL, end_time REAL, status TEXT, profile TEXT, versions TEXT,
     scheduler TEXT, writer_pid INTEGER, writer_host TEXT);
-CREATE TABLE IF NOT EXISTS tasks (
+CREATE TABLE IF NOT EXISTS call_rows (
     key TEXT PRIMARY KEY, tid TEXT, app TEXT, app_hash TEXT, args TEXT,
     chunk_key TEXT, chunk_index INTEGER,
     state TEXT NOT NULL DEFAULT 'pending', memo TEXT, tries INTEGER,
     submitted REAL, started REAL, finished REAL, worker TEXT, host TEXT,
     exception TEXT, traceback TEXT, exit_code INTEGER, stdout TEXT,
     stderr TEXT, nbytes INTEGER);
+CREATE TABLE IF NOT EXISTS chunk_calls (
+    chunk_key TEXT PRIMARY KEY, app TEXT, app_hash TEXT, submitted REAL,
+    worker TEXT, host TEXT, exit_code INTEGER, calls TEXT NOT NULL) WITHOUT ROWID;
+CREATE VIEW IF NOT EXISTS packed_calls AS
+    SELECT c.chunk_key || '[' || j.key || ']' AS key,
+           json_extract(j.value, '$[0]') AS tid, c.app AS app, c.app_hash AS app_hash,
+           json_extract(j.value, '$[1]') AS args, c.chunk_key AS chunk_key,
+           j.key AS chunk_index,
+           CASE WHEN json_array_length(j.value) > 2 THEN 'done' ELSE 'pending' END AS state,
+           NULL AS memo,
+           CASE WHEN json_array_length(j.value) > 2 THEN 1 END AS tries,
+           c.submitted AS submitted, json_extract(j.value, '$[2]') AS started,
+           json_extract(j.value, '$[3]') AS finished,
+           CASE WHEN json_array_length(j.value) > 2 THEN c.worker END AS worker,
+           CASE WHEN json_array_length(j.value) > 2 THEN c.host END AS host,
+           NULL AS exception, NULL AS traceback,
+           CASE WHEN json_array_length(j.value) > 2 THEN c.exit_code END AS exit_code,
+           NULL AS stdout, NULL AS stderr, NULL AS nbytes
+    FROM chunk_calls AS c, json_each(c.calls) AS j;
+CREATE VIEW IF NOT EXISTS tasks AS
+    SELECT * FROM call_rows
+    UNION ALL
+    SELECT * FROM packed_calls AS p
+    WHERE NOT EXISTS (SELECT 1 FROM call_rows AS r WHERE r.key = p.key);
 CREATE TABLE IF NOT EXISTS dependencies (
     key TEXT NOT NULL, depends_on TEXT NOT NULL,
     PRIMARY KEY (key, depends_on)) WITHOUT ROWID;
@@ -124,10 +160,27 @@ def _upsert(fields: tuple) -> str:
     still NULL, of a stub made by an update, are filled) and takes the
     ``fields`` (not NULL). Without ``state``, a new row is pending."""
     columns = (*TASK_COLUMNS, *fields)
-    return (f"INSERT INTO tasks ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-            " ON CONFLICT (key) DO UPDATE SET "
-            + ", ".join([f"{c} = coalesce(tasks.{c}, excluded.{c})" for c in TASK_COLUMNS[1:]]
-                        + [f"{f} = coalesce(excluded.{f}, tasks.{f})" for f in fields]))
+    return (f"INSERT INTO call_rows ({', '.join(columns)})"
+            f" VALUES ({', '.join('?' * len(columns))}) ON CONFLICT (key) DO UPDATE SET "
+            + ", ".join([f"{c} = coalesce(call_rows.{c}, excluded.{c})"
+                         for c in TASK_COLUMNS[1:]]
+                        + [f"{f} = coalesce(excluded.{f}, call_rows.{f})" for f in fields]))
+
+
+_BLOCK = ("INSERT INTO chunk_calls (chunk_key, app, app_hash, submitted, worker, host,"
+          " exit_code, calls) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (chunk_key) DO UPDATE SET"
+          " worker = excluded.worker, host = excluded.host, exit_code = excluded.exit_code,"
+          " calls = excluded.calls")
+_FROM_BLOCK = ("INSERT OR IGNORE INTO call_rows SELECT * FROM packed_calls"
+               " WHERE chunk_key = ? AND chunk_index = ?")
+
+
+def _member_of(key: str) -> tuple:
+    """``(chunk_key, index)`` of the key of a chunk's call (else ``(key, -1)``)."""
+    chunk, bracket, index = key.rpartition("[")
+    if bracket and index.endswith("]") and index[:-1].isdigit():
+        return chunk, int(index[:-1])
+    return key, -1
 
 
 def _given(record: dict) -> dict:
@@ -304,6 +357,9 @@ class ProvenanceStore:
             self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute("PRAGMA synchronous = NORMAL")
             with self._transaction() as c:
+                if c.execute("SELECT 1 FROM sqlite_master WHERE name = 'tasks'"
+                             " AND type = 'table'").fetchone():  # version 1
+                    c.execute("ALTER TABLE tasks RENAME TO call_rows")
                 for statement in SCHEMA.split(";"):
                     if statement.strip():
                         c.execute(statement)
@@ -422,13 +478,19 @@ class ProvenanceStore:
             inserts.setdefault(fields, []).append(
                 (*row, *(u[f] if f in NUMERIC else _text(u[f]) for f in fields)))
         with self._transaction() as c:
+            if batch.get("blocks"):
+                c.executemany(_BLOCK, [(b.chunk_key, b.app, b.app_hash, b.submitted, b.worker,
+                                        b.host, b.exit_code, b.calls_json())
+                                       for b in batch["blocks"]])
             for fields, task_rows in inserts.items():
                 c.executemany(_upsert(fields), task_rows)
             for fields, task_rows in updates.items():
-                sql = f"UPDATE tasks SET {', '.join(f'{f} = ?' for f in fields)} WHERE key = ?"
+                sql = f"UPDATE call_rows SET {', '.join(f'{f} = ?' for f in fields)} WHERE key = ?"
                 if c.executemany(sql, task_rows).rowcount < len(task_rows):
+                    # a call of a block now has a row of its own, with what the block said
+                    c.executemany(_FROM_BLOCK, [_member_of(row[-1]) for row in task_rows])
                     # an update that came before its task: a stub the task's insert fills
-                    c.executemany("INSERT OR IGNORE INTO tasks (key) VALUES (?)",
+                    c.executemany("INSERT OR IGNORE INTO call_rows (key) VALUES (?)",
                                   [(row[-1],) for row in task_rows])
                     c.executemany(sql, task_rows)
             if batch.get("deps"):
@@ -509,13 +571,12 @@ class ProvenanceStore:
         list of (str, str)
             Sorted by task, then by dependency.
         """
-        if by == "key":
-            sql = "SELECT key, depends_on FROM dependencies"
-        else:
-            sql = ("SELECT coalesce(a.tid, d.key) AS key, coalesce(b.tid, d.depends_on) AS depends_on"
-                   " FROM dependencies d LEFT JOIN tasks a ON a.key = d.key"
-                   " LEFT JOIN tasks b ON b.key = d.depends_on")
-        rows = [(r["key"], r["depends_on"]) for r in self._query(sql)]
+        with self._transaction("DEFERRED"):
+            rows = [(r["key"], r["depends_on"])
+                    for r in self._query("SELECT key, depends_on FROM dependencies")]
+            if by != "key" and rows:  # tasks is a view: one pass, not a join per edge
+                tids = {r["key"]: r["tid"] for r in self._query("SELECT key, tid FROM tasks")}
+                rows = [(tids.get(a) or a, tids.get(b) or b) for a, b in rows]
         return sorted(rows, key=lambda e: (_tid_order(e[0]), _tid_order(e[1])))
 
     def _rows(self, table: str, key: str | None, order: str) -> list[dict]:

@@ -40,7 +40,8 @@ from .batches import private, to_batch
 logger = logging.getLogger("daskflow.provenance")
 
 _LENGTH = struct.Struct("!Q")
-_KEPT = ("state", "memo_hits", "chunks", "bash", "lost", "failed", "ended")  # handed over
+# what a writer hands over to the next
+_KEPT = ("state", "memo_hits", "chunks", "bash", "lost", "failed", "ended", "blocks")
 
 
 def send(stream: BinaryIO, obj: Any) -> None:
@@ -83,6 +84,7 @@ class Writer:
         self.bash: set[str] = set()  # bash tasks: done means exit code 0 (failures report theirs)
         self.lost: dict[str, set[str]] = {}  # worker -> keys lost with it, cause not known yet
         self.failed: set[str] = set()  # calls whose last state is failed: the run then failed
+        self.blocks: dict = {}  # chunk key -> CallBlock of plain calls, until the chunk reports
         self.ended = False
         if resume is not None:  # what the writer before this one knew (``handover``)
             for name in _KEPT:
@@ -102,7 +104,8 @@ class Writer:
 
     def write(self, items: list) -> None:
         """Record one batch of events (never raises: provenance must not stop the run)."""
-        batch, end = to_batch(items, self.memo_hits, self.chunks, self.bash, self.lost)
+        batch, end = to_batch(items, self.memo_hits, self.chunks, self.bash, self.lost,
+                              self.blocks)
         batch = private(batch, self.record_arguments)
         for update in batch["updates"]:
             if update.get("state") == "failed":
