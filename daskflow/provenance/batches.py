@@ -15,7 +15,7 @@ from typing import Any
 from .. import worker_fates
 from ..redaction import redact_batch, redact_text
 from .blocks import CallBlock, block_of
-from .calls import rows
+from .calls import opened, rows
 from .report import chunk_spans, chunk_times
 
 STATES = {"memory": "done", "erred": "failed", "processing": "running",
@@ -40,6 +40,7 @@ def to_batch(items: list, memo_hits: set[str], chunks: set[str], bash: set[str],
         kind = item[0]
         if kind == "new":
             _, key, when, desc, deps = item
+            desc = opened(desc)
             block = block_of(key, when, desc)
             if block is not None:
                 chunks.add(key)

@@ -43,8 +43,20 @@ TEXT_LIMIT = 300  # characters of arguments kept as text
 
 def described(by_key: dict):
     """A context in which each task submitted carries its description
-    (``by_key[task key]``)."""
-    return dask.annotate(**{ANNOTATION: _Each(pickle.dumps(by_key, protocol=5))})
+    (``by_key[task key]``), as ``(call, pickle)``: ``call_of`` it, and the
+    description pickled on its own. The scheduler's plugin needs only the
+    first; the pickle goes on to the run's writer (``opened``) as one bytes
+    object, where a chunk's description unpickled would be hundreds of
+    objects living in the scheduler's process until the next batch, for
+    its garbage collector to scan."""
+    sealed = {key: (call_of(desc), pickle.dumps(desc, protocol=5))
+              for key, desc in by_key.items()}
+    return dask.annotate(**{ANNOTATION: _Each(pickle.dumps(sealed, protocol=5))})
+
+
+def opened(desc):
+    """A description as ``described`` sealed it (or as it is, not sealed)."""
+    return pickle.loads(desc) if type(desc) is bytes else desc
 
 
 class _Each:

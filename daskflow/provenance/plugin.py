@@ -36,7 +36,7 @@ from ..dask_internals import blamed_key, drop_annotation, transition_facts
 from ..redaction import redact_text
 from . import writer
 from .batches import lost_error
-from .calls import ANNOTATION, call_of
+from .calls import ANNOTATION
 from .report import TOPIC
 
 logger = logging.getLogger("daskflow.provenance")
@@ -147,15 +147,15 @@ class ProvenancePlugin(SchedulerPlugin):
         described = (annotations or {}).get(ANNOTATION)
         if not described:
             return
-        for key, desc in described.items():
-            if desc is None or not (isinstance(key, str) and key.endswith(self.token)):
+        for key, sealed in described.items():
+            if sealed is None or not (isinstance(key, str) and key.endswith(self.token)):
                 continue
             ts = scheduler.tasks.get(key)
             deps = []
             if ts is not None:
                 deps = [dts.key for dts in ts.dependencies]
                 drop_annotation(ts, ANNOTATION)  # read: the worker need not get it
-            call = call_of(desc)
+            call, desc = sealed  # the description stays pickled (``calls.described``)
             if call is not None:
                 self._calls[key] = call
             self._queue.put(("new", key, now, desc, deps))
