@@ -66,6 +66,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 
 import psutil
@@ -198,8 +199,14 @@ def wait_rusage(proc: subprocess.Popen) -> tuple[int, int]:
 def load_page(url: str) -> float:
     """Seconds to load the Workflow page (the server builds its document)."""
     t0 = time.perf_counter()
-    with urllib.request.urlopen(url, timeout=60) as response:
-        response.read()
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            response.read()
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:  # distributed serves no Bokeh pages without bokeh
+            raise SystemExit(f"{url}: 404; the Workflow page needs bokeh in this Python "
+                             f"({sys.executable})") from None
+        raise
     return time.perf_counter() - t0
 
 
