@@ -238,6 +238,39 @@ def test_a_block_of_calls_reads_as_rows_and_a_call_with_more_to_tell_gets_its_ow
     store.close()
 
 
+def test_counts_from_the_blocks_tallies_are_those_of_the_tasks_view(tmp_path):
+    """``summary`` and ``list_runs`` count from each block's tallies (not a
+    row per call); what they give is what a GROUP BY over ``tasks`` gives:
+    pending and finished blocks, a call of a block with a row of its own
+    (failed, or done in its block and told again), plain rows."""
+    base = tmp_path / "runinfo"
+    run_id, path = new_run_dir(str(base))
+    store = ProvenanceStore(os.path.join(path, DB_NAME))
+    store.start_run({"run_id": run_id, "start": 0.0})
+    done = CallBlock("f-0-t", "f", "h", 1.0, ["0", "1", "2"], ["a"] * 3, private=True)
+    done.finish([0, 2], [1.0, 2.0, 2.0, 4.0], "tcp://w:1", "w", None)
+    pending = CallBlock("g-3-t", "g", "h", 1.0, ["3", "4"], ["a"] * 2, private=True)
+    store.record({"blocks": [done, pending],
+                  "tasks": [{"key": "h-5-t", "tid": "5", "app": "h"}],
+                  "updates": [{"key": "f-0-t[1]", "state": "failed", "exception": "E"},
+                              {"key": "h-5-t", "state": "done", "started": 0.0,
+                               "finished": 0.5}]})
+    store.record({"updates": [{"key": "f-0-t[2]", "memo": "hit", "state": "memo"}]})
+    expected = store._query(
+        "SELECT app, state, count(*) AS n, sum(finished - started) AS total,"
+        " count(finished - started) AS timed FROM tasks GROUP BY app, state")
+    assert sorted((g["app"], g["state"], g["n"], g["total"] or 0.0, g["timed"])
+                  for g in store._groups()) == \
+        sorted((g["app"], g["state"], g["n"], g["total"] or 0.0, g["timed"]) for g in expected)
+    summary = store.summary()
+    assert summary["states"] == {"done": 2, "failed": 1, "memo": 1, "pending": 2}
+    assert summary["apps"]["f"]["duration_total"] == 3.0  # the memo row kept its times
+    assert [f["key"] for f in summary["failures"]] == ["f-0-t[1]"]
+    store.close()
+    (listed,) = list_runs(str(base))
+    assert (listed["tasks"], listed["done"], listed["pending"], listed["failed"]) == (6, 2, 2, 1)
+
+
 def test_a_version_1_database_is_renamed_when_opened_to_write(tmp_path):
     db = str(tmp_path / "p.db")
     with sqlite3.connect(db) as c:  # the version 1 table, as earlier releases made it
@@ -256,6 +289,30 @@ def test_a_version_1_database_is_renamed_when_opened_to_write(tmp_path):
         assert c.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert c.execute("SELECT type FROM sqlite_master WHERE name = 'tasks'").fetchone() == \
             ("view",)
+
+
+def test_a_version_1_database_is_read_as_it_is(tmp_path):
+    base = tmp_path / "runinfo"
+    run_id, path = new_run_dir(str(base))
+    with sqlite3.connect(os.path.join(path, DB_NAME)) as c:  # as earlier releases wrote it
+        c.execute("CREATE TABLE runs (run_id TEXT PRIMARY KEY, script TEXT, user TEXT,"
+                  " host TEXT, cwd TEXT, start_time REAL, end_time REAL, status TEXT,"
+                  " profile TEXT, versions TEXT, scheduler TEXT, writer_pid INTEGER,"
+                  " writer_host TEXT)")
+        c.execute("INSERT INTO runs (run_id, start_time, end_time, status) VALUES (?, 0, 1,"
+                  " 'failed')", (run_id,))
+        c.execute("CREATE TABLE tasks (key TEXT PRIMARY KEY, tid TEXT, app TEXT, args TEXT,"
+                  " state TEXT, memo TEXT, tries INTEGER, started REAL, finished REAL,"
+                  " worker TEXT, exception TEXT, exit_code INTEGER)")
+        c.executemany("INSERT INTO tasks (key, tid, app, state, exception) VALUES (?,?,?,?,?)",
+                      [("a-1-t", "1", "a", "done", None), ("a-2-t", "2", "a", "failed", "E")])
+        c.execute("PRAGMA user_version = 1")
+    (listed,) = list_runs(str(base))
+    assert (listed["status"], listed["tasks"], listed["failed"]) == ("failed", 2, 1)
+    with ProvenanceStore(os.path.join(path, DB_NAME), readonly=True) as store:
+        summary = store.summary()
+    assert summary["states"] == {"done": 1, "failed": 1}
+    assert [f["tid"] for f in summary["failures"]] == ["2"]
 
 
 def test_readonly(tmp_path):

@@ -66,6 +66,12 @@ class CallBlock:
         else:
             self.args = [arguments_digest(text) for text in self.args]
 
+    def tally(self) -> tuple[int, int, float]:
+        """``(calls, done, seconds)``: how many calls, how many of them
+        finished, and their summed durations (the store counts from these)."""
+        spans = [span for span in self.times or () if span is not None]
+        return len(self.tids), len(spans), sum(end - start for start, end in spans)
+
     def calls_json(self) -> str:
         """The ``calls`` column: ``[tid, args]`` or ``[tid, args, start, end]`` per call."""
         if self.times is None:

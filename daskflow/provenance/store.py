@@ -48,7 +48,8 @@ has a row per task with the columns above. ``chunk_calls`` has a row per
 chunk of plain calls (``blocks``: no dependencies, not bash): ``chunk_key``,
 ``app``, ``app_hash``, ``submitted``, ``worker``, ``host``, ``exit_code``
 and ``calls``, a JSON array of ``[tid, args]`` per call, ``[tid, args,
-start, end]`` once it finished at its first try. A call of such a chunk
+start, end]`` once it finished at its first try, and the chunk's tallies
+(``n``, ``n_done``, ``seconds``: the counts read them). A call of such a chunk
 with more to tell (a failure, a retry, a memo hit, Files) has a row in
 ``call_rows`` too, which the view shows instead. ``packed_calls`` is the
 view of the ``chunk_calls`` rows as task rows. Version 1 databases have a
@@ -95,7 +96,8 @@ CREATE TABLE IF NOT EXISTS call_rows (
     stderr TEXT, nbytes INTEGER);
 CREATE TABLE IF NOT EXISTS chunk_calls (
     chunk_key TEXT PRIMARY KEY, app TEXT, app_hash TEXT, submitted REAL,
-    worker TEXT, host TEXT, exit_code INTEGER, calls TEXT NOT NULL) WITHOUT ROWID;
+    worker TEXT, host TEXT, exit_code INTEGER, calls TEXT NOT NULL,
+    n INTEGER NOT NULL, n_done INTEGER NOT NULL, seconds REAL NOT NULL) WITHOUT ROWID;
 CREATE VIEW IF NOT EXISTS packed_calls AS
     SELECT c.chunk_key || '[' || j.key || ']' AS key,
            json_extract(j.value, '$[0]') AS tid, c.app AS app, c.app_hash AS app_hash,
@@ -168,9 +170,25 @@ def _upsert(fields: tuple) -> str:
 
 
 _BLOCK = ("INSERT INTO chunk_calls (chunk_key, app, app_hash, submitted, worker, host,"
-          " exit_code, calls) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (chunk_key) DO UPDATE SET"
-          " worker = excluded.worker, host = excluded.host, exit_code = excluded.exit_code,"
-          " calls = excluded.calls")
+          " exit_code, calls, n, n_done, seconds) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+          " ON CONFLICT (chunk_key) DO UPDATE SET worker = excluded.worker,"
+          " host = excluded.host, exit_code = excluded.exit_code, calls = excluded.calls,"
+          " n = excluded.n, n_done = excluded.n_done, seconds = excluded.seconds")
+# counts by app and state, as ``SELECT ... FROM tasks GROUP BY app, state`` would
+# give them, without expanding the blocks: their tallies, less the calls of a
+# block that have rows of their own (read from the block, few)
+_ROW_GROUPS = ("SELECT app, state, count(*) AS n, sum(memo = 'hit') AS hits,"
+               " sum(coalesce(tries, 1) > 1) AS retried, sum(finished - started) AS total,"
+               " count(finished - started) AS timed FROM call_rows GROUP BY app, state")
+_BLOCK_GROUPS = ("SELECT app, 'done' AS state, sum(n_done) AS n, 0 AS hits, 0 AS retried,"
+                 " sum(seconds) AS total, sum(n_done) AS timed FROM chunk_calls GROUP BY app"
+                 " UNION ALL SELECT app, 'pending', sum(n - n_done), 0, 0, NULL, 0"
+                 " FROM chunk_calls GROUP BY app")
+_SHADOWED = ("SELECT p.app AS app, p.state AS state, count(*) AS n, 0 AS hits, 0 AS retried,"
+             " sum(p.finished - p.started) AS total, count(p.finished - p.started) AS timed"
+             " FROM call_rows AS r JOIN packed_calls AS p ON p.chunk_key = r.chunk_key"
+             " AND p.chunk_index = r.chunk_index WHERE r.chunk_key IS NOT NULL"
+             " GROUP BY p.app, p.state")
 _FROM_BLOCK = ("INSERT OR IGNORE INTO call_rows SELECT * FROM packed_calls"
                " WHERE chunk_key = ? AND chunk_index = ?")
 
@@ -480,7 +498,7 @@ class ProvenanceStore:
         with self._transaction() as c:
             if batch.get("blocks"):
                 c.executemany(_BLOCK, [(b.chunk_key, b.app, b.app_hash, b.submitted, b.worker,
-                                        b.host, b.exit_code, b.calls_json())
+                                        b.host, b.exit_code, b.calls_json(), *b.tally())
                                        for b in batch["blocks"]])
             for fields, task_rows in inserts.items():
                 c.executemany(_upsert(fields), task_rows)
@@ -596,6 +614,27 @@ class ProvenanceStore:
         """The Files used ("in") and generated ("out") by the tasks (by task ``key``)."""
         return self._rows("files", key, "key, direction, url")
 
+    def _version(self) -> int:
+        """The database's schema version (``PRAGMA user_version``)."""
+        return self._query("PRAGMA user_version")[0]["user_version"]
+
+    def _groups(self) -> list[dict]:
+        """Task counts by app and state (with memo hits, retried, summed and
+        counted durations), as a ``GROUP BY`` over ``tasks`` would give them,
+        in time that grows with the chunks, not with the calls."""
+        merged: dict[tuple, dict] = {}
+        parts = ((1, _ROW_GROUPS), (1, _BLOCK_GROUPS), (-1, _SHADOWED))
+        if self._version() < 2:  # one table of rows, named tasks
+            parts = ((1, _ROW_GROUPS.replace("FROM call_rows", "FROM tasks")),)
+        for sign, sql in parts:
+            for g in self._query(sql):
+                into = merged.setdefault((g["app"], g["state"]), {
+                    "app": g["app"], "state": g["state"], "n": 0, "hits": 0, "retried": 0,
+                    "total": 0.0, "timed": 0})
+                for name in ("n", "hits", "retried", "total", "timed"):
+                    into[name] += sign * (g[name] or 0)
+        return [g for g in merged.values() if g["n"]]
+
     def summary(self) -> dict:
         """An overview of the run, read in one snapshot.
 
@@ -611,13 +650,10 @@ class ProvenanceStore:
         """
         with self._transaction("DEFERRED"):
             runs = self.runs()
-            groups = self._query(
-                "SELECT app, state, count(*) AS n, sum(memo = 'hit') AS hits,"
-                " sum(coalesce(tries, 1) > 1) AS retried, sum(finished - started) AS total,"
-                " count(finished - started) AS timed FROM tasks GROUP BY app, state")
-            failures = self._query(
-                "SELECT key, tid, app, args, exception, exit_code, tries, worker FROM tasks"
-                " WHERE state = 'failed'")
+            groups = self._groups()
+            failures = self._query(  # a call of a block that failed has a row of its own
+                "SELECT key, tid, app, args, exception, exit_code, tries, worker FROM "
+                + ("call_rows" if self._version() >= 2 else "tasks") + " WHERE state = 'failed'")
         apps: dict = {}
         states: dict = {}
         for g in groups:
@@ -672,7 +708,7 @@ def list_runs(base: str) -> list[dict]:
             with ProvenanceStore(db, readonly=True) as store:
                 with store._transaction("DEFERRED"):
                     runs = store.runs()
-                    counts = store._query("SELECT state, count(*) AS n FROM tasks GROUP BY state")
+                    counts = store._groups()
         except sqlite3.Error as exc:
             info.update(status="unreadable", error=str(exc))
             out.append(info)
@@ -682,7 +718,7 @@ def list_runs(base: str) -> list[dict]:
             info.update({k: v for k, v in run.items() if k != "run_id"})
         info["status"] = run_status(run)
         for c in counts:
-            info[c["state"]] = c["n"]
+            info[c["state"]] = info.get(c["state"], 0) + c["n"]
             info["tasks"] += c["n"]
         out.append(info)
     return out
