@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 
 import dask
 import distributed
@@ -214,3 +215,26 @@ def test_a_chunk_of_plain_calls_is_one_row_and_its_failed_call_one_more(cluster,
         assert c.execute("SELECT count(*) FROM chunk_calls").fetchone() == (1,)
         assert c.execute("SELECT key FROM call_rows WHERE app = 'odd_only'").fetchall() == \
             [(rows[1]["key"],)]
+
+
+def test_a_settle_waits_for_every_call_the_client_described(cluster, tmp_path, logs):
+    """``daskflow run``'s last look at a run (a settle through a handler)
+    may overtake the client's update-graph messages: the client counts the
+    calls it sent with descriptions, and the settle waits for as many, then
+    gives up after its bound and says so."""
+    with dask.config.set({"daskflow.run-dir": str(tmp_path)}):
+        with daskflow.Client(cluster, set_as_default=False) as client, client.as_current():
+            distributed.wait([add(i) for i in range(20)] + add.map(range(5), chunksize=5))
+            session = session_of(client)
+            assert session.described >= 2  # tasks sent, each with its description
+
+            def settled(described):
+                return client.sync(client.scheduler.daskflow_workflow, run_id=session.token,
+                                   settle=True, described=described)
+
+            snap = settled(session.described)
+            assert snap["apps"]["add"]["done"] == 25 and not logs.records
+            started = time.monotonic()
+            settled(session.described + 1)  # one more than ever went: bounded
+            assert 4 < time.monotonic() - started < 30
+            assert f"{session.described} of the {session.described + 1} calls" in logs.text

@@ -77,6 +77,7 @@ class RunWatcher:
         try:
             snap = self.client.sync(self.client.scheduler.daskflow_workflow,
                                     run_id=self.session.token, settle=settle,
+                                    described=self.session.described if settle else 0,
                                     callback_timeout=30)
         except Exception:  # the cluster is going away: keep the last snapshot
             return
@@ -89,6 +90,11 @@ class RunWatcher:
         self._stop.set()
         self._thread.join()
         before = self.snapshot
+        if self.session is None:
+            self._find()
+        if self.session is not None and self.session.burst is not None \
+                and self.client.status == "running":
+            self.session.burst.flush()  # calls still held for packing go now
         self.poll(settle=True)
         if self.run_dir is None:  # the script closed its client before we saw it
             self.run_dir = recorded_run(self.script, self.started)

@@ -227,7 +227,8 @@ class App:
         table = (chunks,) if chunks else ()  # the chunks its members come from
         try:
             if run.report:  # the provenance plugin learns of the call from its annotation
-                with described({key: self._description(tid, opts, args, kwargs)}):
+                with described({key: self._description(tid, opts, args, kwargs)},
+                               None if shared else session.sent):
                     future = _submit(client, execute, self.definition, tid, key, opts, args,
                                      kwargs, *table, key=key, pure=False, resources=resources)
             else:
@@ -341,7 +342,7 @@ class App:
                         for key, (tid, a, kw, *_), o in zip(keys, calls, options)} \
             if opts.run.report else None
         try:
-            with described(descriptions) if descriptions else nullcontext():
+            with described(descriptions, session.sent) if descriptions else nullcontext():
                 futures = _map(client,
                     execute, [self.definition] * len(calls), [c[0] for c in calls], keys,
                     options, [c[1] for c in calls], [c[2] for c in calls], [c[4] for c in calls],
@@ -378,7 +379,7 @@ class App:
             for key, chunk in zip(keys, chunks)} if opts.run.report else None
         client = session.client
         try:
-            with described(descriptions) if descriptions else nullcontext():
+            with described(descriptions, session.sent) if descriptions else nullcontext():
                 chunk_futures = _map(client,
                     execute_chunk, [self.definition] * len(chunks), [opts] * len(chunks),
                     chunks, tables, key=keys, pure=False, resources=resources,
@@ -541,7 +542,7 @@ class App:
         keys = [f"{self.name}-output-{parent.tid}.{i}-{run.token}" for i in range(len(files))]
         descriptions = {key: of_output(file) for key, file in zip(keys, files)} \
             if run.report else None
-        with described(descriptions) if descriptions else nullcontext():
+        with described(descriptions, session.sent) if descriptions else nullcontext():
             futures = _map(session.client, file_ready, [parent] * len(files), files, key=keys,
                                          pure=False)
         for f, file in zip(futures, files):

@@ -244,7 +244,7 @@ class Burst:
                 opts = opts.replace(has_members=True) if marked else opts
                 table = (chunks,) if chunks else ()
             description = {key: of_call(app.definition, tid, *arguments(args, kwargs), opts)}
-            with described(description) if opts.run.report else nullcontext():
+            with described(description, session.sent) if opts.run.report else nullcontext():
                 send_held(client, key, lambda: distributed.Client.submit(
                     client, execute, app.definition, tid, key, opts, args, kwargs, *table,
                     key=key, pure=False, resources=resources))
@@ -261,7 +261,7 @@ class Burst:
             for index, member in enumerate(chunk.futures):
                 member.__dict__.update(index=index, _chunk=holder)
 
-        with described(description) if opts.run.report else nullcontext():
+        with described(description, session.sent) if opts.run.report else nullcontext():
             holder = send_held(client, key, lambda: distributed.Client.submit(
                 client, execute_chunk, app.definition, opts, calls, *table, key=key,
                 pure=False, resources=resources), annotated)

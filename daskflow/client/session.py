@@ -259,6 +259,11 @@ class Client(distributed.Client):
 class Session:
     """daskflow's state for one client: task ids, prefetch lines, the run."""
 
+    def sent(self, n: int) -> None:
+        """``n`` more calls went to the scheduler with their descriptions."""
+        with self._described_lock:
+            self.described += n
+
     def __init__(self, client: distributed.Client, record: bool = True):
         self.client = client
         self.token = uuid.uuid4().hex[:16]
@@ -280,6 +285,10 @@ class Session:
                                 for p in getattr(profile, "pools", ()) if p.container is not None)
         self.run = run_settings(self.token, record)
         self.run.shares = self.shared is not None
+        # descriptions of calls sent to the provenance plugin, so that a settle can
+        # wait for the last of them (update-graph and a handler's call travel apart)
+        self.described = 0
+        self._described_lock = threading.Lock()
         # calls held and packed into chunk tasks: only with daskflow's Client, whose own
         # submit sends them before a task that names them, and not inside join apps
         self.burst = bursts.start(self) if record and isinstance(client, Client) else None

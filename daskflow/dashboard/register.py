@@ -34,14 +34,16 @@ def registry(scheduler) -> WorkflowRegistry:
         found = scheduler.extensions[EXTENSION] = WorkflowRegistry()
 
         async def daskflow_workflow(run_id: str | None = None, settle: bool = False,
-                                    intervals: bool = False) -> dict[str, Any] | None:
+                                    intervals: bool = False,
+                                    described: int = 0) -> dict[str, Any] | None:
             """The snapshot of run ``run_id`` (default: the newest live one);
-            ``settle`` first waits until the plugin applied every event it had queued."""
+            ``settle`` first waits until the plugin applied every event it had
+            queued, and until ``described`` calls of the run reached it."""
             state = found.get(run_id)
             if state is None:
                 return None
             if settle and state.settle is not None:
-                await state.settle()
+                await state.settle(described=described)
             return state.snapshot(intervals=intervals)
 
         scheduler.handlers[HANDLER] = daskflow_workflow

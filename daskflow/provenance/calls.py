@@ -27,8 +27,9 @@ description and the task's dependency keys into the plugin's rows.
 from __future__ import annotations
 
 import pickle
+from contextlib import contextmanager
 from operator import is_not
-from typing import Any
+from typing import Any, Callable
 
 import dask
 from distributed import Future
@@ -41,17 +42,22 @@ ANNOTATION = "daskflow"
 TEXT_LIMIT = 300  # characters of arguments kept as text
 
 
-def described(by_key: dict):
+@contextmanager
+def described(by_key: dict, sent: Callable[[int], None] | None = None):
     """A context in which each task submitted carries its description
     (``by_key[task key]``), as ``(call, pickle)``: ``call_of`` it, and the
     description pickled on its own. The scheduler's plugin needs only the
     first; the pickle goes on to the run's writer (``opened``) as one bytes
     object, where a chunk's description unpickled would be hundreds of
     objects living in the scheduler's process until the next batch, for
-    its garbage collector to scan."""
+    its garbage collector to scan. ``sent(n)`` is told how many
+    descriptions went, once the submission in the context returned."""
     sealed = {key: (call_of(desc), pickle.dumps(desc, protocol=5))
               for key, desc in by_key.items()}
-    return dask.annotate(**{ANNOTATION: _Each(pickle.dumps(sealed, protocol=5))})
+    with dask.annotate(**{ANNOTATION: _Each(pickle.dumps(sealed, protocol=5))}):
+        yield
+    if sent is not None:
+        sent(len(sealed))
 
 
 def opened(desc):

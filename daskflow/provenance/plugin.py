@@ -64,6 +64,7 @@ class ProvenancePlugin(SchedulerPlugin):
         self._local_only = False  # no writer process could start
         self._dismissed = False  # the writer process was stopped before it had the run
         self._settling: dict[int, threading.Event] = {}  # settle id -> set once applied
+        self._described = 0  # calls of the run whose description update_graph brought
         self._writer_gone: threading.Event | None = None  # the writer process ended
         self._writer_ready: threading.Event | None = None  # its imports are done
         self._left = False  # the run ended and the plugin left the scheduler
@@ -130,8 +131,15 @@ class ProvenancePlugin(SchedulerPlugin):
             return
         self._local = None
 
-    async def settle(self, timeout: float = 5) -> None:
-        """Wait until the events queued so far are applied to ``state``."""
+    async def settle(self, timeout: float = 5, described: int = 0) -> None:
+        """Wait until the events queued so far are applied to ``state``;
+        first, until ``described`` calls came with their descriptions (what
+        the client sent: its update-graph messages travel on its stream and
+        are handled as tasks of their own, so this call may overtake them)."""
+        if not await _until(lambda: self._described >= described, timeout):
+            logger.warning("daskflow: run %s: %d of the %d calls the client described reached "
+                           "the scheduler in %.0f s", self.run.get("run_id"), self._described,
+                           described, timeout)
         if self._thread is None or not self._thread.is_alive():
             return
         applied = threading.Event()
@@ -155,6 +163,7 @@ class ProvenancePlugin(SchedulerPlugin):
             if ts is not None:
                 deps = [dts.key for dts in ts.dependencies]
                 drop_annotation(ts, ANNOTATION)  # read: the worker need not get it
+            self._described += 1
             call, desc = sealed  # the description stays pickled (``calls.described``)
             if call is not None:
                 self._calls[key] = call
