@@ -77,6 +77,10 @@ def test_a_block_of_plain_calls_counts_like_its_rows():
         {"done": 2, "failed": 1, "total": 3, "compute": 1.5}
     assert snap["intervals"] == [["tcp://w", 1.0, 2.0, "sq", "4", "done"],
                                  ["tcp://w", 2.0, 2.5, "sq", "6", "done"]]
+    state.apply({"updates": [{"key": "c-4-t[2]", "state": "memo"}]})  # done, then told again
+    assert {k: v for k, v in state.snapshot()["apps"]["sq"].items() if v} == \
+        {"done": 1, "failed": 1, "memo": 1, "total": 3, "compute": 1.5}
+    assert state.sizes()["tasks"] == 2  # the two calls with entries of their own
     state.apply({"transitions": [("c-4-t", "memory", "forgotten", 3.0, None)]})
     assert state.sizes()["tasks"] == 0 and state.sizes()["chunks"] == 0
 

@@ -55,6 +55,9 @@ class WorkflowState:
         self.settle: Callable | None = None  # async (timeout) -> None, set by the plugin
         self._tasks: dict[str, list] = {}  # key -> [app, state, tid]
         self._chunks: dict[str, int] = {}  # chunk key -> calls in it
+        # a block's calls, together until one has its own story: chunk key ->
+        # [app, state, tids, indexes still in that state, indexes with an entry of their own]
+        self._packs: dict[str, list] = {}
         self.counts: dict[str, dict[str, int]] = {}  # app -> state -> tasks
         self.compute: dict[str, float] = {}  # app -> seconds of finished tries
         self.intervals: deque = deque(maxlen=intervals)  # (worker, start, end, app, tid, state)
@@ -86,6 +89,10 @@ class WorkflowState:
             for update in batch.get("updates") or ():
                 self._update(update)
             for key, _start, finish, _when, _worker in batch.get("transitions") or ():
+                pack = self._packs.get(key) if finish == "processing" else None
+                if pack is not None and pack[1] == "pending":
+                    self._move_many(pack[0], "pending", "running", len(pack[3]))
+                    pack[1] = "running"
                 if finish == "processing" and key in self._chunks:
                     for i in range(self._chunks[key]):
                         entry = self._tasks.get(f"{key}[{i}]")
@@ -101,6 +108,7 @@ class WorkflowState:
             self.end, self.status = when, status
             self._tasks.clear()
             self._chunks.clear()
+            self._packs.clear()
             self.version += 1
 
     def _new(self, row: dict) -> None:
@@ -115,37 +123,43 @@ class WorkflowState:
 
     def _block(self, block) -> None:
         """A chunk's plain calls (``provenance.blocks.CallBlock``): new, and
-        done once it carries their times. A block comes once or twice."""
-        keys = block.keys()
-        tasks = self._tasks
-        counts = self.counts.get(block.app)
-        if counts is None:
-            counts = self.counts[block.app] = dict.fromkeys(STATES, 0)
-        if block.chunk_key not in self._chunks:
-            self._chunks[block.chunk_key] = len(keys)
-            new = [(key, [block.app, "pending", tid])
-                   for key, tid in zip(keys, block.tids) if key not in tasks]
-            tasks.update(new)
-            counts["pending"] += len(new)
+        done once it carries their times. A block comes once or twice; its
+        calls are counted together, in O(1) steps per block but for its
+        finished calls' times, until one has an update of its own
+        (``_detach``)."""
+        pack = self._packs.get(block.chunk_key)
+        if pack is None:
+            pack = self._packs[block.chunk_key] = [block.app, "pending", block.tids,
+                                                   set(range(len(block.tids))), set()]
+            self._move_many(block.app, None, "pending", len(block.tids))
         if block.times is None:
             return
-        finished = []  # (tid, span) of the calls this block moves to done
-        for key, tid, span in zip(keys, block.tids, block.times):
-            entry = tasks.get(key)
-            if span is None or entry is None or entry[1] in FINAL:
-                continue
-            counts[entry[1]] -= 1
-            entry[1] = "done"
-            finished.append((tid, span))
-        counts["done"] += len(finished)
+        still = pack[3]
+        finished = [(i, span) for i, span in enumerate(block.times)
+                    if span is not None and i in still]
+        still.difference_update(i for i, _ in finished)
+        self._move_many(block.app, pack[1], "done", len(finished))
         self.compute[block.app] = self.compute.get(block.app, 0.0) + sum(
             end - start for _, (start, end) in finished)
-        self.intervals.extend((block.worker or "?", start, end, block.app, tid, "done")
-                              for tid, (start, end) in finished[-(self.intervals.maxlen or 1):])
+        self.intervals.extend((block.worker or "?", start, end, block.app, block.tids[i], "done")
+                              for i, (start, end) in finished[-(self.intervals.maxlen or 1):])
+
+    def _detach(self, key: str) -> list | None:
+        """The entry of call ``key`` of a block, now counted on its own."""
+        chunk, bracket, index = key.rpartition("[")
+        pack = self._packs.get(chunk) if bracket and index[:-1].isdigit() else None
+        i = int(index[:-1]) if pack is not None else -1
+        if pack is None or i >= len(pack[2]) or i in pack[4]:
+            return None
+        state = pack[1] if i in pack[3] else "done"  # else its block's times said so
+        pack[3].discard(i)
+        pack[4].add(i)
+        entry = self._tasks[key] = [pack[0], state, pack[2][i]]
+        return entry
 
     def _update(self, update: dict) -> None:
         key = update["key"]
-        entry = self._tasks.get(key)
+        entry = self._tasks.get(key) or self._detach(key)
         if entry is None:  # its row came in an earlier run of the plugin's queue
             self._new({"key": key})
             entry = self._tasks[key]
@@ -175,6 +189,22 @@ class WorkflowState:
             member = self._tasks.pop(f"{key}[{i}]", None)
             if member is not None and member[1] in ("pending", "running"):
                 self._move(member, "cancelled")
+        pack = self._packs.pop(key, None)
+        if pack is not None:  # its calls not finished were released with it
+            self._move_many(pack[0], pack[1], "cancelled", len(pack[3]))
+            for i in pack[4]:
+                member = self._tasks.pop(f"{key}[{i}]", None)
+                if member is not None and member[1] in ("pending", "running"):
+                    self._move(member, "cancelled")
+
+    def _move_many(self, app: str, state: str | None, to: str, n: int) -> None:
+        """Move ``n`` calls of ``app`` from ``state`` (None: new) to ``to``."""
+        counts = self.counts.get(app)
+        if counts is None:
+            counts = self.counts[app] = dict.fromkeys(STATES, 0)
+        if state is not None:
+            counts[state] -= n
+        counts[to] = counts.get(to, 0) + n
 
     def _move(self, entry: list, state: str) -> None:
         counts = self.counts.get(entry[0])
@@ -212,7 +242,8 @@ class WorkflowState:
     def sizes(self) -> dict[str, int]:
         """How many entries each structure holds (for tests and benchmarks)."""
         with self.lock:
-            return {"tasks": len(self._tasks), "chunks": len(self._chunks),
+            return {"tasks": len(self._tasks) + sum(len(p[3]) for p in self._packs.values()),
+                    "chunks": len(self._chunks) + len(self._packs),
                     "intervals": len(self.intervals), "failures": len(self.failures),
                     "edges": len(self.edges), "apps": len(self.counts)}
 
