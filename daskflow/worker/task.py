@@ -61,6 +61,7 @@ def execute(app: AppDef, tid: int | str, ident: str, opts: Options, args: tuple,
         if opts.has_members or opts.run.shares:  # markers, or results by reference
             args, kwargs = resolve_arguments(app, tid, args, kwargs, chunks)
         value = sendable(app.name, tid, run_call(app, record, opts, args, kwargs), opts.run)
+        spent = time.perf_counter() - start  # the call's, not the bookkeeping's below
         if kept:
             recovery.remember_soon(kept, ident, value, opts.run.results_max_bytes)
     except Exception as exc:
@@ -68,7 +69,7 @@ def execute(app: AppDef, tid: int | str, ident: str, opts: Options, args: tuple,
         record.error = brief(failure)
     else:
         report.send(opts.run, [record], only_if_notable=True)
-        durations.note(opts.run.token, app.name, 1, time.perf_counter() - start)
+        durations.note(opts.run.token, app.name, 1, spent)
         return value
     report.send(opts.run, [record], only_if_notable=True)
     durations.note(opts.run.token, app.name, 1, time.perf_counter() - start)
@@ -120,10 +121,11 @@ def execute_chunk(app: AppDef, opts: Options, calls: list, chunks: dict | None =
             failure = tag(exc, app.name, tid, ident)
             record.error = brief(failure)
             outcomes.append(Failure(failure))
+    spent = time.perf_counter() - start  # the calls', not the bookkeeping's below
     report.send_chunk(opts.run, chunk_ident, records, 0 if app.kind == "bash" else None)
     if kept:
         recovery.remember_soon(kept, chunk_ident, outcomes, opts.run.results_max_bytes)
-    durations.note(opts.run.token, app.name, len(calls), time.perf_counter() - start)
+    durations.note(opts.run.token, app.name, len(calls), spent)
     failed = [i for i, outcome in enumerate(outcomes) if isinstance(outcome, Failure)]
     if failed:
         failed_members.tell(opts.run.token, chunk_ident, failed)
