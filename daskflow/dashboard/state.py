@@ -207,12 +207,7 @@ class WorkflowState:
         counts[to] = counts.get(to, 0) + n
 
     def _move(self, entry: list, state: str) -> None:
-        counts = self.counts.get(entry[0])
-        if counts is None:
-            counts = self.counts[entry[0]] = dict.fromkeys(STATES, 0)
-        if entry[1] is not None:
-            counts[entry[1]] -= 1
-        counts[state] = counts.get(state, 0) + 1
+        self._move_many(entry[0], entry[1], state, 1)
         entry[1] = state
 
     def _app(self, key: str) -> str:

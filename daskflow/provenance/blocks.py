@@ -42,9 +42,6 @@ class CallBlock:
     exit_code: int | None = None
     private: bool = False  # ``args`` hold only what may be kept
 
-    def keys(self) -> list[str]:
-        return [f"{self.chunk_key}[{i}]" for i in range(len(self.tids))]
-
     def finish(self, index, times, worker: str | None, host: str | None,
                exit_code: int | None) -> None:
         """Take the chunk's report: ``times`` holds start and end of call
