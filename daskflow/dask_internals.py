@@ -533,6 +533,45 @@ def drop_annotation(ts, name: str) -> None:
         annotations.pop(name, None)
 
 
+# -- a finished task's own facts (provenance/report.py, plugin.py) -----------
+
+def tell_when_finished(name: str, msg) -> bool:
+    """Have ``msg`` reach the scheduler with the running task's finished
+    message, as ``metadata[name]``; False outside a worker's task (then
+    nothing is sent).
+
+    A chunk's report as a Dask event of its own was a message more each
+    way per chunk (a wake-up of the worker's loop, a write, a read and a
+    dispatch on the scheduler). Relies on ``Worker.get_current_task``, on
+    ``WorkerState.tasks[key].metadata`` going out whole in the task's
+    ``TaskFinishedMsg``, and on the scheduler passing it to
+    ``SchedulerPlugin.transition`` as the ``metadata`` keyword (see
+    ``finished_metadata``). It must be msgpack-serializable."""
+    from distributed.worker import get_worker
+
+    try:
+        worker = get_worker()
+        ts = worker.state.tasks[worker.get_current_task()]
+    except (ValueError, KeyError):
+        return False
+    ts.metadata[name] = msg
+    return True
+
+
+def finished_metadata(scheduler, key, kwargs: dict, name: str):
+    """What the task ``key`` left as ``metadata[name]`` (``tell_when_finished``),
+    taken from a ``transition`` hook's keywords as it goes to memory, and
+    dropped from the scheduler's ``TaskState.metadata`` (which keeps what
+    workers send for as long as the task lives); None if nothing."""
+    metadata = kwargs.get("metadata")
+    if not metadata or name not in metadata:
+        return None
+    ts = scheduler.tasks.get(key) if scheduler is not None else None
+    if ts is not None and ts.metadata:
+        ts.metadata.pop(name, None)
+    return metadata[name]
+
+
 # -- batched streams (latency.py) ---------------------------------------------
 #
 # distributed batches the messages of its long-lived streams: each is a

@@ -211,6 +211,9 @@ def test_packed_calls_rows_tell_each_calls_own_story(client):
 
     until(lambda: rows() is not None, "the packed calls' rows", timeout=30)
     found = rows()
+    # the chunks' reports came with their tasks' ends, not as events of their own
+    assert not [msg for _, msg in client.get_events("daskflow")
+                if isinstance(msg, dict) and "chunk" in msg]
     for key, (i, f) in idents.items():
         row = found[key]
         assert row["started"] <= row["finished"] and row["worker"].startswith("tcp://"), row
@@ -223,6 +226,25 @@ def test_packed_calls_rows_tell_each_calls_own_story(client):
             assert (row["state"], row["exception"]) == ("done", None), row
         else:
             assert row["state"] == "failed" and f"even: {i}" in row["exception"], row
+
+
+def test_a_chunks_result_is_kept_by_the_time_it_is_known(client):
+    """A chunk writes its kept result before its task ends (one file per
+    chunk, written at once: a thread of its own fought the calls for the
+    interpreter lock), so a recomputed chunk finds it however soon its
+    worker dies."""
+    from daskflow.worker import recovery
+
+    known_short(double, 0)
+    fs = [double(i) for i in range(200)]
+    wait(fs)
+    chunks = {f.key for f in fs if f.index is not None}
+    assert chunks
+    kept = client._daskflow_session.run.results
+    for key in chunks:
+        done, outcomes = recovery.recall(kept, key)
+        assert done, key
+        assert list(outcomes) == [2 * f.tid - 2 * fs[0].tid for f in fs if f.key == key]
 
 
 def test_the_window_sends_calls_nobody_waits_for(client):

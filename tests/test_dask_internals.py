@@ -383,6 +383,36 @@ def test_transition_facts_are_passed_by_name(cluster):
             "SchedulerPlugin.transition's keywords", "transition_facts")
 
 
+def _tell_and_return(value):
+    assert di.tell_when_finished("door", {"said": value, "times": b"\x00\x01"})
+    return value
+
+
+def test_a_task_tells_the_scheduler_with_its_finished_message(cluster):
+    """What a task leaves with ``tell_when_finished`` reaches a scheduler
+    plugin's ``transition`` hook to memory (``finished_metadata``), which
+    takes it out of the scheduler's ``TaskState.metadata``; outside a task
+    nothing is sent."""
+    cluster, client = cluster
+    got = {}
+
+    class Reader(SchedulerPlugin):
+        def transition(self, key, start, finish, *args, **kwargs):
+            if finish == "memory" and str(key).startswith("told-"):
+                got[key] = di.finished_metadata(cluster.scheduler, key, kwargs, "door")
+
+    cluster.scheduler.add_plugin(Reader(), name=f"reader-{time.monotonic_ns()}")
+    future = client.submit(_tell_and_return, 5, key=f"told-{time.monotonic_ns()}")
+    assert future.result(timeout=30) == 5
+    until(lambda: future.key in got, "the plugin saw no end of the task", timeout=30)
+    assert got[future.key] == {"said": 5, "times": b"\x00\x01"}, changed(
+        "what a task's finished message carries to SchedulerPlugin.transition "
+        "(WorkerState.tasks[key].metadata, TaskFinishedMsg.metadata)", "tell_when_finished")
+    assert "door" not in (cluster.scheduler.tasks[future.key].metadata or {}), changed(
+        "TaskState.metadata on the scheduler", "finished_metadata")
+    assert di.tell_when_finished("door", {}) is False  # not in a task
+
+
 def test_the_rest_still_exists():
     from distributed import Nanny, Scheduler
     from distributed.scheduler import TaskState, WorkerState

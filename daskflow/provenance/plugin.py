@@ -32,7 +32,7 @@ from typing import Any
 from distributed.diagnostics.plugin import SchedulerPlugin
 
 from .. import failure_log, worker_fates
-from ..dask_internals import blamed_key, drop_annotation, transition_facts
+from ..dask_internals import blamed_key, drop_annotation, finished_metadata, transition_facts
 from ..redaction import redact_text
 from . import writer
 from .batches import lost_error
@@ -173,6 +173,10 @@ class ProvenancePlugin(SchedulerPlugin):
         # start == finish: a recommendation that left the task where it was (a
         # queued task goes waiting -> waiting, then waiting -> queued); no row
         if start != finish and isinstance(key, str) and key.endswith(self.token):
+            if finish == "memory":  # a chunk's report comes with it (``report.send_chunk``)
+                report = finished_metadata(self.scheduler, key, kwargs, TOPIC)
+                if report is not None:
+                    self._reported(report)
             kwargs = transition_facts(kwargs)  # a copy: every plugin gets the same dict
             if finish == "erred":
                 kwargs = self._why_erred(key, kwargs)
@@ -246,14 +250,18 @@ class ProvenancePlugin(SchedulerPlugin):
             if "shared" in msg:
                 self._queue.put(("shared", msg["shared"], time.time()))
             else:
-                if "times" in msg:  # a chunk's plain calls (report.send_chunk)
-                    self._queue.put(("times", msg, msg.get("worker")))
-                self._queue.put(("calls", msg["calls"], msg.get("worker")))
-                for call in msg["calls"]:  # calls of a chunk: the chunk does not err
-                    if call.get("error") and not call.get("skipped") and "[" in call["ident"]:
-                        self._announce(call["ident"], call["error"],
-                                       (call.get("app") or call["ident"].rsplit("-", 2)[0],
-                                        call.get("tid")))
+                self._reported(msg)
+
+    def _reported(self, msg: dict) -> None:
+        """A task body's report (``report.send``, ``report.send_chunk``)."""
+        if "times" in msg:  # a chunk's plain calls (report.send_chunk)
+            self._queue.put(("times", msg, msg.get("worker")))
+        self._queue.put(("calls", msg["calls"], msg.get("worker")))
+        for call in msg["calls"]:  # calls of a chunk: the chunk does not err
+            if call.get("error") and not call.get("skipped") and "[" in call["ident"]:
+                self._announce(call["ident"], call["error"],
+                               (call.get("app") or call["ident"].rsplit("-", 2)[0],
+                                call.get("tid")))
 
     def remove_client(self, scheduler, client: str) -> None:
         """The run's client left: finish the record and leave the scheduler

@@ -16,6 +16,8 @@ import os
 import threading
 from typing import Any, Iterable
 
+from ..dask_internals import tell_when_finished
+
 TOPIC = "daskflow"
 
 
@@ -54,7 +56,10 @@ def send(run, records: list[CallRecord], only_if_notable: bool = False) -> None:
 
 
 def send_chunk(run, chunk: str, records: list[CallRecord], exit_code: int | None) -> None:
-    """Send the records of a chunk's calls (``chunk[i]``: ``records[i]``).
+    """Send the records of a chunk's calls (``chunk[i]``: ``records[i]``)
+    with the chunk task's finished message (``tell_when_finished``): no
+    message of its own. Call it from the chunk's task, which must then
+    return (a task that raises sends no metadata).
 
     The calls that succeeded at the first try with nothing else to tell
     (all of them, most often) go as their start and end times only, packed
@@ -83,7 +88,8 @@ def send_chunk(run, chunk: str, records: list[CallRecord], exit_code: int | None
            "times": times.tobytes(), "exit_code": exit_code}
     if len(index) != len(records):
         msg["index"] = index.tobytes()
-    worker.log_event(TOPIC, msg)
+    if not tell_when_finished(TOPIC, msg):  # not the task's own thread: as an event
+        worker.log_event(TOPIC, msg)
 
 
 def chunk_spans(msg: dict) -> tuple:

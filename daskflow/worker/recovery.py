@@ -27,7 +27,10 @@ partial one) without fsync: they guard against lost workers, not against a
 lost machine, which the checkpoint store is for. The task body pickles the
 result at once but leaves the write to a thread of the worker process
 (``remember_soon``): a chain of calls would otherwise wait for the file
-system at every hop. An entry is written within moments of its call's end
+system at every hop. A chunk of calls writes its one entry itself
+(``remember``, about 50 µs, under half a microsecond per call): in the
+thread, each of the write's system calls had to win the interpreter lock
+back from the calls of the next chunk. An entry is written within moments of its call's end
 (and at the process's exit); a worker killed in that moment loses it, and
 the call runs again, as it would had the worker died during the call. The directory must be
 reachable by the workers, like the run's provenance; if it is not, the

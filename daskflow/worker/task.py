@@ -124,7 +124,8 @@ def execute_chunk(app: AppDef, opts: Options, calls: list, chunks: dict | None =
     spent = time.perf_counter() - start  # the calls', not the bookkeeping's below
     report.send_chunk(opts.run, chunk_ident, records, 0 if app.kind == "bash" else None)
     if kept:
-        recovery.remember_soon(kept, chunk_ident, outcomes, opts.run.results_max_bytes)
+        recovery.remember(kept, chunk_ident, outcomes, opts.run.results_max_bytes)  # now: see
+        # recovery (a thread would fight the next chunk's calls for the interpreter lock)
     durations.note(opts.run.token, app.name, len(calls), spent)
     failed = [i for i, outcome in enumerate(outcomes) if isinstance(outcome, Failure)]
     if failed:
