@@ -6,7 +6,9 @@ store's statements, the live aggregate) costs about 20 µs of Python per
 call. In a thread of the scheduler's process (the driver's, on the local
 default) it took the interpreter lock from the scheduler and the client,
 and a loop of no-op calls ran 35 to 40 % slower with provenance on. In a
-process of its own it runs on another core.
+process of its own it runs on another core, at a lower priority (nice 10):
+when the cores are busy, the workers and the driver go first, and the
+writer catches up in their pauses.
 
 ``python -m daskflow.provenance.writer``, started by the plugin two seconds
 into a run (until then, and in a run over sooner, a ``Writer`` in the
@@ -158,6 +160,10 @@ def main() -> None:
     sys.stdout = sys.stderr  # only the answers go to the plugin's pipe
     logger.addHandler(_Forward(sink))
     logger.propagate = False
+    try:  # background work: the run's own processes come first for the CPU
+        os.nice(10)
+    except (AttributeError, OSError):
+        pass
     send(sink, ("ready", os.getpid()))  # imported: the plugin's thread hands the run over
     try:
         spec = receive(source)
