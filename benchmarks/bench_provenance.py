@@ -120,7 +120,10 @@ def main(argv=None) -> None:
         cpu = {(w, m): [] for w in WORKLOADS for m in ("off", "on")}
         for number in range(args.rounds):
             for name, submit in WORKLOADS.items():
-                for mode, c in (("off", off), ("on", on)):
+                pair = (("off", off), ("on", on))
+                for mode, c in pair if number % 2 == 0 else pair[::-1]:  # neither always first
+                    gc.collect()  # both start from the same heap: a full collection more
+                    # or less in a round is 10 % of it
                     before = cpu_by_process()
                     rates[name, mode].append(rate(c, args.n, submit))
                     if mode == "on":
