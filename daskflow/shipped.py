@@ -200,6 +200,7 @@ class Options:
     mpi: Any = None
     limits: tuple = ()
     containers: tuple = ()
+    priority: float = 0  # Dask's: higher runs first among runnable tasks
 
     def replace(self, **changes) -> Options:
         """A copy with some fields changed."""

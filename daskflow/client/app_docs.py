@@ -40,6 +40,9 @@ limits : dict of str to int, optional
 batch : bool, default True
     Let bursts of short calls share chunk tasks (transparent batching; off
     everywhere with ``daskflow.batching.enabled``). False: a task per call.
+priority : float, default 0
+    Dask's task priority of the app's calls: among calls ready to run, the
+    higher goes first (a call may give its own, ``priority=``).
 """,
     "container": """\
 container : dict, optional

@@ -50,8 +50,10 @@ SPECIAL = frozenset(
 )
 RESOURCE_KEYS = frozenset(
     ("cores", "memory", "disk", "num_nodes", "num_ranks", "ranks_per_node",
-     "launcher_options", "running_time_min")
+     "launcher_options", "running_time_min", "priority")
 )
+#: a call keyword of every app whose function has no parameter of that name
+PRIORITY = "priority"
 
 
 @app_docs.filled
@@ -87,7 +89,7 @@ class App:
                  executors: str | list[str] = "all",
                  ignore_for_cache: Iterable[str] | None = None,
                  retry_handler: Callable | None = None, limits: dict | None = None,
-                 container: dict | None = None, batch: bool = True):
+                 container: dict | None = None, batch: bool = True, priority: float = 0):
         if not callable(func):
             raise TypeError(f"@{kind}_app must decorate a function, got {func!r}")
         functools.update_wrapper(self, func)
@@ -108,6 +110,7 @@ class App:
                             f"got {executors!r}")
         if not isinstance(batch, bool):
             raise TypeError(f"app '{name}': batch must be True or False, got {batch!r}")
+        _check_priority(name, "priority", priority or 0)
         if cache not in (False, True, "content"):
             raise ValueError(f"app '{name}': cache must be True, False or 'content'")
         sig = inspect.signature(func)
@@ -118,6 +121,9 @@ class App:
                              f"parameters of {name}{sig}")
         takes_any = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
         accepts = None if takes_any else frozenset(SPECIAL.intersection(sig.parameters))
+        # a function's own ``priority`` parameter stays its own: its calls give a
+        # priority with parsl_resource_specification (or the decorator's) instead
+        self._special_names = SPECIAL if PRIORITY in sig.parameters else SPECIAL | {PRIORITY}
         self.name = name
         self.kind = kind
         self.retries = retries
@@ -142,6 +148,7 @@ class App:
                                  tuple(self.ignore_for_cache), retry_handler)
         self._options: dict[tuple, Options] = {}  # default options per (run, retries, handler)
         self.batch = batch
+        self.priority = priority or 0
         # calls that may be held and packed (client.bursts): a cached call's key is its
         # arguments' token, a join waits for its own calls, outputs give DataFutures
         self._batched = batch and kind != "join" and cache is not True and \
@@ -175,8 +182,13 @@ class App:
             Seconds for this call, instead of the app's ``walltime``.
         parsl_resource_specification : dict, optional
             Parsl's keys (``cores``, ``memory``, ``disk``, ``num_nodes``,
-            ``num_ranks``, ``ranks_per_node``, ...), checked here; ranks or
-            nodes make it an MPI call. Also spelt ``resource_specification``.
+            ``num_ranks``, ``ranks_per_node``, ``priority``, ...), checked
+            here; ranks or nodes make it an MPI call; ``priority`` is Parsl's
+            (lower runs first). Also spelt ``resource_specification``.
+        priority : float, optional
+            Dask's priority of this call (higher runs first among calls
+            ready to run), instead of the app's. A keyword of the function
+            if it has a ``priority`` parameter.
 
         Returns
         -------
@@ -230,10 +242,12 @@ class App:
                 with described({key: self._description(tid, opts, args, kwargs)},
                                None if shared else session.sent):
                     future = _submit(client, execute, self.definition, tid, key, opts, args,
-                                     kwargs, *table, key=key, pure=False, resources=resources)
+                                     kwargs, *table, key=key, pure=False, resources=resources,
+                                     priority=opts.priority)
             else:
                 future = _submit(client, execute, self.definition, tid, key, opts, args, kwargs,
-                                 *table, key=key, pure=False, resources=resources)
+                                 *table, key=key, pure=False, resources=resources,
+                                 priority=opts.priority)
         except Exception as exc:
             raise self._explain_submit_error(exc, args, kwargs) from exc
         outputs = list(special.get("outputs") or ())
@@ -346,7 +360,7 @@ class App:
                 futures = _map(client,
                     execute, [self.definition] * len(calls), [c[0] for c in calls], keys,
                     options, [c[1] for c in calls], [c[2] for c in calls], [c[4] for c in calls],
-                    key=keys, pure=False, resources=resources,
+                    key=keys, pure=False, resources=resources, priority=opts.priority,
                 )
         except Exception as exc:
             raise self._explain_submit_error(exc, *calls[0][1:3]) from exc
@@ -383,6 +397,7 @@ class App:
                 chunk_futures = _map(client,
                     execute_chunk, [self.definition] * len(chunks), [opts] * len(chunks),
                     chunks, tables, key=keys, pure=False, resources=resources,
+                    priority=opts.priority,
                 )
         except Exception as exc:
             raise self._explain_submit_error(exc, *calls[0][1:3]) from exc
@@ -403,9 +418,10 @@ class App:
 
     def _special(self, kwargs: dict) -> dict:
         """The Parsl keywords of this call (signature defaults, then the call's)."""
-        if kwargs and not SPECIAL.isdisjoint(kwargs):
+        names = self._special_names
+        if kwargs and not names.isdisjoint(kwargs):
             special = dict(self.defaults)
-            special.update((k, kwargs[k]) for k in SPECIAL.intersection(kwargs))
+            special.update((k, kwargs[k]) for k in names.intersection(kwargs))
             if "resource_specification" in special:
                 special["parsl_resource_specification"] = special.pop("resource_specification")
             self._check_special(special)
@@ -414,6 +430,11 @@ class App:
 
     def _check_special(self, special: dict) -> None:
         _check_walltime(self.name, special.get("walltime"))
+        if PRIORITY in special:
+            if special[PRIORITY] is None:  # as if not given
+                del special[PRIORITY]
+            else:
+                _check_priority(self.name, "priority", special[PRIORITY])
         if self.check_streams_at_call:
             for name in ("stdout", "stderr"):
                 if not is_auto(special.get(name)):
@@ -429,6 +450,9 @@ class App:
             unknown = set(spec) - RESOURCE_KEYS
             if unknown:
                 raise UnknownResourceKeys(self.name, unknown, RESOURCE_KEYS)
+            if PRIORITY in spec:
+                _check_priority(self.name, "parsl_resource_specification's priority",
+                                spec[PRIORITY])
 
     def _call_options(self, special: dict, run: RunSettings, session) -> Options:
         """The call's options; retries come from the app, else the site
@@ -443,6 +467,7 @@ class App:
         if cached:
             return cached
         opts = Options(
+            priority=self._priority(special),
             walltime=special.get("walltime", self.walltime),
             stdout=special.get("stdout"), stderr=special.get("stderr"),
             outputs=tuple(_as_file(self.name, "outputs", f) for f in special.get("outputs") or ()),
@@ -454,6 +479,17 @@ class App:
         if special is self.defaults:
             self._options[(run.token, retries, handler)] = opts
         return opts
+
+    def _priority(self, special: dict) -> float:
+        """Dask's priority of a call (higher first): its ``priority=``, else
+        Parsl's ``parsl_resource_specification={"priority": p}`` (Parsl's
+        meaning, lower first: -p), else the app's."""
+        if PRIORITY in special:
+            return special[PRIORITY]
+        spec = special.get("parsl_resource_specification")
+        if spec and PRIORITY in spec:
+            return -spec[PRIORITY]
+        return self.priority
 
     def _run_retry_handler(self):
         """The run's retry handler: a dotted path (``daskflow.retry-handler``)
@@ -502,7 +538,7 @@ class App:
         """
         if special is self.defaults and not self.defaults:
             return kwargs
-        kwargs = {k: v for k, v in kwargs.items() if k not in SPECIAL}
+        kwargs = {k: v for k, v in kwargs.items() if k not in self._special_names}
         accepts = self.definition.accepts
         for name, value in special.items():
             if accepts is None or name in accepts or name == "inputs":
@@ -572,7 +608,7 @@ class App:
         # An app referred to by another app's function travels by value too.
         return (_rebuild_app, (self.definition, self.retries, self.walltime, self.cache,
                                self.executors, self.ignore_for_cache, self.retry_handler,
-                               self.limits, self.container, self.batch))
+                               self.limits, self.container, self.batch, self.priority))
 
     def __get__(self, obj, objtype=None):
         # An app defined in a class body behaves like a function (bound method).
@@ -580,10 +616,11 @@ class App:
 
 
 def _rebuild_app(definition: AppDef, retries, walltime, cache, executors, ignore_for_cache,
-                 retry_handler, limits=None, container=None, batch=True):
+                 retry_handler, limits=None, container=None, batch=True, priority=0):
     return App(definition.func, definition.kind, retries=retries, walltime=walltime,
                cache=cache, executors=executors, ignore_for_cache=ignore_for_cache,
-               retry_handler=retry_handler, limits=limits, container=container, batch=batch)
+               retry_handler=retry_handler, limits=limits, container=container, batch=batch,
+               priority=priority)
 
 
 def _identity(func: Callable) -> str:
@@ -616,6 +653,12 @@ join_app = _decorator("join")
 
 
 # --------------------------------------------------------------- arguments
+def _check_priority(name: str, what: str, priority) -> None:
+    if isinstance(priority, bool) or not isinstance(priority, (int, float)) \
+            or not math.isfinite(priority):
+        raise ValueError(f"app '{name}': {what} must be a finite number, got {priority!r}")
+
+
 def _check_walltime(name: str, walltime) -> None:
     # nan compares false with everything, so `walltime <= 0` alone lets it through
     if walltime is not None and (

@@ -247,7 +247,7 @@ class Burst:
             with described(description, session.sent) if opts.run.report else nullcontext():
                 send_held(client, key, lambda: distributed.Client.submit(
                     client, execute, app.definition, tid, key, opts, args, kwargs, *table,
-                    key=key, pure=False, resources=resources))
+                    key=key, pure=False, resources=resources, priority=opts.priority))
             enqueue(line, chunk.futures[0])
             return
         calls = [(tid, f"{key}[{i}]", a, kw) for i, (tid, a, kw) in enumerate(chunk.calls)]
@@ -264,7 +264,7 @@ class Burst:
         with described(description, session.sent) if opts.run.report else nullcontext():
             holder = send_held(client, key, lambda: distributed.Client.submit(
                 client, execute_chunk, app.definition, opts, calls, *table, key=key,
-                pure=False, resources=resources), annotated)
+                pure=False, resources=resources, priority=opts.priority), annotated)
         session.failed_members.track(holder)
         enqueue(line, holder)
         session.has_chunks = True
