@@ -34,6 +34,19 @@ def block_of(name: str, pool: str) -> str:
     return "-" if pool == DEFAULT_POOL else name
 
 
+def worker_facts(scheduler, address: str, joined: float) -> dict[str, Any]:
+    """What the run's record keeps of a worker that joined it
+    (``provenance.store.WORKER_FIELDS``), so that a finished run's page can
+    still show its pools and blocks."""
+    facts: dict[str, Any] = {"address": address, "joined": joined}
+    ws = scheduler.workers.get(address)
+    if ws is not None:
+        pool = pool_of(ws)
+        facts.update(name=str(ws.name), host=ws.host, pool=pool,
+                     block=block_of(str(ws.name), pool), threads=ws.nthreads)
+    return facts
+
+
 def pool_rows(scheduler) -> list[dict[str, Any]]:
     """One row per block: ``pool, block, state, workers, processing``.
 

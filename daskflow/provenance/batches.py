@@ -27,11 +27,11 @@ def to_batch(items: list, memo_hits: set[str], chunks: set[str], bash: set[str],
              lost: dict[str, set[str]] | None = None,
              blocks: dict[str, CallBlock] | None = None) -> tuple[dict[str, list], tuple | None]:
     """Queue items → the store's batch (tasks, deps, transitions, updates, tries,
-    files, and ``blocks``: the ``CallBlock`` of each chunk of plain calls that
+    files, workers, and ``blocks``: the ``CallBlock`` of each chunk of plain calls that
     is new in the batch or finished in it). ``blocks`` holds the blocks
     whose chunk has not reported yet, from one batch to the next."""
     batch: dict[str, list] = {"tasks": [], "deps": [], "transitions": [], "updates": [],
-                              "tries": [], "files": [], "blocks": []}
+                              "tries": [], "files": [], "blocks": [], "workers": []}
     end = None
     lost = {} if lost is None else lost
     blocks = {} if blocks is None else blocks
@@ -113,6 +113,8 @@ def to_batch(items: list, memo_hits: set[str], chunks: set[str], bash: set[str],
             _, worker, cause = item
             for key in sorted(lost.pop(worker, ())):
                 batch["updates"].append({"key": key, "exception": lost_error(worker, cause)})
+        elif kind == "worker":  # one joined or left the run (plugin.add_worker, remove_worker)
+            batch["workers"].append(item[1])
         elif kind == "end":
             end = end or (item[1], item[2])
     batch["updates"] = _merged(batch["updates"])

@@ -32,6 +32,7 @@ from typing import Any
 from distributed.diagnostics.plugin import SchedulerPlugin
 
 from .. import failure_log, worker_fates
+from ..dashboard.pools import worker_facts
 from ..dask_internals import blamed_key, drop_annotation, finished_metadata, transition_facts
 from ..redaction import redact_text
 from . import writer
@@ -94,6 +95,9 @@ class ProvenancePlugin(SchedulerPlugin):
         self.state.settle = self.settle
         self._fates = worker_fates.ensure(scheduler)
         self._fates.listen(self._fate_learnt)
+        now = time.time()
+        for address in list(scheduler.workers):  # those there before the run: joined at its start
+            self._queue.put(("worker", worker_facts(scheduler, address, now)))
         try:
             attach(scheduler, self.state)
         except Exception:  # never let monitoring break the run
@@ -244,6 +248,12 @@ class ProvenancePlugin(SchedulerPlugin):
 
     def _fate_learnt(self, worker: str, cause: str) -> None:
         self._queue.put(("fate", worker, cause))
+
+    def add_worker(self, scheduler, worker: str) -> None:
+        self._queue.put(("worker", worker_facts(scheduler, worker, time.time())))
+
+    def remove_worker(self, scheduler, worker: str, **kwargs) -> None:
+        self._queue.put(("worker", {"address": worker, "left": time.time()}))
 
     def log_event(self, topic, msg) -> None:
         if topic == TOPIC and isinstance(msg, dict) and msg.get("token") == self.token:

@@ -81,6 +81,7 @@ from ..private import DIR_MODE, create_file, make_dir
 DB_NAME = "provenance.db"
 SCHEMA_VERSION = 2
 STATES = ("pending", "running", "done", "failed", "memo", "cancelled")
+WORKER_FIELDS = ("address", "name", "host", "pool", "block", "threads", "joined", "left")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -132,6 +133,9 @@ CREATE TABLE IF NOT EXISTS tries (
 CREATE TABLE IF NOT EXISTS files (
     key TEXT NOT NULL, direction TEXT NOT NULL, url TEXT NOT NULL,
     size INTEGER, checksum TEXT, PRIMARY KEY (key, direction, url));
+CREATE TABLE IF NOT EXISTS workers (
+    address TEXT PRIMARY KEY, name TEXT, host TEXT, pool TEXT, block TEXT, threads INTEGER,
+    joined REAL, left REAL);
 """
 
 TASK_COLUMNS = ("key", "tid", "app", "app_hash", "args", "submitted", "chunk_key", "chunk_index")
@@ -458,6 +462,10 @@ class ProvenanceStore:
             - ``"tries"``: dicts ``key, try, start, end, worker, exception``.
             - ``"files"``: dicts ``key, direction ("in"/"out"), url, size,
               checksum``.
+            - ``"workers"``: dicts of :data:`WORKER_FIELDS` (``address``
+              always): a worker that joined the run (``joined``), or left
+              it (``left``; a worker joining again at the same address
+              clears it).
 
         Raises
         ------
@@ -527,6 +535,17 @@ class ProvenanceStore:
                     " exception = coalesce(excluded.exception, exception)",
                     [(t["key"], t["try"], t.get("start"), t.get("end"), t.get("worker"),
                       _text(t.get("exception"))) for t in batch["tries"]])
+            if batch.get("workers"):
+                c.executemany(
+                    "INSERT INTO workers (address, name, host, pool, block, threads, joined,"
+                    " left) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (address) DO UPDATE SET"
+                    " name = coalesce(excluded.name, name), host = coalesce(excluded.host, host),"
+                    " pool = coalesce(excluded.pool, pool), block = coalesce(excluded.block, block),"
+                    " threads = coalesce(excluded.threads, threads),"
+                    " joined = coalesce(joined, excluded.joined),"
+                    " left = CASE WHEN excluded.joined IS NOT NULL THEN NULL"
+                    " ELSE coalesce(excluded.left, left) END",
+                    [tuple(w.get(f) for f in WORKER_FIELDS) for w in batch["workers"]])
             if batch.get("files"):
                 c.executemany(
                     "INSERT INTO files (key, direction, url, size, checksum) VALUES (?,?,?,?,?)"
@@ -613,6 +632,37 @@ class ProvenanceStore:
     def files(self, key: str | None = None) -> list[dict]:
         """The Files used ("in") and generated ("out") by the tasks (by task ``key``)."""
         return self._rows("files", key, "key, direction, url")
+
+    def workers(self) -> list[dict]:
+        """The workers that took part in the run (``WORKER_FIELDS``), by
+        time of joining; none for a run recorded before workers were."""
+        try:
+            return self._query("SELECT * FROM workers ORDER BY joined, address")
+        except sqlite3.OperationalError:  # an older database: no such table
+            return []
+
+    def recent(self, limit: int) -> list[dict]:
+        """The last ``limit`` calls to finish (done or failed, with both
+        times): ``worker, started, finished, app, tid, state``, oldest first."""
+        rows = self._query(
+            "SELECT worker, started, finished, app, tid, state FROM tasks WHERE started IS NOT"
+            " NULL AND finished IS NOT NULL AND state IN ('done', 'failed')"
+            " ORDER BY finished DESC LIMIT ?", (limit,))
+        return rows[::-1]
+
+    def last_failures(self, limit: int) -> list[dict]:
+        """The last ``limit`` failed calls: ``key, app, tid, worker, finished,
+        exception``, oldest first."""
+        table = "call_rows" if self._version() >= 2 else "tasks"  # a failed call has a row
+        return self._query(
+            f"SELECT key, app, tid, worker, finished, exception FROM {table}"
+            " WHERE state = 'failed' ORDER BY finished DESC LIMIT ?", (limit,))[::-1]
+
+    def running_by_worker(self) -> dict[str, int]:
+        """How many calls each worker is running now."""
+        return {r["worker"]: r["n"] for r in self._query(
+            "SELECT worker, count(*) AS n FROM tasks WHERE state = 'running'"
+            " AND worker IS NOT NULL GROUP BY worker")}
 
     def _version(self) -> int:
         """The database's schema version (``PRAGMA user_version``)."""
