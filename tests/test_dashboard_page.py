@@ -11,7 +11,7 @@ from waiting import until
 
 import daskflow
 from daskflow import python_app
-from daskflow.dashboard.page import FOLLOW, WorkflowPage, counts_html, layout
+from daskflow.dashboard.page import FOLLOW, SchedulerRuns, WorkflowPage, counts_html, layout
 from daskflow.dashboard.pools import SCALER, pool_rows
 from daskflow.dashboard.register import add_page
 from daskflow.dashboard.state import EXTENSION, INTERVALS, WorkflowState
@@ -53,7 +53,7 @@ def test_the_page_draws_the_run_from_its_live_state(client):
     scheduler = client.cluster.scheduler
 
     async def draw():
-        page = WorkflowPage(scheduler)
+        page = WorkflowPage(SchedulerRuns(scheduler))
         page.update()
         return page
 
@@ -184,9 +184,46 @@ def test_a_preloaded_scheduler_shows_the_page_before_any_run():
             port = s.http_server.port
             response = await AsyncHTTPClient().fetch(f"http://127.0.0.1:{port}/workflow")
             assert response.code == 200
-            page = WorkflowPage(s)
+            page = WorkflowPage(SchedulerRuns(s))
             page.update()
-            assert "No daskflow run on this scheduler yet" in page.header.text
+            assert "No daskflow run to show yet" in page.header.text
             assert page.pool_source.data["pool"] == []  # no workers
 
     asyncio.run(main())
+
+
+class _OneRun:
+    """A source of one run's state, as ``WorkflowPage`` reads its runs."""
+
+    def __init__(self, state):
+        self.state = state
+
+    def choices(self):
+        return [(self.state.run_id, self.state.token)]
+
+    def get(self, token=None):
+        return self.state
+
+    def pools(self, token=None):
+        return []
+
+
+def test_no_app_takes_a_states_colour_and_failed_calls_are_outlined():
+    from daskflow.dashboard.page import APP_COLORS, STATE_COLORS
+    from daskflow.dashboard.state import WorkflowState
+
+    state = WorkflowState({"run_id": "000"})
+    now = time.time()
+    apps = [f"app{i}" for i in range(len(APP_COLORS) + 3)]
+    state.counts = {a: {"done": 1} for a in apps}
+    state.intervals.extend(("w", now, now + 1, a, i, "failed" if i == 1 else "done")
+                           for i, a in enumerate(apps))
+    state.version = 1
+    page = WorkflowPage(_OneRun(state), follow=None, initial="000")
+    page.update()
+    data = page.gantt_source.data
+    assert not set(data["color"]) & set(STATE_COLORS.values())
+    first = sorted(apps)[:len(APP_COLORS)]  # coloured in this order: all different
+    assert len({page.colors[a] for a in first}) == len(APP_COLORS)
+    assert data["outline"][1] == STATE_COLORS["failed"]
+    assert data["outline"][0] == data["color"][0]

@@ -26,7 +26,7 @@ ALLOWED = {
     "dashboard": set(),
     "sites": {"worker"},
     "client": {"worker", "memo", "provenance", "staging", "sites", "dashboard"},
-    "cli": {"client", "provenance", "memo", "sites", "staging", "parsl"},
+    "cli": {"client", "provenance", "memo", "sites", "staging", "parsl", "dashboard"},
     "parsl": {"client", "sites", "provenance", "memo", "staging"},
 }
 # distributed's public modules (its documented API); anything else is private

@@ -15,7 +15,7 @@ import pytest
 import daskflow
 from daskflow import File, python_app
 from daskflow.cli.main import main
-from daskflow.dashboard.page import WorkflowPage
+from daskflow.dashboard.page import SchedulerRuns, WorkflowPage
 from daskflow.provenance.store import ProvenanceStore, find_run
 
 pytest_plugins = ("staging_servers",)  # http_files
@@ -78,7 +78,7 @@ def run(tmp_path_factory, http_files_module):
             scheduler = c.cluster.scheduler
 
             async def draw():
-                page = WorkflowPage(scheduler)
+                page = WorkflowPage(SchedulerRuns(scheduler))
                 page.update()  # follows the newest live run: this one
                 return page
 

@@ -8,6 +8,7 @@ import click
 
 from ..version import __version__
 from .cache import cache
+from .dashboard import dashboard
 from .globus import globus
 from .profiles import profiles
 from .provenance import register as register_provenance
@@ -19,7 +20,7 @@ def main() -> None:
     """daskflow: Parsl-style apps on Dask distributed.
 
     Run a workflow script (run); look at the runs it recorded (runs, show,
-    tasks, graph); manage cached app results (cache), site profiles
+    tasks, graph, dashboard); manage cached app results (cache), site profiles
     (profiles) and Globus logins (globus). Each command has its own --help.
     """
 
@@ -63,6 +64,7 @@ def run(profile: str | None, progress: bool, parsl: bool, script: str,
 
 
 main.add_command(cache)
+main.add_command(dashboard)
 main.add_command(globus)
 main.add_command(profiles)
 register_provenance(main)

@@ -22,7 +22,6 @@ import time
 from bokeh.layouts import column, row
 from bokeh.models import (Arrow, ColumnDataSource, DataTable, Div, FactorRange, HoverTool,
                           LabelSet, Range1d, Select, TableColumn, VeeHead)
-from bokeh.palettes import Category10_10, Category20_20
 from bokeh.plotting import figure
 
 from .pools import pool_rows
@@ -34,6 +33,10 @@ LABELS = {"memo": "memo hit"}
 STATE_COLORS = {"pending": "#c7c7c7", "running": "#1f77b4", "done": "#2ca02c",
                 "failed": "#d62728", "memo": "#9467bd", "cancelled": "#ff7f0e"}
 FOLLOW = "newest run"
+# apps' colours: none of the states' (nor a shade of one), so that a bar of the
+# timeline never reads as a state; a failed call is outlined in the failed red
+APP_COLORS = ("#8c564b", "#e377c2", "#17becf", "#bcbd22", "#8c6d31", "#7b4173", "#bd9e39",
+              "#a55194", "#e7ba52", "#de9ed6", "#9edae5", "#393b79", "#e7cb94", "#cedb9c")
 
 CSS = """<style>
 table.daskflow {border-collapse: collapse; font: 13px sans-serif; margin: 4px 0}
@@ -48,7 +51,7 @@ def workflow_doc(scheduler, extra, doc) -> None:
     """The document function registered for ``/workflow``."""
     from ..dask_internals import dress_like_dashboard
 
-    page = WorkflowPage(scheduler)
+    page = WorkflowPage(SchedulerRuns(scheduler))
     page.update()
     doc.add_periodic_callback(page.update, INTERVAL_MS)
     doc.add_root(page.root)
@@ -57,17 +60,46 @@ def workflow_doc(scheduler, extra, doc) -> None:
     doc.template_variables.update(extra)
 
 
-class WorkflowPage:
-    """The page's models and their update from the scheduler's state."""
+class SchedulerRuns:
+    """The runs a scheduler's Workflow page shows: those of its registry
+    (``state.WorkflowRegistry``), with the scheduler's own pools."""
 
     def __init__(self, scheduler):
         self.scheduler = scheduler
+
+    def choices(self) -> list[tuple[str, str]]:
+        registry = self.scheduler.extensions.get(EXTENSION)
+        runs = list(registry.runs.values()) if registry is not None else []
+        return [(f"{s.run_id} · {s.token}", s.token) for s in reversed(runs)]
+
+    def get(self, token: str | None = None):
+        registry = self.scheduler.extensions.get(EXTENSION)
+        return registry.get(token) if registry is not None else None
+
+    def pools(self, token: str | None = None) -> list[dict]:
+        return pool_rows(self.scheduler)
+
+
+class WorkflowPage:
+    """The page's models and their update from the state of the runs.
+
+    ``runs`` gives ``choices()``, ``(label, token)`` of the runs to pick
+    from, newest first; ``get(token)``, a run's ``WorkflowState`` (token
+    None: the run shown by default); and ``pools(token)``, the rows of the
+    pools and blocks table. ``follow`` is the label of the menu's entry for
+    the default run (None: no such entry, the menu starts on ``initial``).
+    """
+
+    def __init__(self, runs, follow: str | None = FOLLOW, initial: str | None = None):
+        self.runs = runs
+        self.follow = follow
         self.shown: tuple | None = None  # (token, version) drawn last
         self.colors: dict[str, str] = {}
         self._graph_key = None
         self._failed = -1
         self._pools = None
-        self.select = Select(title="Run", value=FOLLOW, options=[FOLLOW], width=220)
+        first = follow or initial or ""
+        self.select = Select(title="Run", value=first, options=[first], width=220)
         self.header = Div(text="", sizing_mode="stretch_width")
         self.counts = Div(text="", width=620)
 
@@ -83,12 +115,13 @@ class WorkflowPage:
 
         self.gantt_source = ColumnDataSource({k: [] for k in ("worker", "left", "right", "app",
                                                               "tid", "state", "color",
-                                                              "duration")})
+                                                              "outline", "duration")})
         self.gantt = figure(y_range=FactorRange(), x_axis_type="datetime", height=300,
                             sizing_mode="stretch_width", title="Task timeline (recent tasks)",
                             tools="xpan,xwheel_zoom,reset")
-        self.gantt.hbar(y="worker", left="left", right="right", height=0.8, color="color",
-                        source=self.gantt_source, legend_field="app")
+        self.gantt.hbar(y="worker", left="left", right="right", height=0.8, fill_color="color",
+                        line_color="outline", line_width=2, source=self.gantt_source,
+                        legend_field="app")
         self.gantt.add_tools(HoverTool(tooltips=[("app", "@app"), ("tid", "@tid"),
                                                  ("state", "@state"), ("worker", "@worker"),
                                                  ("duration", "@duration{0.000} s")]))
@@ -140,18 +173,17 @@ class WorkflowPage:
 
     # ---------------------------------------------------------------- update
     def update(self) -> None:
-        registry = self.scheduler.extensions.get(EXTENSION)
-        runs = list(registry.runs.values()) if registry is not None else []
-        options = [FOLLOW] + [f"{s.run_id} · {s.token}" for s in reversed(runs)]
+        choices = self.runs.choices()
+        options = ([self.follow] if self.follow else []) + [label for label, _ in choices]
         if options != self.select.options:
             self.select.options = options
-        if self.select.value not in options:  # that run left the registry
-            self.select.value = FOLLOW
-        chosen = None if self.select.value == FOLLOW else self.select.value.split(" · ")[-1]
-        state = registry.get(chosen) if registry is not None else None
-        self._update_pools()
+        if self.select.value not in options and options:  # that run left the registry
+            self.select.value = options[0]
+        chosen = dict(choices).get(self.select.value)  # None: the default run
+        state = self.runs.get(chosen)
+        self._update_pools(chosen)
         if state is None:
-            self._set(self.header, "<h3>Workflow</h3>No daskflow run on this scheduler yet.")
+            self._set(self.header, "<h3>Workflow</h3>No daskflow run to show yet.")
             return
         if self.shown == (state.token, state.version):
             self._set(self.header, self._header(state.run_id, state.script, state.status,
@@ -183,9 +215,8 @@ class WorkflowPage:
             div.text = text
 
     def _color(self, app: str) -> str:
-        if app not in self.colors:
-            palette = Category10_10 if len(self.colors) < 10 else Category20_20
-            self.colors[app] = palette[len(self.colors) % len(palette)]
+        if app not in self.colors:  # past 14 apps, colours come round again
+            self.colors[app] = APP_COLORS[len(self.colors) % len(APP_COLORS)]
         return self.colors[app]
 
     @staticmethod
@@ -212,6 +243,8 @@ class WorkflowPage:
             "right": [i[2] * 1000 for i in intervals], "app": [i[3] for i in intervals],
             "tid": [str(i[4]) for i in intervals], "state": [i[5] for i in intervals],
             "color": [self._color(i[3]) for i in intervals],
+            "outline": [STATE_COLORS["failed"] if i[5] == "failed" else self._color(i[3])
+                        for i in intervals],
             "duration": [i[2] - i[1] for i in intervals]}
 
     def _update_graph(self, apps: dict, edges: list) -> None:
@@ -243,8 +276,8 @@ class WorkflowPage:
         self.graph.x_range.update(start=min(xs) - 0.7, end=max(xs) + 0.7)
         self.graph.y_range.update(start=min(ys) - 0.9, end=max(ys) + 0.7)
 
-    def _update_pools(self) -> None:
-        rows = pool_rows(self.scheduler)
+    def _update_pools(self, token: str | None) -> None:
+        rows = self.runs.pools(token)
         if rows != self._pools:
             self._pools = rows
             self.pool_source.data = {k: [r[k] for r in rows] for k in
