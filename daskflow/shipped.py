@@ -211,11 +211,14 @@ class Options:
 
 @dataclass(slots=True, frozen=True)
 class Container:
-    """A container that bash apps run in (``runtime`` one of ``CONTAINER_RUNTIMES``)."""
+    """A container that bash apps run in (``runtime`` one of ``CONTAINER_RUNTIMES``):
+    ``options`` go to its ``run``/``exec``, ``runtime_options`` to the
+    runtime itself, before the subcommand (podman's ``--runtime runc``)."""
 
     runtime: str
     image: str
     options: tuple[str, ...] = ()
+    runtime_options: tuple[str, ...] = ()
 
     __reduce__ = reduce_to_fields
 

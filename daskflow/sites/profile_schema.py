@@ -213,9 +213,11 @@ class Container:
     runtime: Annotated[str, _choice("runtime", CONTAINER_RUNTIMES)]
     image: Text
     options: Strings = ()
+    runtime_options: Strings = ()
 
     def as_shipped(self) -> shipped.Container:
-        return shipped.Container(self.runtime, self.image, tuple(self.options))
+        return shipped.Container(self.runtime, self.image, tuple(self.options),
+                                 tuple(self.runtime_options))
 
 
 @dataclass(frozen=True, config=_SECTION)

@@ -90,9 +90,11 @@ def run_command(
     stderr: tuple[str, str] | None,
     walltime: float | None,
     env: dict[str, str] | None = None,
+    cleanup: list[str] | None = None,
 ) -> int:
     """Run ``command`` (with ``env`` added to the environment); return 0, or
-    raise BashExitFailure / AppTimeout (BadStdStream: a file cannot be opened)."""
+    raise BashExitFailure / AppTimeout (BadStdStream: a file cannot be opened).
+    ``cleanup`` runs once the command was killed (a container to remove)."""
     out = _open(stdout, app_name, tid, "stdout") if stdout else None
     # Without a stderr file, keep stderr in a temporary file so that a failure
     # can quote its tail; memory stays bounded whatever the command prints.
@@ -115,10 +117,10 @@ def run_command(
         try:
             code = _wait(proc, walltime)
         except subprocess.TimeoutExpired:
-            _kill_group(proc)
+            _kill_group(proc, cleanup)
             raise AppTimeout(app_name, tid, walltime) from None
         except BaseException:
-            _kill_group(proc)
+            _kill_group(proc, cleanup)
             raise
         if code != 0:
             where = stderr[0] if stderr else _tail(err)
@@ -179,12 +181,18 @@ def _wait(proc: subprocess.Popen, walltime: float | None) -> int:
     return proc.wait()
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
+def _kill_group(proc: subprocess.Popen, cleanup: list[str] | None = None) -> None:
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
     proc.wait()
+    if cleanup:  # what outlives the group (a container the runtime started apart)
+        try:
+            subprocess.run(cleanup, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
 
 
 def _tail(f: IO[bytes]) -> str:

@@ -345,15 +345,29 @@ def run_bash(app: AppDef, tid, opts: Options, args: tuple, kwargs: dict) -> int:
     label = worker_pool_label() if opts.mpi is not None or opts.containers else None
     containers = dict(opts.containers)
     container = containers.get("*") or containers.get(label)
+    cleanup = None
     if container is not None:
-        command = in_container(command, container)
+        command, cleanup = in_container(command, container,
+                                        _file_directories(args, kwargs, opts.outputs))
     env = None
     if opts.mpi is not None:
         prefix, env = _mpi_prefix(opts, label)
         command = mpi_command(command, prefix)
     stdout = stream_target(app.name, tid, "stdout", opts.stdout)
     stderr = stream_target(app.name, tid, "stderr", opts.stderr)
-    return run_command(command, app.name, tid, stdout, stderr, opts.walltime, env)
+    return run_command(command, app.name, tid, stdout, stderr, opts.walltime, env, cleanup)
+
+
+def _file_directories(args: tuple, kwargs: dict, outputs) -> set[str]:
+    """The directories of the call's local Files (staged ones: of their
+    local copies), which a container must see at the same paths: in its
+    arguments (and lists of them, ``inputs`` among them) and outputs."""
+    found = set()
+    for value in (*args, *kwargs.values(), outputs):
+        for f in value if isinstance(value, (list, tuple)) else (value,):
+            if isinstance(f, File) and (f.is_local or f.local_path is not None):
+                found.add(os.path.dirname(os.path.abspath(f.filepath)))
+    return found
 
 
 def _mpi_prefix(opts: Options, label: str | None = None) -> tuple[str, dict]:
