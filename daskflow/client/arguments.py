@@ -9,8 +9,11 @@ a few dependencies, not thousands of nested ones), and a value of the user's own
 that call, not itself). Futures Dask does not know become Dask futures: a
 ``concurrent.futures.Future`` its value (done) or a task that waits for it
 (``stand_in``), a dict with futures among its keys a task that builds it.
-``plain`` spares the common case the walk, and ``by_key`` gives cached apps
-a token that names futures by key.
+A Dask collection (``dask.delayed``, arrays, bags, dataframes) becomes the
+future of its computation on the cluster (``client.compute``): the call
+gets its value, computed where the workers are. ``plain`` spares the common
+case the walk, and ``by_key`` gives cached apps a token that names futures
+by key.
 
 Which futures are dependencies follows ``daskflow.dependencies``: ``deep``
 (any depth of lists, tuples, sets and dicts) or ``shallow`` (Parsl's default
@@ -134,6 +137,10 @@ def walk(obj, client=None, packer=None, chunks: dict | None = None):
         return (dict(zip(obj, values)) if marked or changed else obj), marked, futures
     if isinstance(obj, concurrent.futures.Future) and client is not None:
         return stand_in(client, obj, packer)
+    if client is not None and dask.is_dask_collection(obj):
+        # a dask.delayed, array, bag or dataframe: computed on the cluster, the
+        # call gets its value from there (never through this process)
+        return client.compute(obj), False, True
     if is_foreign(obj):
         packed = packer(obj)
         return packed, packed is not obj, False
