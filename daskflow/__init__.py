@@ -15,8 +15,8 @@ from .client.notebook import FutureList, install_formatter, progress
 from .client.session import Client, checkpoint
 from .errors import (AppTimeout, BadStdStream, BashExitFailure, DaskflowError, DependencyError,
                      JoinError, JoinReturnError, MissingInputs, MissingOutputs, NestedFuture,
-                     PropagatedException, StagingError, UnserializableResult, UnstageableFile,
-                     WorkerLost, WorkersUnavailable)
+                     PackedInGraph, PropagatedException, StagingError, UnserializableResult,
+                     UnstageableFile, WorkerLost, WorkersUnavailable)
 from .files import File
 from .version import __version__  # noqa: F401  (daskflow.__version__)
 
@@ -39,6 +39,7 @@ __all__ = [
     "MissingInputs",
     "MissingOutputs",
     "NestedFuture",
+    "PackedInGraph",
     "PropagatedException",
     "StagingError",
     "UnstageableFile",

@@ -467,6 +467,23 @@ class NestedFuture(DaskflowError, TypeError):
         )
 
 
+class PackedInGraph(DaskflowError, TypeError):
+    """A Dask graph (``dask.delayed``, ``dask.compute``) names the future of
+    a call packed with others into one chunk task: Dask would hand the graph
+    the whole chunk's outcomes, not that call's value."""
+
+    def __init__(self, chunk_key: str):
+        super().__init__(chunk_key)
+
+    def __str__(self) -> str:
+        return (
+            f"a Dask graph takes the future of a call that was packed with others into "
+            f"task {self.args[0]!r} (transparent batching), and Dask cannot take one "
+            "call's value out of it: pass the future to an app or to app.delayed(...), "
+            "use its .result(), or give the app batch=False"
+        )
+
+
 class UnknownExecutor(DaskflowError, ValueError):
     """An app is pinned to a pool label that the current client does not have."""
 

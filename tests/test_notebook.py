@@ -58,3 +58,31 @@ def test_tutorial_notebook_executes(tmp_path, monkeypatch):
 def _html(outputs) -> str:
     return "".join(o["data"]["text/html"] for o in outputs
                    if o.get("output_type") == "execute_result" and "text/html" in o.get("data", {}))
+
+
+COLLECTIONS = os.path.join(os.path.dirname(__file__), "..", "notebooks", "dask-collections.ipynb")
+
+
+@pytest.mark.slow
+def test_dask_collections_notebook_executes(tmp_path):
+    """A dask array feeds apps (tiles, a whole expression) and apps run
+    inside a Dask graph (``app.delayed``), in a real Jupyter kernel; the
+    printed figures are those of the same array computed here."""
+    import dask
+    import dask.array as da
+
+    nb = nbformat.read(COLLECTIONS, as_version=4)
+    nbclient.NotebookClient(nb, timeout=180, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = ["".join(o.get("text", "") for o in cell.get("outputs", [])
+                       if o.get("name") == "stdout")
+               for cell in nb.cells if cell.cell_type == "code"]
+    with dask.config.set(scheduler="threads"):
+        image = da.random.RandomState(0).random_sample((400, 400), chunks=100)
+        brightest, means, overall_mean, col_means = dask.compute(
+            image.max(), [(image / image.max()).blocks[i, 0].mean() for i in range(4)],
+            image.mean(), image.mean(axis=0))
+    assert outputs[0] == "workers: 2\n"
+    assert outputs[1].splitlines() == ["16 (100, 100)", str(round(float(brightest), 6))]
+    assert outputs[2].strip() == str(int((col_means > overall_mean).sum()))
+    assert outputs[3].strip() == str(round(sum(float(m) for m in means) / 4, 6))

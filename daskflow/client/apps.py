@@ -29,7 +29,8 @@ from ..errors import UnknownExecutor, UnknownResourceKeys, UnpicklableArgument
 from ..files import File
 from ..pool_resources import task_resources
 from ..provenance import report
-from ..provenance.calls import arguments, described, of_call, of_chunk, of_output
+from ..provenance.calls import (arguments, described, described_for_later, of_call, of_chunk,
+                                of_output)
 from ..shipped import AppDef, Options, Packed, RunSettings
 from ..sites.routing import route
 from ..worker.bash import is_auto, std_target
@@ -264,6 +265,64 @@ class App:
         if shared and run.report:
             report.note_shared(client, run.token, self.definition, tid, key)
         return future
+
+    def delayed(self, *args, **kwargs):
+        """This call as a ``dask.delayed`` object, for a ``dask.compute`` graph.
+
+        Nothing runs until it is computed (``dask.compute``, ``.compute()``,
+        ``client.compute``) on the current daskflow client's cluster; then it
+        runs as the app's calls do (tries, walltime, memo, a bash app's exit
+        code) and is recorded in the run's provenance. Dask collections and
+        futures in its arguments are its dependencies, computed in the same
+        graph.
+
+        Parameters
+        ----------
+        *args, **kwargs
+            As for a call (``__call__``), but not ``outputs=`` (its
+            DataFutures would have no task to wait for) nor an MPI
+            resource specification.
+
+        Returns
+        -------
+        dask.delayed.Delayed
+
+        Examples
+        --------
+        >>> total = dask.delayed(sum)([double.delayed(i) for i in range(3)])  # doctest: +SKIP
+        >>> total.compute()  # doctest: +SKIP
+        6
+        """
+        from dask import delayed
+
+        session, tid, run = _client.current()
+        special = self._special(kwargs)
+        if special.get("outputs") or self._auto_streams or _has_auto(special):
+            raise ValueError(f"app '{self.name}': .delayed() takes no outputs= nor "
+                             "generated log names; call the app instead")
+        opts = self._call_options(special, run, session)
+        resources, opts = self._placement(session, special, opts)
+        if opts.mpi is not None:
+            raise ValueError(f"app '{self.name}': an MPI call cannot be .delayed(); "
+                             "call the app instead")
+        kwargs = self._function_kwargs(kwargs, special)
+        settings = staging.check_call(self.name, args, kwargs, opts.outputs)
+        if settings is not None:
+            opts = opts.replace(staging=settings)
+        # chunk members become markers; collections stay, for the graph to compute
+        args, kwargs, has_members, chunks = substitute((args, kwargs), None, self.name,
+                                                       session.pack)
+        if has_members:
+            opts = _with_members(opts)
+        key = self._key(run.token, tid, args, kwargs, run.memo)
+        table = (chunks,) if chunks else ()
+        task = delayed(execute, pure=False)
+        with described_for_later({key: self._description(tid, opts, args, kwargs)}) \
+                if run.report else nullcontext(), dask.annotate(priority=opts.priority,
+                                                  **({"resources": resources} if resources
+                                                     else {})):
+            return task(self.definition, tid, key, opts, args, kwargs, *table,
+                        dask_key_name=key)
 
     def map(self, *iterables: Iterable, chunksize: int | None = None, **kwargs) -> list[AppFuture]:
         """Call the app once per item of the iterables, in one round trip.

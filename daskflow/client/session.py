@@ -21,6 +21,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Mapping
 
 import dask
 import distributed
@@ -29,6 +30,7 @@ from distributed import get_worker
 from .. import config  # noqa: F401  (config loads daskflow's defaults)
 from .. import latency, signing
 from ..dask_internals import default_client
+from ..errors import PackedInGraph
 from ..memo import ids as memo_ids
 from ..shipped import RunSettings, shared_objects
 from ..sites.routing import Reach
@@ -38,6 +40,7 @@ from ..worker import recovery
 from ..worker.context import parent_task
 from ..worker.mpi import PoolMpi
 from ..worker.mpi import local_default as local_mpi
+from ..worker.task import execute
 from . import bursts
 from .arguments import members_picked, pack
 from .failed_members import FailedMembers
@@ -236,18 +239,48 @@ class Client(distributed.Client):
             kwargs = members_picked(self, kwargs)
         return super().map(func, *iterables, **kwargs)
 
-    def compute(self, *args, **kwargs):
+    def compute(self, collections, *args, **kwargs):
         self._send_held()
-        return super().compute(*args, **kwargs)
+        self._check_graphs(collections)
+        return super().compute(collections, *args, **kwargs)
 
-    def persist(self, *args, **kwargs):
+    def persist(self, collections, *args, **kwargs):
         self._send_held()
-        return super().persist(*args, **kwargs)
+        self._check_graphs(collections)
+        return super().persist(collections, *args, **kwargs)
+
+    def get(self, dsk, *args, **kwargs):  # dask.compute's, and a collection's .compute()
+        self._send_held()
+        self._check_graph(dsk)
+        return super().get(dsk, *args, **kwargs)
+
+    def _check_graphs(self, collections) -> None:
+        for c in collections if isinstance(collections, (list, tuple, set)) else (collections,):
+            if dask.is_dask_collection(c):
+                self._check_graph(c.__dask_graph__())
+
+    def _check_graph(self, dsk) -> None:
+        """Refuse a graph that names a packed call's future (``PackedInGraph``):
+        its tasks would depend on the call's whole chunk. One look per task,
+        only in a session that packed calls."""
+        session = self.__dict__.get("_daskflow_session")
+        if session is None or not session.has_chunks:
+            return
+        if not isinstance(dsk, Mapping):  # dask.compute gives an expression of the graph
+            dsk = dsk.__dask_graph__() if hasattr(dsk, "__dask_graph__") else {}
+        chunks = session.failed_members.chunks  # the chunks still held by their calls
+        for task in dsk.values():
+            if getattr(task, "func", None) is execute:  # app.delayed's: it picks its members
+                continue
+            for key in getattr(task, "dependencies", ()):
+                if key in chunks:
+                    raise PackedInGraph(key)
 
     submit.__doc__ = distributed.Client.submit.__doc__
     map.__doc__ = distributed.Client.map.__doc__
     compute.__doc__ = distributed.Client.compute.__doc__
     persist.__doc__ = distributed.Client.persist.__doc__
+    get.__doc__ = distributed.Client.get.__doc__
 
     def _send_held(self) -> None:
         """Send the app calls held for packing (``client.bursts``), if any."""

@@ -60,6 +60,33 @@ def described(by_key: dict, sent: Callable[[int], None] | None = None):
         sent(len(sealed))
 
 
+@contextmanager
+def described_for_later(by_key: dict):
+    """``described`` for a graph built now and computed later, maybe never
+    (``App.delayed``): Dask may copy the annotation and call each copy with
+    the keys of a merged graph, so every copy answers for its own keys only
+    and is never used up; nothing is counted as sent."""
+    sealed = {key: (call_of(desc), pickle.dumps(desc, protocol=5))
+              for key, desc in by_key.items()}
+    with dask.annotate(**{ANNOTATION: _Own(sealed)}):
+        yield
+
+
+class _Own:
+    """Descriptions by key, handed out to any caller asking for its key."""
+
+    __slots__ = ("sealed",)
+
+    def __init__(self, sealed: dict):
+        self.sealed = sealed
+
+    def __reduce__(self):
+        return (_Own, (self.sealed,))
+
+    def __call__(self, key):
+        return self.sealed.get(key)
+
+
 def opened(desc):
     """A description as ``described`` sealed it (or as it is, not sealed)."""
     return pickle.loads(desc) if type(desc) is bytes else desc
