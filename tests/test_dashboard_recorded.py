@@ -191,8 +191,9 @@ def test_a_finished_runs_page_in_headless_chromium(tmp_path):
                 assert _cell(page, "double", "done") == 20 and _cell(page, "total", "done") == 1
                 assert _cell(page, "explode", "failed") == 2 and _cell(page, "*", "total") == 23
                 assert page.get_by_text("ValueError('explode 1: bad input')").count() == 1
+                # the embedded cluster's workers that joined before the short run ended
                 pools = page.locator(".slick-row", has_text="(no pool)")
-                assert pools.count() == 1 and re.search(r"gone\s*2\s*0", pools.inner_text())
+                assert pools.count() == 1 and re.search(r"gone\s*[12]\s*0", pools.inner_text())
                 # --all: both runs in the menu, the one asked for shown
                 options = page.locator("select option").all_inner_texts()
                 assert options == ["001", "000"], options
