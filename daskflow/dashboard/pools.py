@@ -77,7 +77,12 @@ def pool_rows(scheduler) -> list[dict[str, Any]]:
                     blocks[key] = {"pool": key[0], "block": key[1],
                                    "state": "gone" if gone else "pending",
                                    "workers": 0, "processing": 0}
-    return sorted(blocks.values(), key=lambda r: (r["pool"], _order(r["block"])))
+    return in_order(blocks.values())
+
+
+def in_order(rows) -> list[dict[str, Any]]:
+    """Block rows by pool, then block index (numbers as numbers, names after)."""
+    return sorted(rows, key=lambda r: (r["pool"], _order(r["block"])))
 
 
 def _order(block: str) -> tuple:

@@ -22,7 +22,7 @@ import threading
 import time
 from typing import Any
 
-from ..dashboard.pools import block_of
+from ..dashboard.pools import DEFAULT_POOL, block_of, in_order
 from ..dashboard.state import FAILURES, INTERVALS, MESSAGE_LIMIT, STATES, WorkflowState, app_of_key
 from .store import DB_NAME, ProvenanceStore, run_status
 
@@ -63,7 +63,7 @@ def recorded_pools(store: ProvenanceStore, running: bool) -> list[dict[str, Any]
     busy = store.running_by_worker() if running else {}
     blocks: dict[tuple[str, str], dict[str, Any]] = {}
     for w in store.workers():
-        pool = w["pool"] or "(no pool)"
+        pool = w["pool"] or DEFAULT_POOL
         key = (pool, w["block"] or block_of(w["name"] or w["address"], pool))
         row = blocks.setdefault(key, {"pool": key[0], "block": key[1], "state": "gone",
                                       "workers": 0, "processing": 0})
@@ -71,11 +71,7 @@ def recorded_pools(store: ProvenanceStore, running: bool) -> list[dict[str, Any]
         row["processing"] += busy.get(w["address"], 0)
         if running and w["left"] is None:
             row["state"] = "up"
-    return sorted(blocks.values(), key=lambda r: (r["pool"], _order(r["block"])))
-
-
-def _order(block: str) -> tuple:
-    return (0, int(block), "") if block.isdigit() else (1, 0, block)
+    return in_order(blocks.values())
 
 
 class RecordedRuns:
