@@ -13,10 +13,10 @@ from .client.futures import AppFuture, DataFuture
 from .client.futures import gather_values as gather
 from .client.notebook import FutureList, install_formatter, progress
 from .client.session import Client, checkpoint
-from .errors import (AppTimeout, BadStdStream, BashExitFailure, DaskflowError, DependencyError,
-                     JoinError, JoinReturnError, MissingInputs, MissingOutputs, NestedFuture,
-                     PackedInGraph, PropagatedException, StagingError, UnserializableResult,
-                     UnstageableFile, WorkerLost, WorkersUnavailable)
+from .errors import (AppCancelled, AppTimeout, BadStdStream, BashExitFailure, DaskflowError,
+                     DependencyError, JoinError, JoinReturnError, MissingInputs, MissingOutputs,
+                     NestedFuture, PackedInGraph, PropagatedException, StagingError,
+                     UnserializableResult, UnstageableFile, WorkerLost, WorkersUnavailable)
 from .files import File
 from .version import __version__  # noqa: F401  (daskflow.__version__)
 
@@ -25,6 +25,7 @@ install_formatter()  # in IPython: lists of AppFutures show as tables
 __all__ = [
     "App",
     "AppFuture",
+    "AppCancelled",
     "AppTimeout",
     "BadStdStream",
     "BashExitFailure",

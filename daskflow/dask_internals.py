@@ -47,6 +47,33 @@ def err_waiting_tasks(scheduler, why: Callable[[object], BaseException | None],
     return count
 
 
+def err_task(scheduler, key, exc: BaseException, stimulus_id: str) -> bool:
+    """Err the unfinished task ``key`` as if it had raised ``exc``, wherever
+    it is (waiting, queued, processing: its worker's outcome is then
+    ignored); its future, dependents and the scheduler plugins see it.
+    False if it had finished or is not known.
+
+    Uses ``Scheduler.tasks``, ``_transition``, ``_transitions`` and
+    ``send_all``; a task that waits for its dependencies goes through
+    ``released``, which takes its exception from the ``TaskState`` itself."""
+    ts = scheduler.tasks.get(key)
+    if ts is None or ts.state in ("memory", "erred", "forgotten"):
+        return False
+    facts = {"cause": key, "exception": Serialized(*serialize(exc)), "traceback": None,
+             "exception_text": f"{type(exc).__name__}: {exc}", "traceback_text": ""}
+    if ts.state == "processing":
+        facts["worker"] = ts.processing_on.address
+    elif ts.state not in WAITING_FOR_A_WORKER:
+        ts.exception, ts.traceback = facts["exception"], None
+        ts.exception_text, ts.traceback_text = facts["exception_text"], ""
+        ts.exception_blame = ts
+        facts = {}
+    recs, client_msgs, worker_msgs = scheduler._transition(key, "erred", stimulus_id, **facts)
+    scheduler._transitions(recs, client_msgs, worker_msgs, stimulus_id)
+    scheduler.send_all(client_msgs, worker_msgs)
+    return True
+
+
 TRANSITION_FACTS = ("worker", "startstops", "nbytes", "exception", "exception_text",
                     "traceback_text", "cause")
 
@@ -229,11 +256,23 @@ def raise_in_thread(thread, exc_type: type[BaseException]) -> bool:
 
     Uses CPython's ``PyThreadState_SetAsyncExc`` through ``ctypes.pythonapi``
     (not distributed's, but as private: Python has no public way)."""
+    return raise_in_thread_id(thread.ident, exc_type)
+
+
+def raise_in_thread_id(thread_id: int, exc_type: type[BaseException] | None) -> bool:
+    """``raise_in_thread`` by the thread's ident; ``exc_type`` None clears
+    an exception raised so that has not arrived yet."""
     import ctypes
 
     found = ctypes.pythonapi.PyThreadState_SetAsyncExc(
-        ctypes.c_ulong(thread.ident), ctypes.py_object(exc_type))
+        ctypes.c_ulong(thread_id), ctypes.py_object(exc_type) if exc_type else None)
     return found == 1
+
+
+def clear_interrupt(thread_id: int) -> None:
+    """Drop an exception ``raise_in_thread_id`` raised in that thread that has
+    not arrived yet (called from the thread itself)."""
+    raise_in_thread_id(thread_id, None)
 
 
 # -- the scheduler's dashboard (dashboard/register.py) -----------------------
@@ -648,6 +687,14 @@ def set_stream_interval(stream, seconds: float) -> None:
     stream.interval = float(seconds)
 
 
+def add_worker_stream_handler(worker, op: str, handler: Callable) -> None:
+    """Let the scheduler send ``{"op": op, ...}`` to ``worker`` on its stream:
+    ``handler(**rest of the message)`` runs in the worker's event loop.
+
+    Uses ``Worker.stream_handlers``, read for every message of the stream."""
+    worker.stream_handlers[op] = handler
+
+
 async def register_worker_plugin_here(scheduler, plugin, name: str) -> None:
     """Register a worker plugin from inside the scheduler's process (no
     client yet): workers that join later get it when they register, and
@@ -658,3 +705,28 @@ async def register_worker_plugin_here(scheduler, plugin, name: str) -> None:
     from distributed.protocol.pickle import dumps
 
     await scheduler.register_worker_plugin(None, dumps(plugin), name, idempotent=True)
+
+
+async def register_scheduler_plugin_from_client(client, plugin, name: str) -> None:
+    """``Client.register_plugin`` of a scheduler plugin, awaited in the
+    client's loop (the public method blocks, or returns a coroutine only
+    for an asynchronous client); idempotent.
+
+    Uses the ``Scheduler.register_scheduler_plugin`` handler with the plugin
+    pickled by ``distributed.protocol.pickle.dumps``, as the client sends it."""
+    from distributed.protocol.pickle import dumps
+
+    await client.scheduler.register_scheduler_plugin(plugin=dumps(plugin), name=name,
+                                                     idempotent=True)
+
+
+async def register_worker_plugin_from_client(client, plugin, name: str) -> None:
+    """``Client.register_plugin`` of a worker plugin, awaited in the
+    client's loop: the running workers set it up before this returns, and
+    those that join later when they register; idempotent.
+
+    Uses the ``Scheduler.register_worker_plugin`` handler, as the client does."""
+    from distributed.protocol.pickle import dumps
+
+    await client.scheduler.register_worker_plugin(plugin=dumps(plugin), name=name,
+                                                  idempotent=True)

@@ -7,6 +7,7 @@ app, the task id and the cause.
 
 from __future__ import annotations
 
+from concurrent.futures import CancelledError
 from typing import Any, Sequence
 
 from distributed import KilledWorker
@@ -117,6 +118,26 @@ class AppTimeout(AppError):
 
     def __str__(self) -> str:
         return f"{self._where()} exceeded its walltime of {self.walltime:g} s and was stopped"
+
+
+@_PARAMETERS
+class AppCancelled(AppError, CancelledError):
+    """An app call was cancelled (``future.cancel()``) before it finished.
+
+    A ``concurrent.futures.CancelledError``, as Python's futures raise. If
+    the call was running, its work was stopped: a bash or MPI command's
+    process group killed, a Python app interrupted as at its walltime.
+
+    Parameters
+    ----------
+    %(call)s
+    """
+
+    def __init__(self, app_name: str, tid: int | str):
+        super().__init__(app_name, tid)
+
+    def __str__(self) -> str:
+        return f"{self._where()} was cancelled"
 
 
 class PropagatedException(AppError):

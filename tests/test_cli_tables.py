@@ -76,6 +76,9 @@ def test_piped_listing_is_wider_than_the_terminal(tmp_path):
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert "\x1b" not in proc.stdout and "─" not in proc.stdout
-    assert lines[0].split() == ["tid", "app", "state", "duration", "tries", "worker", "exception"]
-    assert [line.split() for line in lines[1:]] == [["0", "fetch", "done", "1.50s", "-", worker],
-                                                    ["1", "fetch", "done", "1.50s", "-", worker]]
+    assert lines[0].split() == ["tid", "app", "state", "duration", "cpu_user", "cpu_sys",
+                                "peak_mem", "read", "written", "tries", "worker", "exception"]
+    unmeasured = ["-"] * 5
+    assert [line.split() for line in lines[1:]] == [
+        ["0", "fetch", "done", "1.50s", *unmeasured, "-", worker],
+        ["1", "fetch", "done", "1.50s", *unmeasured, "-", worker]]

@@ -29,7 +29,7 @@ ROOT = os.path.dirname(HERE)
 
 WORKFLOW = """
 import distributed
-from daskflow import python_app
+from daskflow import bash_app, python_app
 
 @python_app
 def double(x):
@@ -43,9 +43,13 @@ def total(*xs):
 def explode(i):
     raise ValueError(f"explode {i}: bad input")
 
+@bash_app
+def checksum():
+    return "head -c 3000000 /dev/urandom | md5sum > /dev/null"
+
 first = [double(i) for i in range(20)]
 print("TOTAL", total(*first).result(), flush=True)
-distributed.wait([explode(i) for i in range(2)])
+distributed.wait([explode(i) for i in range(2)] + [checksum()])
 """
 
 
@@ -189,7 +193,14 @@ def test_a_finished_runs_page_in_headless_chromium(tmp_path):
                 assert page.locator("#daskflow-run").inner_text() == "000"
                 assert page.locator("#daskflow-status").inner_text() == "failed"
                 assert _cell(page, "double", "done") == 20 and _cell(page, "total", "done") == 1
-                assert _cell(page, "explode", "failed") == 2 and _cell(page, "*", "total") == 23
+                assert _cell(page, "explode", "failed") == 2 and _cell(page, "*", "total") == 24
+                # what the bash app's processes used, from their own accounting
+                cpu = page.locator("#daskflow-usage tr[data-app='checksum']"
+                                   " td[data-usage='cpu_user']").inner_text()
+                assert cpu.endswith(" s") and float(cpu[:-2]) > 0, cpu
+                peak = page.locator("#daskflow-usage tr[data-app='checksum']"
+                                    " td[data-usage='peak_memory']").inner_text()
+                assert peak.endswith(("kiB", "MiB")), peak
                 assert page.get_by_text("ValueError('explode 1: bad input')").count() == 1
                 # the embedded cluster's workers that joined before the short run ended
                 pools = page.locator(".slick-row", has_text="(no pool)")

@@ -693,3 +693,113 @@ def test_default_client_follows_distributeds_choice(cluster):
         assert di.default_client() is newer
     assert di.default_client() is distributed.default_client()
     assert di.default_client().status != "closed"
+
+
+# -- cancellation.py, client/cancels.py, worker/cancel.py ---------------------
+
+def test_err_task_fails_a_task_wherever_it_waits(cluster):
+    """A task waiting for a dependency, one queued and one processing each
+    err at once with the exception given; a dependent errs with them."""
+    cluster, client = cluster
+    scheduler = cluster.scheduler
+    name = f"gate-{time.monotonic_ns()}"
+    running = client.submit(_block, name, 0, key=f"running-{name}")
+    queued = [client.submit(_block, name, i, key=f"queued-{name}-{i}") for i in (1, 2, 3)]
+    waiting = client.submit(_inc, running, key=f"waiting-{name}")
+    dependent = client.submit(_inc, waiting, key=f"dependent-{name}")
+    try:
+        def state_of(future):
+            ts = scheduler.tasks.get(future.key)
+            return ts.state if ts is not None else None
+
+        until(lambda: state_of(running) == "processing" and state_of(queued[-1]) == "queued"
+              and state_of(waiting) == "waiting", "the tasks never got placed", timeout=30)
+        for future in (waiting, queued[-1], running):
+            state = scheduler.tasks[future.key].state
+            ok = cluster.sync(_err, scheduler, future.key)
+            assert ok, changed(f"Scheduler._transition ({state} -> erred refused)", "err_task")
+            with pytest.raises(KeyError, match=future.key):
+                future.result(timeout=10)
+            assert scheduler.tasks[future.key].state == "erred", changed(
+                f"Scheduler._transition (a {state} task did not err)", "err_task")
+        with pytest.raises(KeyError, match=waiting.key):
+            dependent.result(timeout=10)
+        assert cluster.sync(_err, scheduler, waiting.key) is False
+    finally:
+        Event(name, client=client).set()
+    assert client.gather(queued[:-1]) == [1, 2]
+
+
+async def _err(scheduler, key):
+    return di.err_task(scheduler, key, KeyError(key), "door-test")
+
+
+def test_clear_interrupt_drops_an_interrupt_that_has_not_arrived():
+    """A thread blocked in a C call gets an interrupt only when the call
+    returns; cleared meanwhile, it never arrives."""
+    outcome = {}
+    gate, started = threading.Event(), threading.Event()
+
+    def blocked():
+        started.set()
+        try:
+            gate.wait(60)
+            total = sum(range(100_000))  # bytecodes enough for a pending exception
+            outcome["ended"] = f"by itself {total > 0}"
+        except _Interrupt:
+            outcome["ended"] = "interrupted"
+
+    thread = threading.Thread(target=blocked, daemon=True)
+    thread.start()
+    assert started.wait(30)
+    assert di.raise_in_thread_id(thread.ident, _Interrupt)
+    di.raise_in_thread_id(thread.ident, None)  # as clear_interrupt does, from another thread
+    gate.set()
+    thread.join(30)
+    assert outcome == {"ended": "by itself True"}, \
+        "PyThreadState_SetAsyncExc(id, NULL) no longer clears a pending exception: " \
+        "daskflow.dask_internals.clear_interrupt must be updated"
+
+
+class _Listens(distributed.WorkerPlugin):
+    def __init__(self, op):
+        self.op = op
+
+    def setup(self, worker):
+        worker.door_heard = []
+        di.add_worker_stream_handler(worker, self.op, lambda said, **_: worker.door_heard.append(
+            said))
+
+
+class _Present(SchedulerPlugin):
+    name = "door-present"
+
+    async def start(self, scheduler):
+        scheduler.door_present = True
+
+
+def test_plugins_from_the_client_and_a_worker_stream_handler(cluster):
+    """Plugins registered by the client's own coroutine reach the scheduler
+    and the workers; a worker's stream handler gets the scheduler's message."""
+    cluster, client = cluster
+    op = f"door-op-{time.monotonic_ns()}"
+    try:
+        client.sync(di.register_worker_plugin_from_client, client, _Listens(op), op)
+        client.sync(di.register_scheduler_plugin_from_client, client, _Present(), "door-present")
+    except Exception as exc:
+        pytest.fail(changed(f"the register_*_plugin handlers ({exc!r})",
+                            "register_*_plugin_from_client"))
+    try:
+        assert getattr(cluster.scheduler, "door_present", False), changed(
+            "Scheduler.register_scheduler_plugin", "register_scheduler_plugin_from_client")
+        worker = next(iter(cluster.workers.values()))
+        assert op in cluster.scheduler.worker_plugins and hasattr(worker, "door_heard"), \
+            changed("Scheduler.register_worker_plugin", "register_worker_plugin_from_client")
+        address = next(iter(cluster.scheduler.workers))
+        di.scheduler_to_worker_stream(cluster.scheduler, address).send({"op": op, "said": "hi"})
+        until(lambda: worker.door_heard == ["hi"], changed(
+            "Worker.stream_handlers (the handler never got the message)",
+            "add_worker_stream_handler"), timeout=10)
+    finally:
+        client.unregister_worker_plugin(op)
+        cluster.scheduler.remove_plugin("door-present")

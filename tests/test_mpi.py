@@ -10,6 +10,7 @@ import shutil
 import sys
 
 import pytest
+from waiting import until
 
 import daskflow
 from daskflow import bash_app, python_app
@@ -109,6 +110,34 @@ def test_bash_mpi_app_runs_two_ranks(two_slots, tmp_path):
     assert hello(stdout=str(out), parsl_resource_specification={"num_ranks": 2}).result(60) == 0
     # the launcher gathers both ranks' lines (written at once, they may share a line)
     assert sorted(re.findall(r"rank \d of \d", out.read_text())) == ["rank 0 of 2", "rank 1 of 2"]
+
+
+@bash_app
+def ranks_sleep(piddir, parsl_resource_specification=None):
+    return f"echo $$ > {piddir}/rank.$PMI_RANK; exec sleep 60"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][0] != "Z"  # a zombie is gone too
+    except FileNotFoundError:
+        return False
+
+
+@needs_mpi
+def test_cancelling_an_mpi_app_stops_the_launcher_and_its_ranks(two_slots, tmp_path):
+    f = ranks_sleep(str(tmp_path), parsl_resource_specification={"num_ranks": 2})
+    pidfiles = [tmp_path / "rank.0", tmp_path / "rank.1"]
+    until(lambda: all(p.exists() and p.read_text().strip() for p in pidfiles),
+          "the ranks never started", timeout=60, interval=0.05)
+    pids = [int(p.read_text()) for p in pidfiles]
+    assert all(_alive(pid) for pid in pids)
+    assert f.cancel() is True
+    assert isinstance(f.exception(timeout=20), daskflow.AppCancelled)
+    until(lambda: not any(_alive(pid) for pid in pids), "a rank outlived the cancel",
+          timeout=10, interval=0.05)
+    assert hello(parsl_resource_specification={"num_ranks": 2}).result(60) == 0  # slots freed
 
 
 @needs_mpi

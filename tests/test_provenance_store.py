@@ -291,6 +291,37 @@ def test_a_version_1_database_is_renamed_when_opened_to_write(tmp_path):
             ("view",)
 
 
+def _version_2_schema() -> str:
+    """The schema as version 2 made it: no usage columns."""
+    from daskflow.provenance import store
+
+    added = "".join(f", {name} {kind}" for name, kind in store.USAGE_COLUMNS)
+    schema = re.sub(r",\s*json_extract\(j\.value, '\$\[4\]'\).*?AS write_bytes", "",
+                    store.SCHEMA.replace(added, ""), flags=re.S)
+    assert "cpu_user" not in schema
+    return schema
+
+
+def test_a_version_2_database_gets_the_usage_columns_when_opened_to_write(tmp_path):
+    db = str(tmp_path / "p.db")
+    with sqlite3.connect(db) as c:
+        c.executescript(_version_2_schema())
+        c.execute("INSERT INTO call_rows (key, tid, app, state, started, finished)"
+                  " VALUES ('a-1-t', '1', 'a', 'done', 0, 1)")
+        c.execute("INSERT INTO chunk_calls (chunk_key, app, calls, n, n_done, seconds)"
+                  " VALUES ('b-2-t', 'b', '[[\"2\", \"()\", 0, 1]]', 1, 1, 1.0)")
+        c.execute("PRAGMA user_version = 2")
+    with ProvenanceStore(db, readonly=True) as store:  # read as it is
+        assert store.summary()["states"] == {"done": 2}
+    with ProvenanceStore(db) as store:
+        store.record({"updates": [{"key": "a-1-t", "cpu_user": 1.5, "peak_memory": 2048}]})
+        rows = {t["key"]: t for t in store.tasks()}
+        assert rows["a-1-t"]["cpu_user"] == 1.5 and rows["b-2-t[0]"]["cpu_user"] is None
+        assert store.summary()["apps"]["a"]["peak_memory"] == 2048
+    with sqlite3.connect(db) as c:
+        assert c.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+
+
 def test_a_version_1_database_is_read_as_it_is(tmp_path):
     base = tmp_path / "runinfo"
     run_id, path = new_run_dir(str(base))
@@ -325,7 +356,7 @@ def test_readonly(tmp_path):
             reader.record({"tasks": [{"key": "a", "tid": "1", "app": "a"}]})
     with sqlite3.connect(str(tmp_path / "p.db")) as c:
         assert c.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert c.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert c.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
 
 
 # -- queries -------------------------------------------------------------------
@@ -556,7 +587,8 @@ def test_cli_tasks(cli, base):
     write_run(base)
     out = cli("tasks", "latest", "--dir", base).output
     lines = out.splitlines()
-    assert lines[0].split() == ["tid", "app", "state", "duration", "tries", "worker", "exception"]
+    assert lines[0].split() == ["tid", "app", "state", "duration", "cpu_user", "cpu_sys",
+                                "peak_mem", "read", "written", "tries", "worker", "exception"]
     assert len(lines) == 1 + len(TASKS)
     failed = cli("tasks", "000", "--state", "failed", "--dir", base).output.splitlines()[1:]
     assert [line.split()[:3] for line in failed] == [["3", "analyze", "failed"], ["4", "count", "failed"]]

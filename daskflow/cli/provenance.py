@@ -17,6 +17,7 @@ import os
 import time
 
 import click
+from dask.utils import format_bytes
 
 from ..provenance.store import DB_NAME, STATES, ProvenanceStore, default_base, find_run, list_runs
 from ..redaction import redact_text
@@ -140,7 +141,9 @@ def show(run: str, base: str | None) -> None:
 @click.option("--app", multiple=True, help="Only tasks of this app (repeatable).")
 @dir_option
 def tasks(run: str, state: tuple[str, ...], app: tuple[str, ...], base: str | None) -> None:
-    """List the tasks of RUN, one line each, in task-id order.
+    """List the tasks of RUN, one line each, in task-id order, with what
+    each used: processor time (user, system), peak memory, bytes read and
+    written.
 
     RUN is a run number (3 or 003), latest (the default) or -N (-1 is the
     latest run, -2 the one before).
@@ -151,10 +154,23 @@ def tasks(run: str, state: tuple[str, ...], app: tuple[str, ...], base: str | No
         click.echo("no tasks")
         return
     rows = [[t["tid"] or "-", t["app"] or "?", t["state"], fmt_duration(t["duration"]),
-             t["tries"], t["worker"] or "-", first_line(redact_text(t["exception"]))]
+             *_usage_cells(t), t["tries"], t["worker"] or "-",
+             first_line(redact_text(t["exception"]))]
             for t in found]
-    echo_listing(["tid", "app", "state", "duration", "tries", "worker", "exception"], rows,
-                 right=["duration"])
+    echo_listing(["tid", "app", "state", "duration", *USAGE_HEADS, "tries", "worker",
+                  "exception"], rows, right=["duration", *USAGE_HEADS])
+
+
+USAGE_HEADS = ("cpu_user", "cpu_sys", "peak_mem", "read", "written")  # one word each: awk reads them
+
+
+def _usage_cells(task: dict) -> list[str]:
+    """What a call used, as ``daskflow tasks`` shows it ("-": not measured)."""
+    if task.get("cpu_user") is None:
+        return ["-"] * len(USAGE_HEADS)
+    return [f"{task['cpu_user']:.3f}s", f"{task['cpu_system']:.3f}s",
+            *(format_bytes(int(task[k] or 0)) for k in ("peak_memory", "read_bytes",
+                                                         "write_bytes"))]
 
 
 @click.command("graph", context_settings=RUN_SETTINGS)

@@ -1,5 +1,6 @@
 """Failed calls of finished chunks, as the workers tell them
-(``worker.failed_members``): a chunk member's ``status`` reads "error"."""
+(``worker.failed_members``): a chunk member's ``status`` reads "error"
+(and ``cancelled()`` is True for a cancelled one)."""
 
 from __future__ import annotations
 
@@ -35,3 +36,4 @@ class FailedMembers:
         chunk = self.chunks.get(message.get("chunk"))
         if chunk is not None:
             chunk._failed = frozenset(message.get("failed") or ())
+            chunk._cancelled = frozenset(message.get("cancelled") or ())

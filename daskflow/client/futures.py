@@ -34,7 +34,7 @@ from distributed import Client, Future, KilledWorker
 
 from ..dask_internals import (future_state, is_held, release_soon, reported_exception,
                               swap_future_class)
-from ..errors import DependencyError, WorkerLost
+from ..errors import AppCancelled, DependencyError, WorkerLost
 from ..shipped import ORIGIN, Failure, Shared
 
 PREFETCH_SCAN = 4  # look at up to this many times the batch size for finished futures
@@ -59,6 +59,7 @@ class ChunkFuture(_Fetchable):
     """The Dask task of a chunk of calls; its value is the list of outcomes."""
 
     _failed: frozenset = frozenset()  # indices of failed calls (``failed_members``)
+    _cancelled: frozenset = frozenset()  # those of them that were cancelled
 
 
 class AppFuture(_Fetchable):
@@ -182,6 +183,45 @@ class AppFuture(_Fetchable):
         outcome = self._chunk._value[self.index]
         return self._translate(outcome.exc) if isinstance(outcome, Failure) else None
 
+    def cancel(self, reason=None, msg=None, **kwargs):
+        """Cancel the call, and stop it if it runs (Parsl cannot).
+
+        The call fails with `AppCancelled` (a
+        ``concurrent.futures.CancelledError``), so its dependents fail with
+        `DependencyError` naming it; a running bash or MPI command has its
+        process group killed, a running Python app is interrupted as at its
+        walltime; a call packed in a chunk is cancelled alone. Provenance
+        records it as ``cancelled``. Dask's own ``client.cancel(futures)``
+        still releases tasks the Dask way.
+
+        Returns
+        -------
+        bool
+            True if the call was cancelled; False if it had finished first
+            (an asynchronous client gets an awaitable of it).
+        """
+        self._verify_initialized()
+        if self._chunk is None and future_state(self).done() and not is_held(self):
+            return False
+        release_held([self])  # a call held for packing is sent first
+        from .cancels import cancel_calls
+
+        answer = cancel_calls(self.client, [(self.key, self.ident, self.app_name, self.tid)])
+        return answer[0] if isinstance(answer, list) else _first(answer)
+
+    def cancelled(self) -> bool:
+        """True if the call was cancelled (`cancel`, or Dask's ``client.cancel``)."""
+        if Future.cancelled(self):
+            return True
+        chunk = self._chunk
+        if chunk is not None:  # known without a round trip: Dask's wait asks in its loop
+            return self.index in chunk._cancelled
+        state = future_state(self)
+        if state.status != "error":
+            return False
+        exc = reported_exception(state)[0]  # a dependent's is its upstream's: not its own
+        return isinstance(exc, AppCancelled) and getattr(exc, ORIGIN, (0, 0, 0))[2] == self.ident
+
     async def _result(self, raiseit=True):
         """What Dask awaits for ``await future`` and ``as_completed(...,
         with_results=True)``: for a chunk member, its own value or failure."""
@@ -276,6 +316,10 @@ class AppFuture(_Fetchable):
         from .views import future_html
 
         return future_html(self)
+
+
+async def _first(answers) -> bool:
+    return (await answers)[0]
 
 
 def _app_and_tid(key) -> tuple[str, int | str | None]:

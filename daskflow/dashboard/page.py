@@ -7,6 +7,8 @@ number of tasks) and the scheduler's workers, and pushes only what changed:
 * per-app counts by state: an HTML table (``#daskflow-counts``, one
   ``tr[data-app]`` per app, one ``td[data-state]`` per state, readable from
   the DOM) and a stacked bar chart;
+* what each app's calls used (``#daskflow-usage``): wall and CPU time,
+  peak memory, bytes read and written;
 * a task timeline of the last ``state.INTERVALS`` tasks, by worker, coloured by app;
 * the app graph: apps as nodes, edges weighted by task dependencies;
 * the last failures with their messages;
@@ -23,6 +25,7 @@ from bokeh.layouts import column, row
 from bokeh.models import (Arrow, ColumnDataSource, DataTable, Div, FactorRange, HoverTool,
                           LabelSet, Range1d, Select, TableColumn, VeeHead)
 from bokeh.plotting import figure
+from dask.utils import format_bytes
 
 from .pools import pool_rows
 from .state import EXTENSION
@@ -41,7 +44,7 @@ APP_COLORS = ("#8c564b", "#e377c2", "#17becf", "#bcbd22", "#8c6d31", "#7b4173", 
 CSS = """<style>
 table.daskflow {border-collapse: collapse; font: 13px sans-serif; margin: 4px 0}
 table.daskflow th, table.daskflow td {padding: 2px 10px; border-bottom: 1px solid #ddd;
-  text-align: right}
+  text-align: right; white-space: nowrap}
 table.daskflow th:first-child, table.daskflow td:first-child {text-align: left}
 table.daskflow tr.total td {font-weight: bold}
 </style>"""
@@ -102,6 +105,7 @@ class WorkflowPage:
         self.select = Select(title="Run", value=first, options=[first], width=220)
         self.header = Div(text="", sizing_mode="stretch_width")
         self.counts = Div(text="", width=620)
+        self.usage = Div(text="", width=620)
 
         self.bar_source = ColumnDataSource({"app": [], **{s: [] for s in SHOWN}})
         self.bars = figure(y_range=FactorRange(), height=240, width=520, title="Tasks by state",
@@ -164,7 +168,7 @@ class WorkflowPage:
                                         ("pool", "block", "state", "workers", "processing")])
         self.root = column(
             row(self.header, self.select, sizing_mode="stretch_width"),
-            row(self.counts, self.bars, sizing_mode="stretch_width"),
+            row(column(self.counts, self.usage), self.bars, sizing_mode="stretch_width"),
             self.gantt,
             row(self.graph, column(Div(text="<b>Failures</b>"), self.failures,
                                    sizing_mode="stretch_width"), sizing_mode="stretch_width"),
@@ -197,6 +201,7 @@ class WorkflowPage:
         self._set(self.header, self._header(snap["run_id"], snap["script"], snap["status"],
                                             snap["start"], snap["end"]))
         self._set(self.counts, counts_html(snap["apps"]))
+        self._set(self.usage, usage_html(snap["apps"]))
         self._update_bars(apps, snap["apps"])
         self._update_gantt(snap["intervals"])
         self._update_graph(snap["apps"], snap["edges"])
@@ -282,6 +287,41 @@ class WorkflowPage:
             self._pools = rows
             self.pool_source.data = {k: [r[k] for r in rows] for k in
                                      ("pool", "block", "state", "workers", "processing")}
+
+
+def usage_html(apps: dict) -> str:
+    """What each app's calls used (``#daskflow-usage``, one ``tr[data-app]``
+    per app, one ``td[data-usage]`` per measure): the time its finished
+    calls took, their CPU time (user and system), the largest peak memory
+    of one call, and the bytes they read and wrote; empty before any call
+    was measured."""
+    measured = sorted(a for a in apps if apps[a].get("usage"))
+    if not measured:
+        return ""
+    head = "".join(f"<th>{title}</th>" for _, title in USAGE_COLUMNS)
+    lines = [CSS, "<table class='daskflow' id='daskflow-usage'><tr><th>app</th>"
+                  f"{head}</tr>"]
+    for app in measured:
+        used = {**apps[app]["usage"], "wall": apps[app].get("compute", 0.0)}
+        name = html.escape(app, quote=True)
+        cells = "".join(f"<td data-usage='{k}'>{_measure(k, used.get(k))}</td>"
+                        for k, _ in USAGE_COLUMNS)
+        lines.append(f"<tr data-app='{name}'><td>{name}</td>{cells}</tr>")
+    lines.append("</table>")
+    return "".join(lines)
+
+
+USAGE_COLUMNS = (("wall", "wall"), ("cpu_user", "CPU user"), ("cpu_system", "CPU system"),
+                 ("peak_memory", "peak memory"), ("read_bytes", "read"),
+                 ("write_bytes", "written"))
+
+
+def _measure(kind: str, value) -> str:
+    if value is None:
+        return ""
+    if kind in ("wall", "cpu_user", "cpu_system"):
+        return f"{value:.3g} s" if value < 100 else f"{value:,.0f} s"
+    return format_bytes(int(value))
 
 
 def counts_html(apps: dict) -> str:

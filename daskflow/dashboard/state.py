@@ -22,6 +22,8 @@ EXTENSION = "daskflow-workflow"  # scheduler.extensions key of the run registry
 
 STATES = ("pending", "running", "done", "failed", "memo", "cancelled")
 FINAL = ("done", "failed", "memo")
+#: what calls used, per app: summed, but ``peak_memory`` (the largest call's)
+USAGE = ("cpu_user", "cpu_system", "peak_memory", "read_bytes", "write_bytes")
 INTERVALS = 2000  # task intervals kept for the Gantt chart
 FAILURES = 50  # failures kept with their messages
 MESSAGE_LIMIT = 1000  # characters of a failure's message
@@ -60,6 +62,7 @@ class WorkflowState:
         self._packs: dict[str, list] = {}
         self.counts: dict[str, dict[str, int]] = {}  # app -> state -> tasks
         self.compute: dict[str, float] = {}  # app -> seconds of finished tries
+        self.usage: dict[str, list] = {}  # app -> what its calls used, as ``USAGE``
         self.intervals: deque = deque(maxlen=intervals)  # (worker, start, end, app, tid, state)
         self.edges: dict[tuple[str, str], int] = {}  # (upstream app, app) -> dependencies
         self.failures: deque = deque(maxlen=failures)
@@ -73,6 +76,7 @@ class WorkflowState:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self.__dict__.setdefault("usage", {})
         self.lock = threading.Lock()
 
     # ------------------------------------------------------------ writer side
@@ -141,6 +145,10 @@ class WorkflowState:
         self._move_many(block.app, pack[1], "done", len(finished))
         self.compute[block.app] = self.compute.get(block.app, 0.0) + sum(
             end - start for _, (start, end) in finished)
+        if block.usage:
+            for i, _ in finished:
+                if block.usage[i] is not None:
+                    self._used(block.app, block.usage[i])
         self.intervals.extend((block.worker or "?", start, end, block.app, block.tids[i], "done")
                               for i, (start, end) in finished[-(self.intervals.maxlen or 1):])
 
@@ -163,6 +171,8 @@ class WorkflowState:
         if entry is None:  # its row came in an earlier run of the plugin's queue
             self._new({"key": key})
             entry = self._tasks[key]
+        if update.get("cpu_user") is not None:
+            self._used(entry[0], [update.get(name) or 0 for name in USAGE])
         state = update.get("state")
         if state is None or state == entry[1]:
             return
@@ -197,6 +207,15 @@ class WorkflowState:
                 if member is not None and member[1] in ("pending", "running"):
                     self._move(member, "cancelled")
 
+    def _used(self, app: str, used) -> None:
+        total = self.usage.get(app)
+        if total is None:
+            self.usage[app] = list(used)
+            return
+        for n in (0, 1, 3, 4):
+            total[n] += used[n]
+        total[2] = max(total[2], used[2])
+
     def _move_many(self, app: str, state: str | None, to: str, n: int) -> None:
         """Move ``n`` calls of ``app`` from ``state`` (None: new) to ``to``."""
         counts = self.counts.get(app)
@@ -225,6 +244,9 @@ class WorkflowState:
             apps = {app: {**counts, "total": sum(counts.values()),
                           "compute": round(self.compute.get(app, 0.0), 6)}
                     for app, counts in self.counts.items()}
+            for app, used in self.usage.items():
+                if app in apps:
+                    apps[app]["usage"] = dict(zip(USAGE, used))
             snap = {"run_id": self.run_id, "token": self.token, "script": self.script, "start": self.start,
                     "end": self.end, "status": self.status, "version": self.version,
                     "apps": apps, "n_failed": self.n_failed,

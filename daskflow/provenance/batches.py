@@ -16,11 +16,14 @@ from .. import worker_fates
 from ..redaction import redact_batch, redact_text
 from .blocks import CallBlock, block_of
 from .calls import opened, rows
-from .report import chunk_spans, chunk_times
+from .report import USAGE_FIELDS, chunk_spans, chunk_times, chunk_usage
 
 STATES = {"memory": "done", "erred": "failed", "processing": "running",
           "forgotten": None, "released": None, "waiting": "pending", "queued": "pending",
           "no-worker": "pending"}
+
+
+CANCELLED = ("AppCancelled:", "AppCancelled(")  # how a cancelled call's error reads
 
 
 def to_batch(items: list, memo_hits: set[str], chunks: set[str], bash: set[str],
@@ -83,7 +86,8 @@ def to_batch(items: list, memo_hits: set[str], chunks: set[str], bash: set[str],
             host = _host(worker) if worker else None
             block = blocks.pop(msg["chunk"], None)
             if block is not None:
-                block.finish(*chunk_spans(msg), worker, host, msg.get("exit_code"))
+                block.finish(*chunk_spans(msg), worker, host, msg.get("exit_code"),
+                             chunk_usage(msg))
                 if block.chunk_key not in in_batch:
                     batch["blocks"].append(block)
                     in_batch.add(block.chunk_key)
@@ -91,8 +95,10 @@ def to_batch(items: list, memo_hits: set[str], chunks: set[str], bash: set[str],
             done = {"state": "done", "tries": 1, "worker": worker, "host": host}
             if msg.get("exit_code") is not None:
                 done["exit_code"] = msg["exit_code"]
-            batch["updates"].extend({"key": key, "started": start, "finished": end, **done}
-                                    for key, start, end in chunk_times(msg))
+            batch["updates"].extend(
+                {"key": key, "started": start, "finished": end, **done,
+                 **(dict(zip(USAGE_FIELDS, used)) if used else {})}
+                for key, start, end, used in chunk_times(msg))
         elif kind == "calls":
             _, calls, worker = item
             for call in calls:
@@ -169,9 +175,17 @@ def _update_for(key: str, finish: str, when: float, info: dict) -> dict | None:
         if finish == "erred":
             update["exception"] = _erred_text(info)
             update["traceback"] = info.get("traceback_text")
+            update["state"] = failed_or_cancelled(update["exception"])
         elif info.get("nbytes") is not None:
             update["nbytes"] = info["nbytes"]
+        if info.get("usage"):
+            update.update(zip(USAGE_FIELDS, info["usage"]))
     return update
+
+
+def failed_or_cancelled(error: str | None) -> str:
+    """A call's end state from its error's text: ``AppCancelled`` is a cancel."""
+    return "cancelled" if error and error.startswith(CANCELLED) else "failed"
 
 
 def _erred_text(info: dict) -> str:
@@ -207,8 +221,11 @@ def _call_rows(call: dict, worker: str | None, batch: dict[str, list]) -> None:
     if call.get("memo") == "hit":
         update["state"] = "memo"
     if "[" in key:  # a chunked call: the chunk's own transitions do not speak for it
-        update["state"] = update.get("state") or ("failed" if call.get("error") else "done")
+        update["state"] = update.get("state") or (
+            failed_or_cancelled(call["error"]) if call.get("error") else "done")
         update["exception"] = call.get("error")
+    if call.get("usage"):
+        update.update(zip(USAGE_FIELDS, call["usage"]))
     if call.get("skipped"):
         update["tries"] = 0
     batch["updates"].append({k: v for k, v in update.items() if v is not None})

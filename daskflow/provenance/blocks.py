@@ -7,7 +7,8 @@ call: a fifth of the machine, taken from the workers and the driver. Most
 calls of a chunk have nothing of their own to tell (no dependency, no
 stream, one try), so they are kept together: one ``chunk_calls`` row per
 chunk whose ``calls`` column is a JSON array of ``[tid, args]`` per call,
-``[tid, args, start, end]`` once it finished at its first try. The store's
+``[tid, args, start, end]`` once it finished at its first try (and what
+it used: CPU, peak memory, bytes read and written). The store's
 ``tasks`` view shows them as rows like any other (see ``store``); a call
 that later has more to tell (a failure, a retry, a memo hit, Files) gets a
 row of its own, which the view shows instead.
@@ -37,19 +38,24 @@ class CallBlock:
     tids: list[str]
     args: list[str]  # argument texts; digests once ``private`` ran (unless recorded)
     times: list | None = None
+    usage: list | None = None  # per call, as ``times``: ``report.USAGE_FIELDS`` or None
     worker: str | None = None
     host: str | None = None
     exit_code: int | None = None
     private: bool = False  # ``args`` hold only what may be kept
 
     def finish(self, index, times, worker: str | None, host: str | None,
-               exit_code: int | None) -> None:
+               exit_code: int | None, usage: list | None = None) -> None:
         """Take the chunk's report: ``times`` holds start and end of call
-        ``index[n]`` at ``2n`` and ``2n + 1``."""
+        ``index[n]`` at ``2n`` and ``2n + 1``; ``usage[n]`` what it used."""
         spans = self.times or [None] * len(self.tids)
+        used = self.usage or [None] * len(self.tids)
         for n, i in enumerate(index):
             spans[i] = (times[2 * n], times[2 * n + 1])
+            if usage and n < len(usage):
+                used[i] = usage[n]
         self.times, self.worker, self.host, self.exit_code = spans, worker, host, exit_code
+        self.usage = used
 
     def keep_private(self, record_arguments: bool, redact) -> None:
         """Keep only what may be kept of the arguments (once): their
@@ -63,18 +69,26 @@ class CallBlock:
         else:
             self.args = [arguments_digest(text) for text in self.args]
 
-    def tally(self) -> tuple[int, int, float]:
-        """``(calls, done, seconds)``: how many calls, how many of them
-        finished, and their summed durations (the store counts from these)."""
+    def tally(self) -> tuple:
+        """``(calls, done, seconds, cpu_user, cpu_system, peak_memory,
+        read_bytes, write_bytes)``: how many calls, how many of them
+        finished, their summed durations, and what they used (summed; the
+        largest peak), which the store counts from."""
         spans = [span for span in self.times or () if span is not None]
-        return len(self.tids), len(spans), sum(end - start for start, end in spans)
+        used = [u for u in self.usage or () if u is not None]
+        return (len(self.tids), len(spans), sum(end - start for start, end in spans),
+                sum(u[0] for u in used), sum(u[1] for u in used),
+                max((u[2] for u in used), default=0), sum(u[3] for u in used),
+                sum(u[4] for u in used))
 
     def calls_json(self) -> str:
-        """The ``calls`` column: ``[tid, args]`` or ``[tid, args, start, end]`` per call."""
+        """The ``calls`` column: ``[tid, args]``, or ``[tid, args, start, end]``
+        once done, followed by the five ``report.USAGE_FIELDS`` if measured."""
         if self.times is None:
             return json.dumps(list(zip(self.tids, self.args)))
-        return json.dumps([[tid, args, *span] if span else [tid, args]
-                           for tid, args, span in zip(self.tids, self.args, self.times)])
+        used = self.usage or [None] * len(self.tids)
+        return json.dumps([[tid, args, *span, *(u or ())] if span else [tid, args]
+                           for tid, args, span, u in zip(self.tids, self.args, self.times, used)])
 
 
 def block_of(key: str, when: float, desc: dict) -> CallBlock | None:

@@ -36,9 +36,9 @@ from ..dashboard.pools import worker_facts
 from ..dask_internals import blamed_key, drop_annotation, finished_metadata, transition_facts
 from ..redaction import redact_text
 from . import writer
-from .batches import lost_error
+from .batches import CANCELLED, lost_error
 from .calls import ANNOTATION
-from .report import TOPIC
+from .report import TOPIC, USAGE
 
 logger = logging.getLogger("daskflow.provenance")
 
@@ -177,11 +177,15 @@ class ProvenancePlugin(SchedulerPlugin):
         # start == finish: a recommendation that left the task where it was (a
         # queued task goes waiting -> waiting, then waiting -> queued); no row
         if start != finish and isinstance(key, str) and key.endswith(self.token):
+            used = None
             if finish == "memory":  # a chunk's report comes with it (``report.send_chunk``)
                 report = finished_metadata(self.scheduler, key, kwargs, TOPIC)
                 if report is not None:
                     self._reported(report)
+                used = finished_metadata(self.scheduler, key, kwargs, USAGE)
             kwargs = transition_facts(kwargs)  # a copy: every plugin gets the same dict
+            if used is not None:  # a plain call's usage (``report.send_finished``)
+                kwargs["usage"] = used
             if finish == "erred":
                 kwargs = self._why_erred(key, kwargs)
                 kwargs.pop("exception", None)  # the writer needs its text, not the pickle
@@ -198,7 +202,8 @@ class ProvenancePlugin(SchedulerPlugin):
         info = dict(info)  # the scheduler hands the same kwargs to every plugin
         scheduler = self.scheduler
         if info.get("exception_text"):
-            self._announce(key, info["exception_text"])
+            if not info["exception_text"].startswith(CANCELLED):  # asked for: not a failure
+                self._announce(key, info["exception_text"])
         elif info.get("exception") is not None and info.get("cause") == key \
                 and info.get("worker"):
             info["lost"] = worker = info["worker"]

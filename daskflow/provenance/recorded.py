@@ -23,7 +23,8 @@ import time
 from typing import Any
 
 from ..dashboard.pools import DEFAULT_POOL, block_of, in_order
-from ..dashboard.state import FAILURES, INTERVALS, MESSAGE_LIMIT, STATES, WorkflowState, app_of_key
+from ..dashboard.state import (FAILURES, INTERVALS, MESSAGE_LIMIT, STATES, USAGE, WorkflowState,
+                               app_of_key)
 from .store import DB_NAME, ProvenanceStore, run_status
 
 RELOAD_AFTER = 1.0  # seconds between two looks at a database for changes
@@ -41,6 +42,8 @@ def recorded_state(store: ProvenanceStore, intervals: int = INTERVALS) -> Workfl
         app = app if app is not None else "?"
         state.counts[app] = {s: counts["states"].get(s, 0) for s in STATES}
         state.compute[app] = counts["duration_total"] or 0.0
+        if counts.get("peak_memory") is not None or counts.get("cpu_user"):
+            state.usage[app] = [counts.get(name) or 0 for name in USAGE]
     state.n_failed = summary["states"].get("failed", 0)
     state.intervals.extend((r["worker"] or "?", r["started"], r["finished"], r["app"] or "?",
                             r["tid"], r["state"]) for r in store.recent(intervals))

@@ -19,13 +19,17 @@ from typing import Any, Iterable
 from ..dask_internals import tell_when_finished
 
 TOPIC = "daskflow"
+USAGE = "daskflow-usage"  # a plain call's usage, with its task's finished message
+#: what a call used (``worker.usage``): seconds, seconds, bytes, bytes, bytes
+USAGE_FIELDS = ("cpu_user", "cpu_system", "peak_memory", "read_bytes", "write_bytes")
+NO_USAGE = (-1.0, 0.0, 0.0, 0.0, 0.0)  # a call not measured, in a chunk's usage array
 
 
 class CallRecord:
     """One call's facts, gathered while the task body runs it."""
 
     __slots__ = ("tid", "ident", "start", "end", "tries", "memo", "error", "files", "skipped",
-                 "exit_code")
+                 "exit_code", "usage")
 
     def __init__(self, tid, ident: str):
         self.tid = tid
@@ -37,6 +41,7 @@ class CallRecord:
         self.files: list[tuple] = []  # (direction, url, size, sha256 or None)
         self.skipped = False  # a chunked call whose upstream call failed
         self.exit_code: int | None = None  # bash apps
+        self.usage: tuple | None = None  # (cpu_user, cpu_system, peak_memory, read, written)
 
     def notable(self) -> bool:
         return bool(self.tries or self.memo or self.files or self.exit_code)
@@ -53,6 +58,18 @@ def send(run, records: list[CallRecord], only_if_notable: bool = False) -> None:
     if worker is not None:
         worker.log_event(TOPIC, {"token": run.token, "worker": worker.address,
                                  "calls": [r.as_dict() for r in records]})
+
+
+def send_finished(run, record: CallRecord) -> None:
+    """Send a plain call's record as it succeeds: its usage alone with the
+    task's finished message (``tell_when_finished``, no message of its
+    own), unless it has more to tell (``send``)."""
+    if not run.report:
+        return
+    if record.notable():
+        send(run, [record])
+    elif record.usage is not None:
+        tell_when_finished(USAGE, record.usage)
 
 
 def send_chunk(run, chunk: str, records: list[CallRecord], exit_code: int | None) -> None:
@@ -74,6 +91,7 @@ def send_chunk(run, chunk: str, records: list[CallRecord], exit_code: int | None
     if worker is None:
         return
     times = array("d")
+    usage = []
     index = array("I")
     calls = []
     for i, record in enumerate(records):
@@ -83,9 +101,12 @@ def send_chunk(run, chunk: str, records: list[CallRecord], exit_code: int | None
         else:
             times.append(record.start)
             times.append(record.end)
+            usage.append(record.usage)
             index.append(i)
     msg = {"token": run.token, "worker": worker.address, "calls": calls, "chunk": chunk,
            "times": times.tobytes(), "exit_code": exit_code}
+    if any(usage):  # calls too short to be measured have none (``worker.usage``)
+        msg["usage"] = array("d", [x for u in usage for x in (u or NO_USAGE)]).tobytes()
     if len(index) != len(records):
         msg["index"] = index.tobytes()
     if not tell_when_finished(TOPIC, msg):  # not the task's own thread: as an event
@@ -105,11 +126,24 @@ def chunk_spans(msg: dict) -> tuple:
     return index, times
 
 
-def chunk_times(msg: dict) -> list[tuple[str, float, float]]:
-    """``(ident, start, end)`` of the plain calls of a ``send_chunk`` message."""
+def chunk_usage(msg: dict) -> list[tuple | None]:
+    """The usage of the plain calls of a ``send_chunk`` message, one per
+    call as ``chunk_spans`` lists them (None: not measured)."""
+    usage = array("d")
+    usage.frombytes(msg.get("usage") or b"")
+    n = len(USAGE_FIELDS)
+    found = [tuple(usage[k:k + n]) for k in range(0, len(usage), n)]
+    return [None if u[0] < 0 else (u[0], u[1], int(u[2]), int(u[3]), int(u[4])) for u in found]
+
+
+def chunk_times(msg: dict) -> list[tuple[str, float, float, tuple | None]]:
+    """``(ident, start, end, usage)`` of the plain calls of a ``send_chunk`` message."""
     index, times = chunk_spans(msg)
+    usage = chunk_usage(msg)
+    usage += [None] * (len(index) - len(usage))
     chunk = msg["chunk"]
-    return [(f"{chunk}[{i}]", times[2 * n], times[2 * n + 1]) for n, i in enumerate(index)]
+    return [(f"{chunk}[{i}]", times[2 * n], times[2 * n + 1], usage[n])
+            for n, i in enumerate(index)]
 
 
 def _worker():

@@ -29,7 +29,10 @@ Schema
     running, done, failed, memo, cancelled), ``memo`` ("hit", "miss" or
     NULL), ``tries``, ``submitted`` / ``started`` / ``finished`` (epoch s),
     ``worker``, ``host``, ``exception``, ``traceback``, ``exit_code``,
-    ``stdout``, ``stderr`` (paths or text), ``nbytes`` (result size).
+    ``stdout``, ``stderr`` (paths or text), ``nbytes`` (result size),
+    and what the call used (version 3): ``cpu_user``, ``cpu_system``
+    (seconds), ``peak_memory``, ``read_bytes``, ``write_bytes`` (bytes; see
+    ``worker.usage`` for what each counts).
 ``dependencies``
     ``(key, depends_on)``: task ``key`` used the result of ``depends_on``.
 ``transitions``
@@ -48,8 +51,10 @@ has a row per task with the columns above. ``chunk_calls`` has a row per
 chunk of plain calls (``blocks``: no dependencies, not bash): ``chunk_key``,
 ``app``, ``app_hash``, ``submitted``, ``worker``, ``host``, ``exit_code``
 and ``calls``, a JSON array of ``[tid, args]`` per call, ``[tid, args,
-start, end]`` once it finished at its first try, and the chunk's tallies
-(``n``, ``n_done``, ``seconds``: the counts read them). A call of such a chunk
+start, end, cpu_user, cpu_system, peak_memory, read_bytes, write_bytes]``
+once it finished at its first try, and the chunk's tallies (``n``,
+``n_done``, ``seconds`` and the usage summed, peak the largest: the
+counts read them). A call of such a chunk
 with more to tell (a failure, a retry, a memo hit, Files) has a row in
 ``call_rows`` too, which the view shows instead. ``packed_calls`` is the
 view of the ``chunk_calls`` rows as task rows. Version 1 databases have a
@@ -79,9 +84,14 @@ from .. import config  # noqa: F401  (daskflow's dask config defaults)
 from ..private import DIR_MODE, create_file, make_dir
 
 DB_NAME = "provenance.db"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 STATES = ("pending", "running", "done", "failed", "memo", "cancelled")
 WORKER_FIELDS = ("address", "name", "host", "pool", "block", "threads", "joined", "left")
+
+#: what a call used (version 3 on), as ``report.USAGE_FIELDS``
+USAGE_COLUMNS = (("cpu_user", "REAL"), ("cpu_system", "REAL"), ("peak_memory", "INTEGER"),
+                 ("read_bytes", "INTEGER"), ("write_bytes", "INTEGER"))
+USAGE = tuple(name for name, _ in USAGE_COLUMNS)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -94,11 +104,11 @@ CREATE TABLE IF NOT EXISTS call_rows (
     state TEXT NOT NULL DEFAULT 'pending', memo TEXT, tries INTEGER,
     submitted REAL, started REAL, finished REAL, worker TEXT, host TEXT,
     exception TEXT, traceback TEXT, exit_code INTEGER, stdout TEXT,
-    stderr TEXT, nbytes INTEGER);
+    stderr TEXT, nbytes INTEGER{usage});
 CREATE TABLE IF NOT EXISTS chunk_calls (
     chunk_key TEXT PRIMARY KEY, app TEXT, app_hash TEXT, submitted REAL,
     worker TEXT, host TEXT, exit_code INTEGER, calls TEXT NOT NULL,
-    n INTEGER NOT NULL, n_done INTEGER NOT NULL, seconds REAL NOT NULL) WITHOUT ROWID;
+    n INTEGER NOT NULL, n_done INTEGER NOT NULL, seconds REAL NOT NULL{usage}) WITHOUT ROWID;
 CREATE VIEW IF NOT EXISTS packed_calls AS
     SELECT c.chunk_key || '[' || j.key || ']' AS key,
            json_extract(j.value, '$[0]') AS tid, c.app AS app, c.app_hash AS app_hash,
@@ -113,7 +123,11 @@ CREATE VIEW IF NOT EXISTS packed_calls AS
            CASE WHEN json_array_length(j.value) > 2 THEN c.host END AS host,
            NULL AS exception, NULL AS traceback,
            CASE WHEN json_array_length(j.value) > 2 THEN c.exit_code END AS exit_code,
-           NULL AS stdout, NULL AS stderr, NULL AS nbytes
+           NULL AS stdout, NULL AS stderr, NULL AS nbytes,
+           json_extract(j.value, '$[4]') AS cpu_user, json_extract(j.value, '$[5]') AS cpu_system,
+           json_extract(j.value, '$[6]') AS peak_memory,
+           json_extract(j.value, '$[7]') AS read_bytes,
+           json_extract(j.value, '$[8]') AS write_bytes
     FROM chunk_calls AS c, json_each(c.calls) AS j;
 CREATE VIEW IF NOT EXISTS tasks AS
     SELECT * FROM call_rows
@@ -136,12 +150,12 @@ CREATE TABLE IF NOT EXISTS files (
 CREATE TABLE IF NOT EXISTS workers (
     address TEXT PRIMARY KEY, name TEXT, host TEXT, pool TEXT, block TEXT, threads INTEGER,
     joined REAL, left REAL);
-"""
+""".replace("{usage}", "".join(f", {name} {kind}" for name, kind in USAGE_COLUMNS))
 
 TASK_COLUMNS = ("key", "tid", "app", "app_hash", "args", "submitted", "chunk_key", "chunk_index")
 UPDATE_FIELDS = ("state", "started", "finished", "worker", "host", "exception", "traceback",
-                 "exit_code", "stdout", "stderr", "memo", "tries", "nbytes")
-NUMERIC = {"started", "finished", "exit_code", "tries", "nbytes"}
+                 "exit_code", "stdout", "stderr", "memo", "tries", "nbytes", *USAGE)
+NUMERIC = {"started", "finished", "exit_code", "tries", "nbytes", *USAGE}
 _TASK_FIELDS = frozenset((*TASK_COLUMNS, "index"))
 _UPDATE_KEYS = frozenset((*UPDATE_FIELDS, "key"))
 RUN_FIELDS = ("run_id", "script", "user", "host", "cwd", "start", "profile", "versions",
@@ -174,27 +188,51 @@ def _upsert(fields: tuple) -> str:
 
 
 _BLOCK = ("INSERT INTO chunk_calls (chunk_key, app, app_hash, submitted, worker, host,"
-          " exit_code, calls, n, n_done, seconds) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+          " exit_code, calls, n, n_done, seconds, " + ", ".join(USAGE) + ")"
+          " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
           " ON CONFLICT (chunk_key) DO UPDATE SET worker = excluded.worker,"
           " host = excluded.host, exit_code = excluded.exit_code, calls = excluded.calls,"
-          " n = excluded.n, n_done = excluded.n_done, seconds = excluded.seconds")
+          " n = excluded.n, n_done = excluded.n_done, seconds = excluded.seconds, "
+          + ", ".join(f"{u} = excluded.{u}" for u in USAGE))
 # counts by app and state, as ``SELECT ... FROM tasks GROUP BY app, state`` would
 # give them, without expanding the blocks: their tallies, less the calls of a
 # block that have rows of their own (read from the block, few)
+_USED = ", sum(cpu_user) AS cpu_user, sum(cpu_system) AS cpu_system," \
+    " max(peak_memory) AS peak_memory, sum(read_bytes) AS read_bytes," \
+    " sum(write_bytes) AS write_bytes"  # version 3 on
 _ROW_GROUPS = ("SELECT app, state, count(*) AS n, sum(memo = 'hit') AS hits,"
                " sum(coalesce(tries, 1) > 1) AS retried, sum(finished - started) AS total,"
-               " count(finished - started) AS timed FROM call_rows GROUP BY app, state")
+               " count(finished - started) AS timed{used} FROM call_rows GROUP BY app, state")
 _BLOCK_GROUPS = ("SELECT app, 'done' AS state, sum(n_done) AS n, 0 AS hits, 0 AS retried,"
-                 " sum(seconds) AS total, sum(n_done) AS timed FROM chunk_calls GROUP BY app"
-                 " UNION ALL SELECT app, 'pending', sum(n - n_done), 0, 0, NULL, 0"
-                 " FROM chunk_calls GROUP BY app")
+                 " sum(seconds) AS total, sum(n_done) AS timed{used} FROM chunk_calls"
+                 " GROUP BY app UNION ALL SELECT app, 'pending', sum(n - n_done), 0, 0, NULL,"
+                 " 0{none} FROM chunk_calls GROUP BY app")
 _SHADOWED = ("SELECT p.app AS app, p.state AS state, count(*) AS n, 0 AS hits, 0 AS retried,"
              " sum(p.finished - p.started) AS total, count(p.finished - p.started) AS timed"
-             " FROM call_rows AS r JOIN packed_calls AS p ON p.chunk_key = r.chunk_key"
+             "{used_p} FROM call_rows AS r JOIN packed_calls AS p ON p.chunk_key = r.chunk_key"
              " AND p.chunk_index = r.chunk_index WHERE r.chunk_key IS NOT NULL"
              " GROUP BY p.app, p.state")
+SUMMED = ("n", "hits", "retried", "total", "timed", "cpu_user", "cpu_system", "read_bytes",
+          "write_bytes")
 _FROM_BLOCK = ("INSERT OR IGNORE INTO call_rows SELECT * FROM packed_calls"
                " WHERE chunk_key = ? AND chunk_index = ?")
+
+
+def _add_usage_columns(c) -> None:
+    """Give the tables of a database older than version 3 the usage
+    columns, and drop the views over them (the schema makes them again)."""
+    added = False
+    for table in ("call_rows", "chunk_calls"):
+        have = {row[1] for row in c.execute(f"PRAGMA table_info({table})")}
+        if not have:
+            continue
+        for name, kind in USAGE_COLUMNS:
+            if name not in have:
+                c.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+                added = True
+    if added:
+        c.execute("DROP VIEW IF EXISTS tasks")
+        c.execute("DROP VIEW IF EXISTS packed_calls")
 
 
 def _member_of(key: str) -> tuple:
@@ -382,6 +420,7 @@ class ProvenanceStore:
                 if c.execute("SELECT 1 FROM sqlite_master WHERE name = 'tasks'"
                              " AND type = 'table'").fetchone():  # version 1
                     c.execute("ALTER TABLE tasks RENAME TO call_rows")
+                _add_usage_columns(c)  # versions 1 and 2
                 for statement in SCHEMA.split(";"):
                     if statement.strip():
                         c.execute(statement)
@@ -673,16 +712,23 @@ class ProvenanceStore:
         counted durations), as a ``GROUP BY`` over ``tasks`` would give them,
         in time that grows with the chunks, not with the calls."""
         merged: dict[tuple, dict] = {}
+        version = self._version()
+        used = {"used": _USED, "none": ", NULL, NULL, NULL, NULL, NULL",
+                "used_p": _USED.replace("(", "(p.")} if version >= 3 else \
+            {"used": "", "none": "", "used_p": ""}
         parts = ((1, _ROW_GROUPS), (1, _BLOCK_GROUPS), (-1, _SHADOWED))
-        if self._version() < 2:  # one table of rows, named tasks
+        if version < 2:  # one table of rows, named tasks
             parts = ((1, _ROW_GROUPS.replace("FROM call_rows", "FROM tasks")),)
         for sign, sql in parts:
-            for g in self._query(sql):
+            for g in self._query(sql.format(**used)):
+                g = dict(g)
                 into = merged.setdefault((g["app"], g["state"]), {
-                    "app": g["app"], "state": g["state"], "n": 0, "hits": 0, "retried": 0,
-                    "total": 0.0, "timed": 0})
-                for name in ("n", "hits", "retried", "total", "timed"):
-                    into[name] += sign * (g[name] or 0)
+                    "app": g["app"], "state": g["state"], "peak_memory": None,
+                    **dict.fromkeys(SUMMED, 0)})
+                for name in SUMMED:
+                    into[name] += sign * (g.get(name) or 0)
+                if sign > 0 and g.get("peak_memory") is not None:
+                    into["peak_memory"] = max(into["peak_memory"] or 0, g["peak_memory"])
         return [g for g in merged.values() if g["n"]]
 
     def summary(self) -> dict:
@@ -695,7 +741,9 @@ class ProvenanceStore:
             (count by state), ``apps`` (per app: ``total``, ``states``,
             ``memo_hits``, ``retried`` (tasks tried more than once),
             ``duration_total``/``duration_mean`` (s, over tasks with a start
-            and an end)), and ``failures`` (failed tasks: ``key``, ``tid``,
+            and an end), ``cpu_user``/``cpu_system`` (s), ``read_bytes``/
+            ``write_bytes`` (summed) and ``peak_memory`` (bytes, the largest
+            call's; None if none was measured)), and ``failures`` (failed tasks: ``key``, ``tid``,
             ``app``, ``args``, ``exception``, ``exit_code``, ``tries``, ``worker``).
         """
         with self._transaction("DEFERRED"):
@@ -708,13 +756,19 @@ class ProvenanceStore:
         states: dict = {}
         for g in groups:
             a = apps.setdefault(g["app"], {"total": 0, "states": {}, "memo_hits": 0, "retried": 0,
-                                           "duration_total": 0.0, "timed": 0})
+                                           "duration_total": 0.0, "timed": 0, "cpu_user": 0.0,
+                                           "cpu_system": 0.0, "peak_memory": None,
+                                           "read_bytes": 0, "write_bytes": 0})
             a["total"] += g["n"]
             a["states"][g["state"]] = g["n"]
             a["memo_hits"] += (g["hits"] or 0) if g["state"] != "memo" else g["n"]
             a["retried"] += g["retried"] or 0
             a["duration_total"] += g["total"] or 0.0
             a["timed"] += g["timed"]
+            for name in ("cpu_user", "cpu_system", "read_bytes", "write_bytes"):
+                a[name] += g[name]
+            if g["peak_memory"] is not None:
+                a["peak_memory"] = max(a["peak_memory"] or 0, g["peak_memory"])
             states[g["state"]] = states.get(g["state"], 0) + g["n"]
         for a in apps.values():
             timed = a.pop("timed")

@@ -1,7 +1,8 @@
 """Run a bash app's command line on the worker.
 
 The command runs under ``bash -c`` in a session of its own, so that a walltime
-kills the whole process group (pipelines, background jobs), not just bash.
+(or a cancel, see ``cancel``) kills the whole process group (pipelines,
+background jobs), not just bash.
 
 A call costs a bash start and little else (docs/performance.md, "Bash
 apps"): the session comes from ``start_new_session`` (which keeps
@@ -20,6 +21,7 @@ import tempfile
 from typing import IO, Any
 
 from ..errors import AppTimeout, BadStdStream, BashExitFailure, brief
+from . import cancel, usage
 
 STDERR_TAIL = 2000  # bytes of un-redirected stderr quoted in BashExitFailure
 #: ``stdout=``/``stderr=`` value asking for a generated log file name (Parsl's
@@ -105,7 +107,9 @@ def run_command(
         if out:
             out.close()
         raise
+    call = cancel.current()
     try:
+        cancel.uninterruptible(call)  # from now on a cancel kills the group
         proc = subprocess.Popen(
             ["bash", "-c", command],
             stdout=out,
@@ -114,6 +118,7 @@ def run_command(
             start_new_session=True,
             env=_environment(env, app_name, tid),
         )
+        cancel.started(call, proc)
         try:
             code = _wait(proc, walltime)
         except subprocess.TimeoutExpired:
@@ -122,6 +127,9 @@ def run_command(
         except BaseException:
             _kill_group(proc, cleanup)
             raise
+        if call is not None and call.fired:
+            _kill_group(proc, cleanup)
+            raise cancel.CallCancelled
         if code != 0:
             where = stderr[0] if stderr else _tail(err)
             raise BashExitFailure(app_name, tid, code, where)
@@ -165,7 +173,9 @@ def _wait(proc: subprocess.Popen, walltime: float | None) -> int:
     would add up to that much to every call with a walltime; a pidfd
     (Linux >= 5.3) tells the exit at once. Elsewhere, Popen.wait it is.
     """
-    if walltime is None or walltime > LONG_WALLTIME:
+    if walltime is None:
+        return _reap(proc)
+    if walltime > LONG_WALLTIME:
         return proc.wait(timeout=walltime)
     try:
         fd = os.pidfd_open(proc.pid)
@@ -178,7 +188,22 @@ def _wait(proc: subprocess.Popen, walltime: float | None) -> int:
             raise subprocess.TimeoutExpired(proc.args, walltime)
     finally:
         os.close(fd)
-    return proc.wait()
+    return _reap(proc)
+
+
+def _reap(proc: subprocess.Popen) -> int:
+    """Wait for the command's exit code; its processes' usage (``os.wait4``:
+    the command and the descendants it waited for) goes to the call's meter."""
+    meter = usage.current()
+    if meter is None:
+        return proc.wait()
+    try:
+        _, status, used = os.wait4(proc.pid, 0)
+    except ChildProcessError:  # reaped meanwhile (by a kill's wait)
+        return proc.wait()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    meter.add(used)
+    return proc.returncode
 
 
 def _kill_group(proc: subprocess.Popen, cleanup: list[str] | None = None) -> None:

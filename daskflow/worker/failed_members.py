@@ -13,10 +13,14 @@ from distributed import get_worker
 TOPIC = "daskflow-failed-members"
 
 
-def tell(token: str, chunk_key: str, indices: list[int]) -> None:
-    """Tell the client of run ``token`` that these calls of the chunk failed."""
+def tell(token: str, chunk_key: str, indices: list[int], cancelled: list[int]) -> None:
+    """Tell the client of run ``token`` that these calls of the chunk failed
+    (``cancelled``: those of them that were cancelled)."""
     try:
         worker = get_worker()
     except ValueError:  # not in a worker
         return
-    worker.log_event(TOPIC, {"run": token, "chunk": chunk_key, "failed": indices})
+    message = {"run": token, "chunk": chunk_key, "failed": indices}
+    if cancelled:
+        message["cancelled"] = cancelled
+    worker.log_event(TOPIC, message)

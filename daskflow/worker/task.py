@@ -24,7 +24,7 @@ from distributed.protocol import serialize
 
 from .. import failure_log, staging
 from ..dask_internals import import_dotted
-from ..errors import (AppNotLoadable, ArgumentNotLoadable, BadCommand, BashExitFailure,
+from ..errors import (AppCancelled, AppNotLoadable, ArgumentNotLoadable, BadCommand, BashExitFailure,
                       MissingInputs, MissingOutputs, RemoteError, UnserializableResult, brief)
 from ..files import File
 from ..memo import keys as memo
@@ -32,12 +32,14 @@ from ..provenance import report
 from ..provenance.report import CallRecord
 from ..shipped import (ORIGIN, UNLOADABLE, AppDef, Failure, MemberRef, NotLoadable, Options,
                        Outcomes, Packed, Shared, shared_objects)
-from . import durations, failed_members, recovery
+from . import cancel, durations, failed_members, recovery
 from .bash import run_command, stream_target
+from .cancel import CallCancelled
 from .containers import in_container
 from .limits import held
 from .mpi import PREFIX_VARIABLES, mpi_command, seceded, worker_pool_label
 from .mpi_python import run_python_mpi
+from .usage import Meter
 from .walltime import call_with_walltime
 
 logger = logging.getLogger("daskflow")
@@ -60,18 +62,21 @@ def execute(app: AppDef, tid: int | str, ident: str, opts: Options, args: tuple,
     try:
         if opts.has_members or opts.run.shares:  # markers, or results by reference
             args, kwargs = resolve_arguments(app, tid, args, kwargs, chunks)
-        value = sendable(app.name, tid, run_call(app, record, opts, args, kwargs), opts.run)
+        value = run_cancellable(app, record, opts, args, kwargs)
         spent = time.perf_counter() - start  # the call's, not the bookkeeping's below
         if kept:
             recovery.remember_soon(kept, ident, value, opts.run.results_max_bytes)
+    except CallCancelled:
+        failure = cancelled(app.name, tid, ident)
+        record.error = brief(failure)
     except Exception as exc:
         failure = tag(exc, app.name, tid, ident)
         record.error = brief(failure)
     else:
-        report.send(opts.run, [record], only_if_notable=True)
+        report.send_finished(opts.run, record)
         durations.note(opts.run.token, app.name, 1, spent)
         return value
-    report.send(opts.run, [record], only_if_notable=True)
+    report.send(opts.run, [record])  # with its usage: a task that raises leaves no metadata
     durations.note(opts.run.token, app.name, 1, time.perf_counter() - start)
     failure_log.quiet(ident)  # the client and provenance get it, with its traceback
     raise failure  # outside the except block: no implicit __context__ to ship
@@ -115,8 +120,11 @@ def execute_chunk(app: AppDef, opts: Options, calls: list, chunks: dict | None =
             outcomes.append(Failure(upstream))
             continue
         try:
-            outcomes.append(sendable(app.name, tid, run_call(app, record, opts, args, kwargs),
-                                     opts.run))
+            outcomes.append(run_cancellable(app, record, opts, args, kwargs))
+        except CallCancelled:  # this call only: the chunk goes on
+            failure = cancelled(app.name, tid, ident)
+            record.error = brief(failure)
+            outcomes.append(Failure(failure))
         except Exception as exc:
             failure = tag(exc, app.name, tid, ident)
             record.error = brief(failure)
@@ -129,8 +137,28 @@ def execute_chunk(app: AppDef, opts: Options, calls: list, chunks: dict | None =
     durations.note(opts.run.token, app.name, len(calls), spent)
     failed = [i for i, outcome in enumerate(outcomes) if isinstance(outcome, Failure)]
     if failed:
-        failed_members.tell(opts.run.token, chunk_ident, failed)
+        failed_members.tell(opts.run.token, chunk_ident, failed, [
+            i for i in failed if isinstance(outcomes[i].exc, AppCancelled)])
     return outcomes
+
+
+def run_cancellable(app: AppDef, record: CallRecord, opts: Options, args: tuple,
+                    kwargs: dict):
+    """``run_call``, its value made ``sendable``; a cancel (``cancel.stop``)
+    ends it with ``CallCancelled``, even one that came as it finished."""
+    call = cancel.enter(record.ident)
+    try:
+        value = sendable(app.name, record.tid, run_call(app, record, opts, args, kwargs),
+                         opts.run)
+    finally:
+        if cancel.leave(call):
+            raise CallCancelled
+    return value
+
+
+def cancelled(app_name: str, tid, ident: str) -> AppCancelled:
+    """The call's ``AppCancelled``, tagged as its own."""
+    return tag(AppCancelled(app_name, tid), app_name, tid, ident)
 
 
 def pick(outcomes: list, index: int):
@@ -201,7 +229,16 @@ def _type_name(value) -> str:
 
 
 def run_call(app: AppDef, record: CallRecord, opts: Options, args: tuple, kwargs: dict):
-    """One call: memo look-up, then tries of the app, then memo store."""
+    """One call, metered (``usage``): memo look-up, tries of the app, memo store."""
+    meter = Meter()
+    try:
+        return _run_call(app, record, opts, args, kwargs)
+    finally:
+        start, end = record.start, record.end
+        record.usage = meter.read(end - start if start and end else None)
+
+
+def _run_call(app: AppDef, record: CallRecord, opts: Options, args: tuple, kwargs: dict):
     record.start = time.time()
     if app.kind == UNLOADABLE:
         raise AppNotLoadable(app.name, record.tid, app.func)
