@@ -707,6 +707,45 @@ async def register_worker_plugin_here(scheduler, plugin, name: str) -> None:
     await scheduler.register_worker_plugin(None, dumps(plugin), name, idempotent=True)
 
 
+def stop_taking_tasks(worker) -> None:
+    """Make ``worker`` (in its event loop) take no new task while those it
+    runs go on: the scheduler places none on it, and it starts none of the
+    tasks queued on it (the scheduler sends them elsewhere when it leaves).
+
+    Sets ``Worker.status`` to ``Status.closing_gracefully``: the setter tells
+    the scheduler (``worker-status-change``, which drops the worker from
+    ``Scheduler.running``) and pauses the worker's state machine (``PauseEvent``)."""
+    from distributed.core import Status
+
+    worker.status = Status.closing_gracefully
+
+
+def executing_keys(worker) -> list:
+    """The keys of the tasks ``worker`` runs now, seceded ones too.
+
+    Reads ``Worker.state.executing`` and ``Worker.state.long_running``."""
+    state = worker.state
+    return [ts.key for ts in (*state.executing, *state.long_running)]
+
+
+async def retire_self(worker) -> bool:
+    """Have the scheduler copy the results only ``worker`` holds to other
+    workers, then forget the worker (which stays up: its caller closes it);
+    False if no other worker could take them (the worker is kept).
+    ``Worker.close_gracefully`` does this too, but on a worker already
+    closing gracefully it only waits for the worker's close.
+
+    Calls the scheduler's ``retire_workers`` handler through ``Worker.scheduler``
+    (its RPC) with ``close_workers=False, remove=True``; the answer maps the
+    addresses of the workers it retired to their identities."""
+    import time
+
+    retired = await worker.scheduler.retire_workers(
+        workers=[worker.address], close_workers=False, remove=True,
+        stimulus_id=f"daskflow-drain-{time.time()}")
+    return worker.address in retired
+
+
 async def register_scheduler_plugin_from_client(client, plugin, name: str) -> None:
     """``Client.register_plugin`` of a scheduler plugin, awaited in the
     client's loop (the public method blocks, or returns a coroutine only

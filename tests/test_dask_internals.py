@@ -695,6 +695,49 @@ def test_default_client_follows_distributeds_choice(cluster):
     assert di.default_client().status != "closed"
 
 
+# -- sites/drain.py ------------------------------------------------------------
+
+async def _stop_taking_tasks(worker) -> None:
+    di.stop_taking_tasks(worker)
+
+
+async def _executing(worker) -> list:
+    return di.executing_keys(worker)
+
+
+def test_a_draining_worker_takes_no_task_runs_its_own_and_hands_its_results_over():
+    """stop_taking_tasks: the scheduler places no new task on the worker and
+    its running task goes on (executing_keys); retire_self: the result only
+    it held moves to the other worker, and the scheduler forgets it."""
+    from distributed import Status
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        a, b = cluster.workers.values()
+        name = f"drain-{time.monotonic_ns()}"
+        held = client.submit(int, 42, workers=[a.address], key=f"held-{name}")
+        assert held.result(timeout=30) == 42
+        running = client.submit(_block, name, 1, workers=[a.address], key=f"running-{name}")
+        until(lambda: cluster.sync(_executing, a) == [running.key],
+              lambda: changed("Worker.state.executing", "executing_keys"), timeout=30)
+        cluster.sync(_stop_taking_tasks, a)
+        until(lambda: cluster.scheduler.workers[a.address].status == Status.closing_gracefully,
+              lambda: changed("the Worker.status setter (the scheduler was not told)",
+                              "stop_taking_tasks"), timeout=30)
+        later = client.map(int, range(4), key=[f"later-{name}-{i}" for i in range(4)])
+        distributed.wait(later, timeout=30)
+        assert {w for ws in client.who_has(later).values() for w in ws} == {b.address}, \
+            changed("what a worker closing gracefully is given", "stop_taking_tasks")
+        Event(name).set()
+        assert running.result(timeout=30) == 1  # it ran to its end
+        until(lambda: cluster.sync(_executing, a) == [],
+              lambda: changed("Worker.state.executing", "executing_keys"), timeout=30)
+        assert cluster.sync(di.retire_self, a) is True, changed(
+            "the scheduler's retire_workers handler", "retire_self")
+        assert a.address not in cluster.scheduler.workers
+        assert list(client.who_has(held)[held.key]) == [b.address] and held.result(timeout=30) == 42
+
+
 # -- cancellation.py, client/cancels.py, worker/cancel.py ---------------------
 
 def test_err_task_fails_a_task_wherever_it_waits(cluster):

@@ -162,7 +162,14 @@ class Scheduler:
 
 @dataclass(frozen=True, config=_SECTION)
 class Block:
-    """One block: one batch job, pod or ssh host group. ``memory`` is bytes per node."""
+    """One block: one batch job, pod or ssh host group. ``memory`` is bytes per node.
+
+    ``drain`` and ``drain_stagger`` (batch jobs only, see ``sites.drain``):
+    a worker stops taking tasks ``drain`` seconds, plus a random part of
+    ``drain_stagger``, before its job's walltime, so that it leaves before
+    the batch system kills it. Unset, they are 180 s and 60 s, cut to a
+    third and a tenth of the walltime so that a short walltime still
+    leaves time to work (``BatchProvider.check`` refuses values that do not)."""
 
     nodes: Positive = 1
     cores: Optional[Positive] = None
@@ -172,12 +179,43 @@ class Block:
     account: Optional[Text] = None
     job_extra: Strings = ()
     worker_init: Strings = ()
+    drain: Optional[Duration] = None
+    drain_stagger: Optional[Duration] = None
 
     @property
     def walltime_seconds(self) -> int:
         """The walltime in seconds."""
-        h, m, s = map(int, self.walltime.split(":"))
-        return h * 3600 + m * 60 + s
+        return walltime_seconds(self.walltime)
+
+    @property
+    def drain_seconds(self) -> float:
+        """Seconds before the walltime at which workers stop taking tasks."""
+        return drain_seconds(self.drain, self.walltime_seconds)
+
+    @property
+    def drain_stagger_seconds(self) -> float:
+        """The window (seconds, before ``drain``) in which each worker's drain falls."""
+        return drain_stagger_seconds(self.drain_stagger, self.walltime_seconds)
+
+
+DRAIN = 180.0  #: seconds; a block's default ``drain``, at most a third of its walltime
+DRAIN_STAGGER = 60.0  #: seconds; the default ``drain_stagger``, at most a tenth of it
+
+
+def walltime_seconds(walltime: str) -> int:
+    """``'HH:MM:SS'`` in seconds."""
+    h, m, s = map(int, walltime.split(":"))
+    return h * 3600 + m * 60 + s
+
+
+def drain_seconds(drain: float | None, walltime: float) -> float:
+    """A block's ``drain``: the value given, else the default that fits ``walltime``."""
+    return float(drain) if drain is not None else min(DRAIN, walltime / 3)
+
+
+def drain_stagger_seconds(stagger: float | None, walltime: float) -> float:
+    """A block's ``drain_stagger``: the value given, else the default that fits ``walltime``."""
+    return float(stagger) if stagger is not None else min(DRAIN_STAGGER, walltime / 10)
 
 
 @dataclass(frozen=True, config=_SECTION)

@@ -13,7 +13,13 @@ seconds, for each pool whose strategy is ``simple`` (Parsl's name):
 * removes a block once its workers have had nothing to do for
   ``max_idletime``, down to ``min_blocks``;
 * forgets a block whose workers joined and then all left (a job killed
-  with ``scancel``, a walltime reached): it is replaced while work remains.
+  with ``scancel``, a walltime reached): it is replaced while work remains;
+* does not count a block that is leaving: one whose workers drain before
+  their job's walltime (``sites.drain``), or will within ``lead`` seconds,
+  the longest a block of the pool took from being asked for to its first
+  worker joining (plus ``interval``). Its replacement is thus asked for in time to join when
+  it starts draining, and the pool may have ``max_blocks`` blocks besides
+  the leaving ones for that while.
 """
 
 from __future__ import annotations
@@ -24,11 +30,13 @@ import math
 import time
 from typing import Callable
 
+from distributed import Status
 from distributed.diagnostics.plugin import SchedulerPlugin
 
 from ..dask_internals import (correct_cluster_state, processing_tasks, queued_tasks,
                               unrunnable_tasks)
 from ..pool_resources import labels_of, worker_resources
+from .drain import TOPIC
 from .profile import Pool
 
 logger = logging.getLogger("daskflow.sites")
@@ -36,6 +44,7 @@ logger = logging.getLogger("daskflow.sites")
 UNFINISHED = ("queued", "no-worker", "processing", "waiting")
 EXTENSION = "daskflow-pools"  # the scheduler extension under which the scaler is found
 STOP_TIMEOUT = 10  # seconds stop() waits for the scaling task
+LEAD = 30.0  # seconds a block is assumed to take to start before one of its pool has
 
 
 class PoolScaler:
@@ -54,6 +63,12 @@ class PoolScaler:
         self.interval = interval
         self.blocks = {p.label: dict(initial.get(p.label, {})) for p in self.pools}
         self.seen: set[str] = set()  # worker names that have joined once
+        self.arrived: dict[str, float] = {}  # worker name -> when it first joined (monotonic)
+        self.drains: dict[str, float] = {}  # worker name -> when it drains (epoch)
+        now = time.monotonic()
+        self.asked = {(label, index): now for label, blocks in self.blocks.items()
+                      for index in blocks}  # blocks not joined yet -> when asked for
+        self.lead: dict[str, float] = {}  # pool -> longest start of its blocks so far
         self.idle_since: dict[str, float] = {}
         self.next_index = {p.label: len(self.blocks[p.label]) for p in self.pools}
         self._task: asyncio.Task | None = None
@@ -68,7 +83,8 @@ class PoolScaler:
         scheduler = self.cluster.scheduler
         scheduler.extensions[EXTENSION] = self  # the Workflow page shows its blocks
         # a worker may join and die between two steps: note every arrival
-        scheduler.add_plugin(_Arrivals(self.seen), name="daskflow-pool-arrivals")
+        scheduler.add_plugin(_Arrivals(self.seen, self.arrived, self.drains),
+                             name="daskflow-pool-arrivals")
         if self.pools:
             self._task = asyncio.ensure_future(self._run())
 
@@ -147,20 +163,42 @@ class PoolScaler:
                 self._drop(workers)
                 del blocks[index]
                 changed = True
+        self._note_starts(pool)
+        staying = {i: w for i, w in blocks.items() if not self._leaving(pool, w, names)}
         demand = self._demand(scheduler, pool)
         slots = _slots(pool)
         wanted = math.ceil(demand * pool.scaling.parallelism / slots) if demand else 0
         wanted = max(pool.scaling.min_blocks, min(pool.scaling.max_blocks, wanted))
-        while len(blocks) < wanted and not self._stopping:
+        while len(staying) < wanted and not self._stopping:
             index = self.next_index[pool.label]
             self.next_index[pool.label] += 1
             spec = self.make_block(pool, index)
             self.cluster.worker_spec.update(spec)
-            blocks[index] = list(spec)
+            blocks[index] = staying[index] = list(spec)
+            self.asked[(pool.label, index)] = time.monotonic()
             changed = True
-        if demand == 0 and len(blocks) > pool.scaling.min_blocks:
-            changed |= await self._shrink(scheduler, pool, names)
+        if demand == 0 and len(staying) > pool.scaling.min_blocks:
+            changed |= await self._shrink(scheduler, pool, names, staying)
         return changed
+
+    def _note_starts(self, pool: Pool) -> None:
+        """The pool's ``lead``: how long its blocks took to start, at most."""
+        for index, workers in self.blocks[pool.label].items():
+            asked = self.asked.get((pool.label, index))
+            joined = [self.arrived[w] for w in _members(workers, self.arrived)]
+            if asked is not None and joined:
+                took = min(joined) - asked
+                self.lead[pool.label] = max(self.lead.get(pool.label, 0.0), took)
+                del self.asked[(pool.label, index)]
+
+    def _leaving(self, pool: Pool, workers: list[str], names: dict) -> bool:
+        """Whether a block drains, or will before a replacement could start."""
+        if any(names[w].status == Status.closing_gracefully for w in _members(workers, names)):
+            return True
+        drains = [self.drains[w] for w in _members(workers, self.drains)]
+        # a step comes once per interval: one may come that late
+        lead = self.lead.get(pool.label, LEAD) + self.interval
+        return bool(drains) and min(drains) - lead <= time.time()
 
     def _demand(self, scheduler, pool: Pool) -> int:
         mine = set(worker_resources(pool.label, self.labels))
@@ -173,12 +211,13 @@ class PoolScaler:
                     count += 1
         return count
 
-    async def _shrink(self, scheduler, pool: Pool, names: dict) -> bool:
+    async def _shrink(self, scheduler, pool: Pool, names: dict, staying: dict) -> bool:
+        """Retire idle blocks among ``staying`` (leaving ones go by themselves)."""
         now = time.monotonic()
         blocks = self.blocks[pool.label]
         changed = False
-        for index, workers in sorted(blocks.items(), reverse=True):
-            if len(blocks) <= pool.scaling.min_blocks:
+        for index, workers in sorted(staying.items(), reverse=True):
+            if len(staying) <= pool.scaling.min_blocks:
                 break
             live = [names[w] for w in _members(workers, names)]
             busy = any(processing_tasks(ws) for ws in live)
@@ -191,7 +230,7 @@ class PoolScaler:
                 await scheduler.retire_workers(workers=[ws.address for ws in live],
                                                close_workers=True, stimulus_id="daskflow-idle")
                 self._drop(workers)
-                del blocks[index]
+                del blocks[index], staying[index]
                 self.idle_since.pop(key, None)
                 changed = True
         return changed
@@ -199,16 +238,25 @@ class PoolScaler:
     def _drop(self, workers: list[str]) -> None:
         for name in workers:
             self.cluster.worker_spec.pop(name, None)
+        for name in _members(workers, list(self.drains)):
+            del self.drains[name]
 
 
 class _Arrivals(SchedulerPlugin):
-    """Adds the name of every worker that joins to ``seen``."""
+    """Notes every worker that joins (its name in ``seen``, the time in
+    ``arrived``) and the drain moment each batch worker tells (``drains``)."""
 
-    def __init__(self, seen: set[str]):
-        self.seen = seen
+    def __init__(self, seen: set[str], arrived: dict[str, float], drains: dict[str, float]):
+        self.seen, self.arrived, self.drains = seen, arrived, drains
 
     def add_worker(self, scheduler, worker: str) -> None:
-        self.seen.add(str(scheduler.workers[worker].name))
+        name = str(scheduler.workers[worker].name)
+        self.seen.add(name)
+        self.arrived.setdefault(name, time.monotonic())
+
+    def log_event(self, topic, msg) -> None:
+        if topic == TOPIC and isinstance(msg, dict) and "name" in msg:
+            self.drains[str(msg["name"])] = float(msg["at"])
 
 
 def _slots(pool: Pool) -> int:

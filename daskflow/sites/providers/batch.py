@@ -15,6 +15,7 @@ from dask.utils import format_bytes
 from pydantic.dataclasses import dataclass
 
 from ...dask_internals import import_dotted
+from ..drain import DRAIN_PRELOAD, drain_prologue
 from ..job_status import ENDED, PENDING, RUNNING, Query, columns, phases
 from ..launchers import node_suffixes, worker_python
 from ..profile_schema import _SECTION, Size
@@ -51,6 +52,14 @@ class BatchProvider(Provider):
         if pool.block.account and cls.account_keyword is None:
             raise ValueError(f"{where}: provider {cls.name!r} has no accounts; "
                              "remove block.account")
+        block = pool.block
+        drain, stagger = block.drain_seconds, block.drain_stagger_seconds
+        if drain + stagger >= block.walltime_seconds:  # defaults always fit: one was set
+            raise ValueError(
+                f"{where}: block.drain ({drain:g} s) + block.drain_stagger ({stagger:g} s) "
+                f"must be less than block.walltime ({block.walltime!r}, "
+                f"{block.walltime_seconds} s), or the workers would stop taking tasks before "
+                "they start; lower them or raise the walltime")
 
     @classmethod
     def multi_node_options(cls, pool: Pool) -> dict:
@@ -67,9 +76,12 @@ class BatchProvider(Provider):
             "memory": format_bytes(pool.block.memory) if pool.block.memory else "1 GiB",
             "walltime": pool.block.walltime,
             "job_extra_directives": list(pool.block.job_extra),
-            "job_script_prologue": list(pool.block.worker_init),
+            # the job's start, before the user's lines: the workers drain
+            # before its walltime (``sites.drain``)
+            "job_script_prologue": [*drain_prologue(pool.block), *pool.block.worker_init],
             "worker_extra_args": ["--resources",
-                                  ",".join(f"{k}={v}" for k, v in resources.items())],
+                                  ",".join(f"{k}={v}" for k, v in resources.items()),
+                                  "--preload", DRAIN_PRELOAD],
             "python": worker_python(pool),
             "log_directory": context.log_directory,
             "job_name": f"daskflow-{pool.label}",
