@@ -214,3 +214,17 @@ print("seconds:", round(time.time() - started))
     assert "seconds: 0" in done.stdout or "seconds: 1" in done.stdout
     pid = int((tmp_path / "pid").read_text())
     assert not _alive(pid)
+
+
+def test_progress_counts_a_cancelled_call_as_cancelled(client, tmp_path):
+    from daskflow.client.notebook import ProgressTracker
+
+    pidfile = tmp_path / "pid"
+    f, g = sleeper(str(pidfile)), ident(3)
+    tracker = ProgressTracker([f, g])
+    _until_running(pidfile, "the command")
+    f.cancel()
+    assert tracker.finished.wait(30)
+    snap = tracker.snapshot()
+    assert snap["sleeper"]["cancelled"] == 1 and snap["sleeper"]["failed"] == 0
+    assert snap["ident"]["done"] == 1

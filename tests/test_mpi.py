@@ -140,6 +140,29 @@ def test_cancelling_an_mpi_app_stops_the_launcher_and_its_ranks(two_slots, tmp_p
     assert hello(parsl_resource_specification={"num_ranks": 2}).result(60) == 0  # slots freed
 
 
+@bash_app
+def ranks_busy(parsl_resource_specification=None):
+    return "python3 -c 'import time; end = time.process_time() + 0.3\nwhile time.process_time() < end: pass'"
+
+
+@needs_mpi
+def test_what_an_mpi_app_used_counts_every_rank(two_slots):
+    """Its usage comes from the launcher's process tree: both ranks' CPU."""
+    from daskflow.client.session import session_of
+    from daskflow.provenance.store import DB_NAME, ProvenanceStore
+
+    f = ranks_busy(parsl_resource_specification={"num_ranks": 2})
+    assert f.result(60) == 0
+    two_slots.sync(two_slots.scheduler.daskflow_workflow, settle=True)
+    db = os.path.join(session_of(two_slots).run_dir, DB_NAME)
+    with ProvenanceStore(db, readonly=True) as store:
+        until(lambda: any(t["key"] == f.key and t["cpu_user"] is not None
+                          for t in store.tasks()), "the MPI app's usage was never recorded",
+              timeout=20, interval=0.1)
+        (row,) = [t for t in store.tasks() if t["key"] == f.key]
+    assert row["cpu_user"] + row["cpu_system"] >= 0.55, row  # 2 ranks x 0.3 s
+
+
 @needs_mpi
 def test_the_prefix_is_exposed_to_the_command(two_slots, tmp_path):
     out = tmp_path / "explicit.out"

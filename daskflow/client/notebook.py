@@ -99,6 +99,8 @@ class ProgressTracker:
 
     def _done(self, app: str, future) -> None:
         status = future.status
+        if status == "error" and future.cancelled():  # an AppCancelled: asked for
+            status = "cancelled"
         outcome = {"finished": "done", "error": "failed"}.get(status, "cancelled")
         with self.lock:
             self.counts[app][outcome] += 1
