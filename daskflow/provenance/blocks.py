@@ -49,13 +49,14 @@ class CallBlock:
         """Take the chunk's report: ``times`` holds start and end of call
         ``index[n]`` at ``2n`` and ``2n + 1``; ``usage[n]`` what it used."""
         spans = self.times or [None] * len(self.tids)
-        used = self.usage or [None] * len(self.tids)
         for n, i in enumerate(index):
             spans[i] = (times[2 * n], times[2 * n + 1])
-            if usage and n < len(usage):
+        if usage:  # calls shorter than a millisecond have none (most of a block's)
+            used = self.usage or [None] * len(self.tids)
+            for n, i in enumerate(index[:len(usage)]):
                 used[i] = usage[n]
+            self.usage = used
         self.times, self.worker, self.host, self.exit_code = spans, worker, host, exit_code
-        self.usage = used
 
     def keep_private(self, record_arguments: bool, redact) -> None:
         """Keep only what may be kept of the arguments (once): their
@@ -75,20 +76,24 @@ class CallBlock:
         finished, their summed durations, and what they used (summed; the
         largest peak), which the store counts from."""
         spans = [span for span in self.times or () if span is not None]
-        used = [u for u in self.usage or () if u is not None]
-        return (len(self.tids), len(spans), sum(end - start for start, end in spans),
-                sum(u[0] for u in used), sum(u[1] for u in used),
-                max((u[2] for u in used), default=0), sum(u[3] for u in used),
-                sum(u[4] for u in used))
+        counts = (len(self.tids), len(spans), sum(end - start for start, end in spans))
+        used = [u for u in self.usage if u is not None] if self.usage else ()
+        if not used:
+            return (*counts, None, None, None, None, None)
+        return (*counts, sum(u[0] for u in used), sum(u[1] for u in used),
+                max(u[2] for u in used), sum(u[3] for u in used), sum(u[4] for u in used))
 
     def calls_json(self) -> str:
         """The ``calls`` column: ``[tid, args]``, or ``[tid, args, start, end]``
         once done, followed by the five ``report.USAGE_FIELDS`` if measured."""
         if self.times is None:
             return json.dumps(list(zip(self.tids, self.args)))
-        used = self.usage or [None] * len(self.tids)
+        if self.usage is None:
+            return json.dumps([[tid, args, *span] if span else [tid, args]
+                               for tid, args, span in zip(self.tids, self.args, self.times)])
         return json.dumps([[tid, args, *span, *(u or ())] if span else [tid, args]
-                           for tid, args, span, u in zip(self.tids, self.args, self.times, used)])
+                           for tid, args, span, u in zip(self.tids, self.args, self.times,
+                                                          self.usage)])
 
 
 def block_of(key: str, when: float, desc: dict) -> CallBlock | None:
