@@ -229,7 +229,10 @@ def _type_name(value) -> str:
 
 
 def run_call(app: AppDef, record: CallRecord, opts: Options, args: tuple, kwargs: dict):
-    """One call, metered (``usage``): memo look-up, tries of the app, memo store."""
+    """One call, metered (``usage``) when provenance records it: memo
+    look-up, tries of the app, memo store."""
+    if not opts.run.report:
+        return _run_call(app, record, opts, args, kwargs)
     meter = Meter()
     try:
         return _run_call(app, record, opts, args, kwargs)
