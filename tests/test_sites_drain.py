@@ -7,22 +7,26 @@ scaler's replacement of a leaving block ahead of time."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 import shutil
 import subprocess
 import threading
 import time
 
+from click.testing import CliRunner
 import dask
 from distributed import Client, Scheduler, Status, Worker
 import pytest
 from waiting import until
+import yaml
 
 import daskflow
 from daskflow import python_app
+from daskflow.cli.main import main
 from daskflow.dask_internals import stop_taking_tasks
 from daskflow.sites.drain import TOPIC, DrainPlan
-from daskflow.sites.profile import parse_profile
+from daskflow.sites.profile import ProfileError, parse_profile
 from daskflow.sites.scaling import PoolScaler, _Arrivals
 from daskflow.sites.start import check_pool
 
@@ -48,20 +52,30 @@ def test_drain_defaults_fit_the_walltime():
     assert (given.drain_seconds, given.drain_stagger_seconds) == (300, 30)
 
 
-def test_a_drain_that_does_not_fit_the_walltime_is_refused_naming_the_fields():
-    profile = _profile({"walltime": "00:05:00", "drain": "4m", "drain_stagger": "1m"})
-    with pytest.raises(ValueError) as info:
-        check_pool(profile, profile.pools[0])
-    assert str(info.value) == (
-        "profile 't': pool 'cpu': block.drain (240 s) + block.drain_stagger (60 s) must be less "
-        "than block.walltime ('00:05:00', 300 s), or the workers would stop taking tasks "
-        "before they start; lower them or raise the walltime")
-    local = _profile({"walltime": "00:05:00", "drain": "4m", "drain_stagger": "1m"}, "local")
+def test_a_drain_that_does_not_fit_the_walltime_is_refused_naming_the_fields(tmp_path):
+    """By the profile's own check (``daskflow profiles check`` too), and by the
+    pool's start for a profile that was not parsed."""
+    too_long = {"walltime": "00:05:00", "drain": "4m", "drain_stagger": "1m"}
+    with pytest.raises(ProfileError) as info:
+        _profile(too_long)
+    assert "pools[0].block.drain (240 s) + block.drain_stagger (60 s) must be less than " \
+        "block.walltime ('00:05:00', 300 s), or the workers would stop taking tasks before " \
+        "they start; lower them or raise the walltime" in str(info.value)
+    path = tmp_path / "t.yaml"
+    path.write_text(yaml.safe_dump({"pools": [{"label": "cpu", "provider": "slurm",
+                                               "block": too_long}]}))
+    out = CliRunner().invoke(main, ["profiles", "check", str(path)])
+    assert out.exit_code == 1 and "block.drain (240 s)" in out.output
+    fits = _profile({"walltime": "00:05:00", "drain": "3m", "drain_stagger": "1m"})
+    pool = fits.pools[0]
+    object.__setattr__(pool, "block", dataclasses.replace(pool.block, drain=240.0))
+    with pytest.raises(ValueError, match=r"^profile 't': pool 'cpu': block\.drain \(240 s\)"):
+        check_pool(fits, pool)
+    local = _profile(too_long, "local")
     check_pool(local, local.pools[0])  # no walltime kills local workers: ignored
 
 
 def test_a_drain_that_is_not_a_duration_is_a_profile_error():
-    from daskflow.sites.profile import ProfileError
 
     with pytest.raises(ProfileError, match=r"pools\[0\]\.block\.drain: expected a duration "
                                            r"such as '60s' or '5m', got '3 minutes please'"):

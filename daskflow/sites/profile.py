@@ -137,6 +137,9 @@ def parse_profile(data, source: str, default_name: str) -> Profile:
     except ValidationError as e:
         problems = [_problem(error) for error in e.errors()]
     problems += _across_fields(data, {p.split(": ")[0] for p in problems})
+    if not problems:  # batch jobs end at their walltime: their workers drain before it
+        problems = [f"pools[{i}].{problem}" for i, pool in enumerate(profile.pools)
+                    if pool.provider_class.batch and (problem := pool.block.drain_problem())]
     if problems:  # each pool's problems together, in the order of the pools
         raise ProfileError(source, sorted(problems, key=lambda p: int(
             p[6:p.index("]")]) if p.startswith("pools[") else -1))

@@ -197,6 +197,17 @@ class Block:
         """The window (seconds, before ``drain``) in which each worker's drain falls."""
         return drain_stagger_seconds(self.drain_stagger, self.walltime_seconds)
 
+    def drain_problem(self) -> str | None:
+        """Why the drain does not fit in the walltime of a batch job; None if it does
+        (the defaults always fit: a value was set)."""
+        drain, stagger = self.drain_seconds, self.drain_stagger_seconds
+        if drain + stagger < self.walltime_seconds:
+            return None
+        return (f"block.drain ({drain:g} s) + block.drain_stagger ({stagger:g} s) must be "
+                f"less than block.walltime ({self.walltime!r}, {self.walltime_seconds} s), "
+                "or the workers would stop taking tasks before they start; lower them or "
+                "raise the walltime")
+
 
 DRAIN = 180.0  #: seconds; a block's default ``drain``, at most a third of its walltime
 DRAIN_STAGGER = 60.0  #: seconds; the default ``drain_stagger``, at most a tenth of it

@@ -52,14 +52,9 @@ class BatchProvider(Provider):
         if pool.block.account and cls.account_keyword is None:
             raise ValueError(f"{where}: provider {cls.name!r} has no accounts; "
                              "remove block.account")
-        block = pool.block
-        drain, stagger = block.drain_seconds, block.drain_stagger_seconds
-        if drain + stagger >= block.walltime_seconds:  # defaults always fit: one was set
-            raise ValueError(
-                f"{where}: block.drain ({drain:g} s) + block.drain_stagger ({stagger:g} s) "
-                f"must be less than block.walltime ({block.walltime!r}, "
-                f"{block.walltime_seconds} s), or the workers would stop taking tasks before "
-                "they start; lower them or raise the walltime")
+        problem = pool.block.drain_problem()  # also a profile problem (``profile``)
+        if problem:
+            raise ValueError(f"{where}: {problem}")
 
     @classmethod
     def multi_node_options(cls, pool: Pool) -> dict:
