@@ -142,7 +142,8 @@ def test_cancelling_an_mpi_app_stops_the_launcher_and_its_ranks(two_slots, tmp_p
 
 @bash_app
 def ranks_busy(parsl_resource_specification=None):
-    return "python3 -c 'import time; end = time.process_time() + 0.3\nwhile time.process_time() < end: pass'"
+    return ("python3 -c 'import time; end = time.process_time() + 0.3\n"
+            "while time.process_time() < end: pass'")
 
 
 @needs_mpi

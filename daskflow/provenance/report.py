@@ -50,9 +50,10 @@ class CallRecord:
         return {name: getattr(self, name) for name in self.__slots__}
 
 
-def send(run, records: list[CallRecord], only_if_notable: bool = False) -> None:
-    """Send the records to the scheduler (no-op without provenance or a worker)."""
-    if not run.report or (only_if_notable and not any(r.notable() for r in records)):
+def send(run, records: list[CallRecord]) -> None:
+    """Send the records to the scheduler as an event (no-op without
+    provenance or a worker)."""
+    if not run.report:
         return
     worker = _worker()
     if worker is not None:

@@ -24,8 +24,9 @@ from distributed.protocol import serialize
 
 from .. import failure_log, staging
 from ..dask_internals import import_dotted
-from ..errors import (AppCancelled, AppNotLoadable, ArgumentNotLoadable, BadCommand, BashExitFailure,
-                      MissingInputs, MissingOutputs, RemoteError, UnserializableResult, brief)
+from ..errors import (AppCancelled, AppNotLoadable, ArgumentNotLoadable, BadCommand,
+                      BashExitFailure, MissingInputs, MissingOutputs, RemoteError,
+                      UnserializableResult, brief)
 from ..files import File
 from ..memo import keys as memo
 from ..provenance import report
