@@ -331,8 +331,11 @@ def test_a_healthy_slurm_pool_is_watched_and_not_failed(tmp_path):
         with daskflow.Client(profile=str(profile), set_as_default=False) as c, c.as_current():
             assert add(1, 2).result(timeout=120) == 3
             (job,) = _watch(c).members.values()
-            # the watch asked Slurm while the job ran its worker, and found no fault
-            assert job.state == "RUNNING" and job.running_since is not None and not job.ended
+            # the watch asks Slurm every 0.5 s while the job runs its worker, and finds
+            # no fault (the call may finish before its first look at a running job)
+            until(lambda: job.state == "RUNNING", lambda: f"the watch saw the job {job.state}",
+                  timeout=30, interval=0.1)
+            assert job.running_since is not None and not job.ended
             assert _watch(c).failure("cpu") is None
 
 
